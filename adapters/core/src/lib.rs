@@ -1,0 +1,56 @@
+//! The contract between the kyso gateway and one certificate authority (CA).
+//!
+//! A CA adapter is a pure translator: it takes the unified request types defined here, speaks
+//! the CA's own HTTP API, and answers with the unified result types. It holds no state of its
+//! own beyond its configuration: transactions, idempotency, caching and, above all, signature
+//! verification belong to the gateway, so every CA is held to the same rules.
+//!
+//! Layout:
+//! - [`CaAdapter`]: the trait every adapter implements.
+//! - [`types`]: the domain types that cross the boundary (digests, certificates, outcomes).
+//! - [`AdapterError`]: what can go wrong, grouped by who is at fault.
+#![warn(missing_docs)]
+
+mod error;
+pub mod types;
+
+pub use error::{AdapterError, Fault};
+pub use types::{
+    AdapterDescriptor, Capabilities, CaCertificate, DocumentDigest, HashAlgorithm, KeyAlgorithm,
+    RawSignature, SignOutcome, SignRequest,
+};
+
+use async_trait::async_trait;
+
+/// One CA, reached through its own API.
+///
+/// Every method takes `&self` and may be called concurrently; an adapter keeps no per-request
+/// state between calls. All calls must be bounded in time (the adapter applies its configured
+/// timeouts) and must never log credentials.
+#[async_trait]
+pub trait CaAdapter: Send + Sync + 'static {
+    /// What this provider is and what it supports. Cheap; called on every request.
+    fn descriptor(&self) -> &AdapterDescriptor;
+
+    /// The certificates a citizen (`user_id`, a CCCD number) holds at this CA.
+    ///
+    /// An unknown citizen is an empty list, not an error.
+    async fn certificates(&self, user_id: &str) -> Result<Vec<CaCertificate>, AdapterError>;
+
+    /// Asks the CA to sign the request's digests.
+    ///
+    /// Most CAs answer [`SignOutcome::Pending`] (the citizen confirms in the CA's app) and the
+    /// gateway then calls [`CaAdapter::poll`]; a CA that signs synchronously answers
+    /// [`SignOutcome::Signed`] at once.
+    async fn begin_sign(&self, request: &SignRequest) -> Result<SignOutcome, AdapterError>;
+
+    /// Asks the CA where a transaction begun by [`CaAdapter::begin_sign`] stands.
+    ///
+    /// `ca_reference` is the value the adapter returned in [`SignOutcome::Pending`].
+    async fn poll(&self, ca_reference: &str) -> Result<SignOutcome, AdapterError>;
+
+    /// A cheap check that the CA is reachable. The default assumes it is.
+    async fn health(&self) -> Result<(), AdapterError> {
+        Ok(())
+    }
+}
