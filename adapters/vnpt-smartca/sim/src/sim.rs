@@ -1,0 +1,643 @@
+//! The simulator's state and logic: the three CA operations (get_certificate, sign, status),
+//! the lazy resolution of transactions, fault injection, and [`SimControl`], the test/demo
+//! control surface. The HTTP layers (`ca_routes`, `control_routes`) only translate to and from
+//! these functions.
+//!
+//! All state sits behind one `std::sync::Mutex`, which is never held across an `.await`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::Serialize;
+
+use crate::SimError;
+use crate::config::{Behaviour, KeyKind, SignatureScheme, SimConfig};
+use crate::pki::{Citizen, CitizenKey, DigestAlgorithm, TestPki};
+use crate::wire::{
+    CERT_STATUS_ACTIVE, ChainData, GetCertificateData, GetCertificateRequest, MSG_EXPIRED,
+    MSG_REJECTED, MSG_SUCCESS, MSG_WAITING, SERVICE_NAME, SERVICE_TYPE, SignData, SignRequest,
+    SignatureItem, StatusData, UserCertificate,
+};
+
+/// At most this many CA-endpoint calls are kept for [`SimControl::requests`] (the oldest are
+/// dropped), so that a long-running sandbox does not grow without bound.
+pub const MAX_RECORDED_REQUESTS: usize = 10_000;
+
+/// A fault to inject into the next call of any CA endpoint (once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Answer with this HTTP status and the error envelope, without processing the call.
+    /// A status that is not a valid HTTP status code is answered as 500.
+    Status(u16),
+    /// Answer 200 with a non-JSON (HTML) body, without processing the call.
+    Garbage,
+    /// Sleep this long, then handle the call normally.
+    Hang(Duration),
+}
+
+/// Where a transaction stands, from the CA's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransactionState {
+    /// The citizen has not answered yet.
+    Waiting,
+    /// The citizen approved; the signatures are available.
+    Approved,
+    /// The citizen rejected.
+    Rejected,
+    /// Nobody answered within the transaction TTL (or the test expired it).
+    Expired,
+}
+
+/// A snapshot of one transaction, for tests and the `/_sim` API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SimTransaction {
+    /// The SP's `transaction_id` (also the `{tranId}` of the status endpoint).
+    pub transaction_id: String,
+    /// The citizen asked to sign.
+    pub user_id: String,
+    /// Current state (resolved against the clock when the snapshot is taken).
+    pub state: TransactionState,
+    /// Number of `sign_files` entries.
+    pub document_count: usize,
+}
+
+/// One call of a CA endpoint, as received.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordedRequest {
+    /// The request path, e.g. `/sca/sp769/v1/signatures/sign`.
+    pub path: String,
+    /// The body parsed as JSON; `null` for an empty body, a JSON string holding the (lossily
+    /// decoded) text if the body is not JSON.
+    pub body: serde_json::Value,
+}
+
+/// A citizen as the simulator knows it, for tests and the `/_sim` API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CitizenInfo {
+    /// The `user_id` (CCCD number).
+    pub user_id: String,
+    /// Full name (the certificate CN).
+    pub full_name: String,
+    /// Signature scheme.
+    pub scheme: SignatureScheme,
+    /// Key type.
+    pub key_kind: KeyKind,
+    /// What the citizen does with signing requests.
+    pub behaviour: Behaviour,
+    /// Uppercase hex serial of the citizen's certificate.
+    pub serial_number: String,
+    /// The `cert_id` get_certificate reports.
+    pub cert_id: String,
+}
+
+/// An error answer of a CA endpoint: HTTP status = `status_code`, body = error envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CaError {
+    /// 400 `BAD_REQUEST`, with what was wrong.
+    BadRequest(String),
+    /// 401 `SP_CREDENTIAL_INVALID`.
+    SpCredentialInvalid,
+    /// 404 `TRANSACTION_NOT_FOUND` (the simulator's choice; VNPT documents no such answer).
+    TransactionNotFound,
+    /// 500 `SERVAR_INTERNAL_ERROR` (sic, VNPT's spelling).
+    Internal,
+    /// An injected [`Fault::Status`].
+    Injected(u16),
+}
+
+impl CaError {
+    /// The HTTP status and `status_code`.
+    pub(crate) fn status_code(&self) -> u16 {
+        match self {
+            Self::BadRequest(_) => 400,
+            Self::SpCredentialInvalid => 401,
+            Self::TransactionNotFound => 404,
+            Self::Internal => 500,
+            Self::Injected(status) => *status,
+        }
+    }
+
+    /// The envelope's `message`.
+    pub(crate) fn message(&self) -> String {
+        match self {
+            Self::BadRequest(detail) => format!("BAD_REQUEST: {detail}"),
+            Self::SpCredentialInvalid => {
+                "SP_CREDENTIAL_INVALID: sp_id or sp_password is wrong".to_owned()
+            }
+            Self::TransactionNotFound => "TRANSACTION_NOT_FOUND".to_owned(),
+            Self::Internal => "SERVAR_INTERNAL_ERROR".to_owned(),
+            Self::Injected(status) => match status {
+                400 => "BAD_REQUEST".to_owned(),
+                401 => "SP_CREDENTIAL_INVALID".to_owned(),
+                403 => "CREDENTIAL_STATUS_INVALID".to_owned(),
+                404 => "TRANSACTION_NOT_FOUND".to_owned(),
+                500 => "SERVAR_INTERNAL_ERROR".to_owned(),
+                other => actix_web::http::StatusCode::from_u16(*other)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .map(|reason| reason.to_uppercase().replace([' ', '-'], "_"))
+                    .unwrap_or_else(|| format!("HTTP_{other}")),
+            },
+        }
+    }
+}
+
+/// One document of a transaction.
+struct Document {
+    doc_id: String,
+    digest: Vec<u8>,
+    algorithm: DigestAlgorithm,
+}
+
+struct Transaction {
+    id: String,
+    /// Index into `Sim::pki.citizens`.
+    citizen: usize,
+    created: Instant,
+    documents: Vec<Document>,
+    state: TransactionState,
+    /// Filled when the transaction is approved, one per document.
+    signatures: Vec<Vec<u8>>,
+    /// Whether a `SUCCESS` status answer has been sent (corruption is decided then).
+    delivered: bool,
+}
+
+#[derive(Default)]
+struct State {
+    transactions: Vec<Transaction>,
+    by_id: HashMap<String, usize>,
+    requests: VecDeque<RecordedRequest>,
+    next_fault: Option<Fault>,
+    corrupt_next: bool,
+    foreign_next: bool,
+    delay: Duration,
+}
+
+/// The simulator proper, shared by the HTTP server and every [`SimControl`].
+pub(crate) struct Sim {
+    sp_id: String,
+    sp_password: String,
+    ttl: Duration,
+    pki: TestPki,
+    by_user: HashMap<String, usize>,
+    state: Mutex<State>,
+}
+
+impl Sim {
+    /// Generates the PKI and an empty state. CPU-bound: run it off the async executor.
+    pub(crate) fn new(config: SimConfig) -> Result<Self, SimError> {
+        config.validate().map_err(SimError::InvalidConfig)?;
+        let pki = TestPki::generate(&config.citizens)?;
+        let by_user = pki
+            .citizens
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.spec.user_id.clone(), i))
+            .collect();
+        Ok(Self {
+            sp_id: config.sp_id,
+            sp_password: config.sp_password,
+            ttl: config.transaction_ttl,
+            pki,
+            by_user,
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    /// The root CA certificate in PEM.
+    pub(crate) fn root_pem(&self) -> &str {
+        &self.pki.root_pem
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // No code path panics while holding the lock, and every mutation leaves the state
+        // consistent, so a poisoned lock still holds usable state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Start of every CA-endpoint call: records it, consumes the pending fault, and returns the
+    /// fault and the configured delay.
+    pub(crate) fn begin_call(&self, path: &str, body: &[u8]) -> (Option<Fault>, Duration) {
+        let body = if body.iter().all(u8::is_ascii_whitespace) {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(body).unwrap_or_else(|_| {
+                serde_json::Value::String(String::from_utf8_lossy(body).into_owned())
+            })
+        };
+        let mut st = self.lock();
+        if st.requests.len() >= MAX_RECORDED_REQUESTS {
+            st.requests.pop_front();
+        }
+        st.requests.push_back(RecordedRequest {
+            path: path.to_owned(),
+            body,
+        });
+        (st.next_fault.take(), st.delay)
+    }
+
+    fn check_sp(&self, sp_id: &str, sp_password: &str) -> Result<(), CaError> {
+        if sp_id == self.sp_id && sp_password == self.sp_password {
+            Ok(())
+        } else {
+            Err(CaError::SpCredentialInvalid)
+        }
+    }
+
+    /// `POST /v1/credentials/get_certificate`.
+    pub(crate) fn get_certificate(
+        &self,
+        req: GetCertificateRequest,
+    ) -> Result<GetCertificateData, CaError> {
+        self.check_sp(&req.sp_id, &req.sp_password)?;
+        let wanted_serial = req.serial_number.filter(|s| !s.is_empty());
+        let user_certificates = self
+            .by_user
+            .get(&req.user_id)
+            .map(|&i| &self.pki.citizens[i])
+            .filter(|c| {
+                wanted_serial
+                    .as_deref()
+                    .is_none_or(|s| s.eq_ignore_ascii_case(&c.serial_hex))
+            })
+            .map(|c| self.user_certificate(c, &req.transaction_id))
+            .into_iter()
+            .collect();
+        Ok(GetCertificateData { user_certificates })
+    }
+
+    fn user_certificate(&self, citizen: &Citizen, transaction_id: &str) -> UserCertificate {
+        UserCertificate {
+            cert_id: citizen.cert_id.clone(),
+            cert_data: BASE64.encode(&citizen.cert_der),
+            chain_data: ChainData {
+                ca_cert: BASE64.encode(&self.pki.ca_der),
+                root_cert: Some(BASE64.encode(&self.pki.root_der)),
+            },
+            serial_number: citizen.serial_hex.clone(),
+            service_type: SERVICE_TYPE,
+            service_name: SERVICE_NAME,
+            cert_status: CERT_STATUS_ACTIVE,
+            cert_subject: citizen.subject.clone(),
+            cert_valid_from: citizen.valid_from.clone(),
+            cert_valid_to: citizen.valid_to.clone(),
+            transaction_id: transaction_id.to_owned(),
+        }
+    }
+
+    /// `POST /v1/signatures/sign`: validates and creates a waiting transaction.
+    pub(crate) fn sign(&self, req: SignRequest) -> Result<SignData, CaError> {
+        self.check_sp(&req.sp_id, &req.sp_password)?;
+        if req.transaction_id.is_empty() {
+            return Err(CaError::BadRequest("transaction_id is empty".to_owned()));
+        }
+        let citizen = *self
+            .by_user
+            .get(&req.user_id)
+            .ok_or_else(|| CaError::BadRequest(format!("unknown user_id {}", req.user_id)))?;
+        if let Some(serial) = req.serial_number.as_deref().filter(|s| !s.is_empty())
+            && !serial.eq_ignore_ascii_case(&self.pki.citizens[citizen].serial_hex)
+        {
+            return Err(CaError::BadRequest(format!(
+                "serial_number {serial} is not a certificate of this user"
+            )));
+        }
+        if req.sign_files.is_empty() {
+            return Err(CaError::BadRequest("sign_files is empty".to_owned()));
+        }
+        let documents = req
+            .sign_files
+            .into_iter()
+            .enumerate()
+            .map(|(i, file)| {
+                if file.sign_type != "hash" {
+                    return Err(CaError::BadRequest(format!(
+                        "sign_files[{i}].sign_type must be \"hash\", not {:?}",
+                        file.sign_type
+                    )));
+                }
+                let digest = hex::decode(&file.data_to_be_signed).map_err(|e| {
+                    CaError::BadRequest(format!("sign_files[{i}].data_to_be_signed is not hex: {e}"))
+                })?;
+                let algorithm = DigestAlgorithm::from_len(digest.len()).ok_or_else(|| {
+                    CaError::BadRequest(format!(
+                        "sign_files[{i}].data_to_be_signed is {} bytes, not a SHA-256/384/512 digest",
+                        digest.len()
+                    ))
+                })?;
+                Ok(Document {
+                    doc_id: file.doc_id,
+                    digest,
+                    algorithm,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let tran_code = hex::encode_upper(rand::random::<[u8; 8]>());
+        let mut st = self.lock();
+        if st.by_id.contains_key(&req.transaction_id) {
+            return Err(CaError::BadRequest(format!(
+                "transaction_id {} was already used",
+                req.transaction_id
+            )));
+        }
+        let index = st.transactions.len();
+        st.by_id.insert(req.transaction_id.clone(), index);
+        tracing::info!(
+            transaction_id = %req.transaction_id,
+            user_id = %req.user_id,
+            documents = documents.len(),
+            "sign request waiting for the citizen"
+        );
+        st.transactions.push(Transaction {
+            id: req.transaction_id.clone(),
+            citizen,
+            created: Instant::now(),
+            documents,
+            state: TransactionState::Waiting,
+            signatures: Vec::new(),
+            delivered: false,
+        });
+        Ok(SignData {
+            transaction_id: req.transaction_id,
+            tran_code,
+        })
+    }
+
+    /// `POST /v1/signatures/sign/{tranId}/status`: resolves the transaction against the clock and
+    /// reports it. Returns the envelope's `message` and `data`.
+    pub(crate) fn status(
+        &self,
+        transaction_id: &str,
+    ) -> Result<(&'static str, StatusData), CaError> {
+        let mut st = self.lock();
+        let index = *st
+            .by_id
+            .get(transaction_id)
+            .ok_or(CaError::TransactionNotFound)?;
+        self.resolve(&mut st, index, Instant::now()).map_err(|e| {
+            tracing::error!(transaction_id, error = %e, "approving the transaction failed");
+            CaError::Internal
+        })?;
+        let corrupt_next = st.corrupt_next;
+        let tx = &mut st.transactions[index];
+        let (message, signatures) = match tx.state {
+            TransactionState::Waiting => (MSG_WAITING, None),
+            TransactionState::Rejected => (MSG_REJECTED, None),
+            TransactionState::Expired => (MSG_EXPIRED, None),
+            TransactionState::Approved => {
+                let mut consumed_corruption = false;
+                if !tx.delivered {
+                    tx.delivered = true;
+                    if corrupt_next {
+                        corrupt(&mut tx.signatures);
+                        consumed_corruption = true;
+                    }
+                }
+                let items = tx
+                    .documents
+                    .iter()
+                    .zip(&tx.signatures)
+                    .map(|(doc, sig)| SignatureItem {
+                        doc_id: doc.doc_id.clone(),
+                        signature_value: BASE64.encode(sig),
+                        timestamp_signature: None,
+                    })
+                    .collect();
+                if consumed_corruption {
+                    st.corrupt_next = false;
+                }
+                (MSG_SUCCESS, Some(items))
+            }
+        };
+        Ok((
+            message,
+            StatusData {
+                transaction_id: transaction_id.to_owned(),
+                signatures,
+            },
+        ))
+    }
+
+    /// Applies the citizen's behaviour and the TTL to a waiting transaction.
+    fn resolve(&self, st: &mut State, index: usize, now: Instant) -> Result<(), SimError> {
+        let tx = &st.transactions[index];
+        if tx.state != TransactionState::Waiting {
+            return Ok(());
+        }
+        let age = now.saturating_duration_since(tx.created);
+        let decision = match self.pki.citizens[tx.citizen].spec.behaviour {
+            Behaviour::ApproveAfter(after) => Some((after, TransactionState::Approved)),
+            Behaviour::RejectAfter(after) => Some((after, TransactionState::Rejected)),
+            Behaviour::Manual => None,
+        };
+        match decision {
+            Some((after, outcome)) if after < self.ttl && age >= after => {
+                self.decide(st, index, outcome)
+            }
+            _ if age >= self.ttl => self.decide(st, index, TransactionState::Expired),
+            _ => Ok(()),
+        }
+    }
+
+    /// Moves a waiting transaction to `outcome`; approving signs every document.
+    fn decide(
+        &self,
+        st: &mut State,
+        index: usize,
+        outcome: TransactionState,
+    ) -> Result<(), SimError> {
+        if outcome == TransactionState::Approved {
+            let foreign = st.foreign_next;
+            let tx = &st.transactions[index];
+            let citizen = &self.pki.citizens[tx.citizen];
+            let scheme = citizen.spec.scheme;
+            let foreign_key;
+            let key = if foreign {
+                foreign_key = CitizenKey::generate(scheme.key_kind())?.0;
+                &foreign_key
+            } else {
+                &citizen.key
+            };
+            let signatures = tx
+                .documents
+                .iter()
+                .map(|doc| key.sign(scheme, doc.algorithm, &doc.digest))
+                .collect::<Result<Vec<_>, _>>()?;
+            st.foreign_next = false;
+            st.transactions[index].signatures = signatures;
+        }
+        let tx = &mut st.transactions[index];
+        tx.state = outcome;
+        tracing::info!(transaction_id = %tx.id, state = ?outcome, "transaction decided");
+        Ok(())
+    }
+
+    /// A control decision on a transaction that must still be waiting.
+    fn control_decide(
+        &self,
+        transaction_id: &str,
+        outcome: TransactionState,
+    ) -> Result<(), SimError> {
+        let mut st = self.lock();
+        let index = *st
+            .by_id
+            .get(transaction_id)
+            .ok_or_else(|| SimError::UnknownTransaction(transaction_id.to_owned()))?;
+        self.resolve(&mut st, index, Instant::now())?;
+        let state = st.transactions[index].state;
+        if state != TransactionState::Waiting {
+            return Err(SimError::NotWaiting {
+                transaction_id: transaction_id.to_owned(),
+                state,
+            });
+        }
+        self.decide(&mut st, index, outcome)
+    }
+
+    fn snapshot(&self) -> Vec<SimTransaction> {
+        let mut st = self.lock();
+        let now = Instant::now();
+        for index in 0..st.transactions.len() {
+            if let Err(e) = self.resolve(&mut st, index, now) {
+                tracing::error!(error = %e, "approving a transaction failed");
+            }
+        }
+        st.transactions
+            .iter()
+            .map(|tx| SimTransaction {
+                transaction_id: tx.id.clone(),
+                user_id: self.pki.citizens[tx.citizen].spec.user_id.clone(),
+                state: tx.state,
+                document_count: tx.documents.len(),
+            })
+            .collect()
+    }
+}
+
+/// Flips one byte of every signature (the last: for DER signatures that keeps the encoding valid,
+/// so verification, not parsing, is what fails).
+fn corrupt(signatures: &mut [Vec<u8>]) {
+    for signature in signatures {
+        if let Some(last) = signature.last_mut() {
+            *last ^= 0x5a;
+        }
+    }
+}
+
+/// Control of a running simulator: decide transactions, inject faults, inspect what happened.
+/// Cheap to clone; all clones share the simulator's state.
+#[derive(Clone)]
+pub struct SimControl {
+    sim: Arc<Sim>,
+}
+
+impl std::fmt::Debug for SimControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimControl")
+            .field("sp_id", &self.sim.sp_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimControl {
+    pub(crate) fn new(sim: Arc<Sim>) -> Self {
+        Self { sim }
+    }
+
+    /// The citizen approves a waiting transaction (its documents are signed now).
+    ///
+    /// # Errors
+    /// [`SimError::UnknownTransaction`], [`SimError::NotWaiting`], or a signing failure.
+    pub fn approve(&self, transaction_id: &str) -> Result<(), SimError> {
+        self.sim
+            .control_decide(transaction_id, TransactionState::Approved)
+    }
+
+    /// The citizen rejects a waiting transaction.
+    ///
+    /// # Errors
+    /// [`SimError::UnknownTransaction`] or [`SimError::NotWaiting`].
+    pub fn reject(&self, transaction_id: &str) -> Result<(), SimError> {
+        self.sim
+            .control_decide(transaction_id, TransactionState::Rejected)
+    }
+
+    /// The CA expires a waiting transaction now, whatever its age.
+    ///
+    /// # Errors
+    /// [`SimError::UnknownTransaction`] or [`SimError::NotWaiting`].
+    pub fn expire(&self, transaction_id: &str) -> Result<(), SimError> {
+        self.sim
+            .control_decide(transaction_id, TransactionState::Expired)
+    }
+
+    /// The next call of any of the three CA endpoints suffers `fault` (once). A later call
+    /// replaces a fault that has not been used yet.
+    pub fn fail_next(&self, fault: Fault) {
+        self.sim.lock().next_fault = Some(fault);
+    }
+
+    /// The next `SUCCESS` status answer for a transaction not delivered before carries corrupted
+    /// signatures (one byte flipped in each); later answers for that transaction repeat the same
+    /// corrupted values.
+    pub fn corrupt_next_signature(&self) {
+        self.sim.lock().corrupt_next = true;
+    }
+
+    /// The next transaction to be approved is signed by a freshly generated key of the same kind
+    /// as the citizen's, which does not match the citizen's certificate.
+    pub fn sign_next_with_foreign_key(&self) {
+        self.sim.lock().foreign_next = true;
+    }
+
+    /// Latency added before every CA-endpoint answer (`Duration::ZERO` = none).
+    pub fn set_delay(&self, delay: Duration) {
+        self.sim.lock().delay = delay;
+    }
+
+    /// All transactions in creation order, resolved against the clock first (so a transaction
+    /// past its `ApproveAfter` is reported, and signed, as approved).
+    pub fn transactions(&self) -> Vec<SimTransaction> {
+        self.sim.snapshot()
+    }
+
+    /// The CA-endpoint calls received so far, oldest first (at most [`MAX_RECORDED_REQUESTS`]).
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.sim.lock().requests.iter().cloned().collect()
+    }
+
+    /// The citizens the simulator knows.
+    pub fn citizens(&self) -> Vec<CitizenInfo> {
+        self.sim
+            .pki
+            .citizens
+            .iter()
+            .map(|c| CitizenInfo {
+                user_id: c.spec.user_id.clone(),
+                full_name: c.spec.full_name.clone(),
+                scheme: c.spec.scheme,
+                key_kind: c.spec.scheme.key_kind(),
+                behaviour: c.spec.behaviour,
+                serial_number: c.serial_hex.clone(),
+                cert_id: c.cert_id.clone(),
+            })
+            .collect()
+    }
+
+    /// The citizen's certificate in PEM, if the citizen exists.
+    pub fn citizen_certificate_pem(&self, user_id: &str) -> Option<String> {
+        let index = *self.sim.by_user.get(user_id)?;
+        Some(self.sim.pki.citizens[index].cert_pem.clone())
+    }
+
+    /// The root CA certificate in PEM: the trust anchor for the gateway.
+    pub fn root_certificate_pem(&self) -> String {
+        self.sim.root_pem().to_owned()
+    }
+}

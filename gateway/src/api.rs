@@ -1,0 +1,295 @@
+//! The unified protocol's JSON bodies, exactly as `spec/openapi.yaml` describes them.
+//!
+//! Requests are parsed strictly (`deny_unknown_fields`); responses derive `Deserialize` as
+//! well so the spec-drift test can check every example in the spec against these types.
+
+use kyso_adapter_core::{HashAlgorithm, KeyAlgorithm};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::transaction::TransactionStatus;
+
+/// `POST /v1/oauth/token` form fields (RFC 6749 §4.4).
+#[derive(Debug, Deserialize)]
+pub struct TokenRequest {
+    /// Must be `client_credentials`.
+    pub grant_type: Option<String>,
+    /// Space-separated scopes; all of the client's when absent.
+    pub scope: Option<String>,
+    /// The client id, unless sent with HTTP Basic.
+    pub client_id: Option<String>,
+    /// The client secret, unless sent with HTTP Basic.
+    pub client_secret: Option<String>,
+}
+
+/// `POST /v1/oauth/token` answer.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenResponse {
+    /// The JWT to send as `Authorization: Bearer`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the token expires.
+    pub expires_in: u64,
+    /// The granted scopes, space-separated.
+    pub scope: String,
+}
+
+/// `GET /v1/providers` answer.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderList {
+    /// Every configured CA.
+    pub providers: Vec<ProviderView>,
+}
+
+/// One CA as portals see it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderView {
+    /// The id to use in requests.
+    pub id: String,
+    /// The adapter kind.
+    pub kind: String,
+    /// A name to show people.
+    pub display_name: String,
+    /// `available`, or `degraded` when recent calls to the CA failed.
+    pub status: ProviderStatus,
+    /// What the CA supports.
+    pub capabilities: CapabilitiesView,
+}
+
+/// Whether a provider's recent calls succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderStatus {
+    /// Calls succeed.
+    Available,
+    /// Recent calls to the CA failed.
+    Degraded,
+}
+
+/// What a provider supports.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapabilitiesView {
+    /// Digest algorithms accepted.
+    pub hash_algorithms: Vec<HashAlgorithm>,
+    /// Key algorithms of its citizens' certificates.
+    pub key_algorithms: Vec<KeyAlgorithm>,
+    /// The most documents in one request.
+    pub max_documents: usize,
+}
+
+/// `GET /v1/certificates` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateQuery {
+    /// The citizen's CCCD number.
+    pub user_id: Option<String>,
+    /// The provider to ask.
+    pub provider: Option<String>,
+}
+
+/// `GET /v1/certificates` answer.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateList {
+    /// The provider asked.
+    pub provider: String,
+    /// The citizen.
+    pub user_id: String,
+    /// The citizen's certificates there (empty when none).
+    pub certificates: Vec<CertificateView>,
+}
+
+/// A citizen's certificate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateView {
+    /// The CA's handle; pass it back as `certificate_id` when signing.
+    pub certificate_id: String,
+    /// Subject DN (RFC 4514).
+    pub subject: String,
+    /// Issuer DN (RFC 4514).
+    pub issuer: String,
+    /// Serial number, uppercase hex.
+    pub serial_number: String,
+    /// Start of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    /// The key's algorithm.
+    pub key_algorithm: KeyAlgorithm,
+    /// Whether it can sign now.
+    pub status: CertificateStatus,
+    /// PEM certificates, the citizen's first, then its issuers.
+    pub chain_pem: Vec<String>,
+}
+
+/// Whether a certificate can sign now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateStatus {
+    /// Within its validity period and active at the CA.
+    Valid,
+    /// Past its validity period.
+    Expired,
+    /// Before its validity period.
+    NotYetValid,
+    /// The CA says it cannot sign (revoked, locked, suspended).
+    Inactive,
+}
+
+/// `POST /v1/signatures` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureRequest {
+    /// The provider holding the citizen's key.
+    pub provider: String,
+    /// The citizen's CCCD number.
+    pub user_id: String,
+    /// Which certificate; the only usable one when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_id: Option<String>,
+    /// The algorithm every digest was made with.
+    pub hash_algorithm: HashAlgorithm,
+    /// The documents' digests.
+    pub documents: Vec<DocumentInput>,
+    /// Shown to the citizen in the CA's app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// One document of a signing request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentInput {
+    /// The portal's id, unique in the request.
+    pub id: String,
+    /// A name to show people.
+    pub name: String,
+    /// Base64 of the raw digest.
+    pub digest: String,
+}
+
+/// `POST /v1/signatures` answer.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureAccepted {
+    /// The transaction to follow.
+    pub transaction_id: String,
+    /// Its status now (`pending` for a new transaction).
+    pub status: TransactionStatus,
+    /// When the citizen's time to confirm runs out.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// A signing transaction as portals see it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionView {
+    /// Its id.
+    pub transaction_id: String,
+    /// The provider.
+    pub provider: String,
+    /// The citizen.
+    pub user_id: String,
+    /// Where it stands.
+    pub status: TransactionStatus,
+    /// The digests' algorithm.
+    pub hash_algorithm: HashAlgorithm,
+    /// What the citizen was asked to approve.
+    pub description: String,
+    /// Creation time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// When the citizen's time to confirm runs out.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// The signer's certificate.
+    pub certificate: SignerCertificateView,
+    /// The documents, with signatures once signed.
+    pub documents: Vec<DocumentView>,
+    /// Why it failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<TransactionErrorView>,
+}
+
+/// The certificate a transaction is signed with.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignerCertificateView {
+    /// The CA's handle.
+    pub certificate_id: String,
+    /// Subject DN.
+    pub subject: String,
+    /// Serial number, uppercase hex.
+    pub serial_number: String,
+    /// PEM certificates, the signer's first, then its issuers.
+    pub chain_pem: Vec<String>,
+}
+
+/// One document of a transaction.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentView {
+    /// The portal's id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Base64 of the digest that was signed.
+    pub digest: String,
+    /// Base64 of the signature, once signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// The signature's algorithm, once signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_algorithm: Option<String>,
+    /// What the gateway checked, once signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<VerificationView>,
+}
+
+/// The result of the gateway's checks of a signature.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerificationView {
+    /// Always true: an invalid signature is never returned.
+    pub valid: bool,
+    /// The checks made.
+    pub checks: Vec<String>,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub verified_at: OffsetDateTime,
+}
+
+/// Why a transaction failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionErrorView {
+    /// A stable code (see `spec/errors.md`).
+    pub code: String,
+    /// A message for developers.
+    pub message: String,
+    /// Whether a new transaction may succeed.
+    pub retryable: bool,
+}
+
+/// `GET /healthz` and `GET /readyz` answers.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthView {
+    /// `ok`, `ready` or `not_ready`.
+    pub status: String,
+    /// Each dependency's state (readiness only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<std::collections::BTreeMap<String, String>>,
+}

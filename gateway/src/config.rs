@@ -1,0 +1,329 @@
+//! Configuration: the YAML file a deployment writes, parsed into typed settings.
+//!
+//! Any string of the form `${NAME}` anywhere in the file is replaced by the environment
+//! variable `NAME` before parsing, so secrets (CA credentials, key material) can stay out of
+//! the file. Unknown fields are errors: a typo must not silently fall back to a default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use kyso_adapter_core::{HashAlgorithm, KeyAlgorithm};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Why the configuration cannot be used. Messages name the file, provider and field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read configuration {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML of the expected shape.
+    #[error("configuration {path} is invalid: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said, with the field's location.
+        message: String,
+    },
+    /// A `${NAME}` reference names an unset environment variable.
+    #[error("configuration refers to environment variable {0}, which is not set")]
+    MissingEnv(String),
+    /// A value is present but unusable.
+    #[error("{context}: {message}")]
+    Invalid {
+        /// Which part of the configuration (e.g. `providers[vnpt].trust_anchors_pem_file`).
+        context: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// An unusable value at `context`.
+    pub fn invalid(context: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            context: context.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The whole gateway configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Where to listen.
+    pub listen: ListenSettings,
+    /// Portal authentication.
+    pub auth: AuthSettings,
+    /// Where transactions and idempotency records live.
+    #[serde(default)]
+    pub store: StoreSettings,
+    /// Transaction lifetimes and CA polling.
+    #[serde(default)]
+    pub transactions: TransactionSettings,
+    /// The CAs this gateway routes to.
+    pub providers: Vec<ProviderSettings>,
+}
+
+impl Settings {
+    /// Reads and parses a YAML configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses YAML text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+        let parse_error = |error: serde_norway::Error| ConfigError::Parse {
+            path: origin.to_owned(),
+            message: error.to_string(),
+        };
+        let mut value: serde_norway::Value = serde_norway::from_str(text).map_err(parse_error)?;
+        expand_env(&mut value)?;
+        serde_norway::from_value(value).map_err(parse_error)
+    }
+}
+
+/// Replaces every `${NAME}` string with the environment variable's value.
+fn expand_env(value: &mut serde_norway::Value) -> Result<(), ConfigError> {
+    match value {
+        serde_norway::Value::String(text) => {
+            if let Some(name) = text.strip_prefix("${").and_then(|rest| rest.strip_suffix('}')) {
+                *text = std::env::var(name).map_err(|_| ConfigError::MissingEnv(name.to_owned()))?;
+            }
+        }
+        serde_norway::Value::Sequence(items) => {
+            for item in items {
+                expand_env(item)?;
+            }
+        }
+        serde_norway::Value::Mapping(map) => {
+            for (_, item) in map.iter_mut() {
+                expand_env(item)?;
+            }
+        }
+        serde_norway::Value::Tagged(tagged) => expand_env(&mut tagged.value)?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The two listeners: the portal API and the admin endpoints (metrics, health).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenSettings {
+    /// The portal API (port 0 picks a free port).
+    pub api: SocketAddr,
+    /// Metrics and health, meant for the operator's network only.
+    pub admin: SocketAddr,
+    /// HTTP worker threads per listener; one per core when absent.
+    #[serde(default)]
+    pub workers: Option<usize>,
+}
+
+/// How portals authenticate: OAuth 2.0 client credentials, answered with ES256 JWTs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// The `iss` of issued tokens (this gateway's public URL).
+    pub issuer: String,
+    /// The `aud` of issued tokens, checked on every request.
+    pub audience: String,
+    /// Lifetime of an access token, in seconds.
+    #[serde(default = "default_token_ttl_secs")]
+    pub token_ttl_secs: u64,
+    /// The ES256 (P-256) token-signing key, PKCS#8 PEM, given inline (e.g. `${ENV}`)...
+    #[serde(default)]
+    pub signing_key_pem: Option<SecretString>,
+    /// ... or as a file.
+    #[serde(default)]
+    pub signing_key_pem_file: Option<PathBuf>,
+    /// The portals allowed to call the API.
+    pub clients: Vec<ClientSettings>,
+}
+
+fn default_token_ttl_secs() -> u64 {
+    900
+}
+
+/// One portal's credentials.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSettings {
+    /// The OAuth client id.
+    pub client_id: String,
+    /// SHA-256 of the client secret, hex (`kyso-gateway hash-secret` makes both).
+    pub secret_sha256: String,
+    /// Scopes the client may ask for.
+    pub scopes: Vec<String>,
+}
+
+/// Where transactions and idempotency records live.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum StoreSettings {
+    /// In this process only: for the sandbox and a single instance.
+    #[default]
+    Memory,
+}
+
+/// Transaction lifetimes and how the gateway follows CAs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransactionSettings {
+    /// How long an `Idempotency-Key` is remembered, in seconds.
+    pub idempotency_ttl_secs: u64,
+    /// How long a finished transaction stays readable after it expired, in seconds.
+    pub retention_secs: u64,
+    /// First delay between two status polls of a CA, in milliseconds.
+    pub poll_initial_ms: u64,
+    /// Longest delay between two status polls, in milliseconds (the backoff's cap).
+    pub poll_max_ms: u64,
+}
+
+impl Default for TransactionSettings {
+    fn default() -> Self {
+        Self {
+            idempotency_ttl_secs: 24 * 3600,
+            retention_secs: 24 * 3600,
+            poll_initial_ms: 1000,
+            poll_max_ms: 10_000,
+        }
+    }
+}
+
+/// One CA as portals see it: an id, its adapter and how its signatures are trusted.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProviderSettings {
+    /// The id portals use (`vnpt`), lowercase letters, digits and `-`.
+    pub id: String,
+    /// A name to show people; defaults to the id.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Root certificates (PEM) that this CA's citizen certificates must chain to, inline.
+    #[serde(default)]
+    pub trust_anchors_pem: Option<String>,
+    /// ... or as a file of concatenated PEM certificates.
+    #[serde(default)]
+    pub trust_anchors_pem_file: Option<PathBuf>,
+    /// Timeouts of calls to this CA.
+    #[serde(default)]
+    pub timeouts: TimeoutSettings,
+    /// Overrides of what the adapter declares it supports.
+    #[serde(default)]
+    pub limits: LimitSettings,
+    /// The adapter, chosen by `kind`, with its own settings.
+    #[serde(flatten)]
+    pub adapter: AdapterSettings,
+}
+
+/// Timeouts of calls to one CA.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeoutSettings {
+    /// Connecting, in milliseconds.
+    pub connect_ms: u64,
+    /// A whole call, in milliseconds.
+    pub request_ms: u64,
+}
+
+impl Default for TimeoutSettings {
+    fn default() -> Self {
+        Self {
+            connect_ms: 3000,
+            request_ms: 10_000,
+        }
+    }
+}
+
+/// Overrides of an adapter's declared capabilities; absent fields keep the adapter's.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// The most documents in one signing request.
+    pub max_documents: Option<usize>,
+    /// How long the citizen has to confirm, in seconds.
+    pub confirmation_timeout_secs: Option<u64>,
+    /// Digest algorithms accepted for this CA.
+    pub hash_algorithms: Option<Vec<HashAlgorithm>>,
+    /// Key algorithms this CA's citizens hold.
+    pub key_algorithms: Option<Vec<KeyAlgorithm>>,
+}
+
+/// The adapter of a provider, tagged by `kind`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind")]
+pub enum AdapterSettings {
+    /// VNPT SmartCA, sp769 API.
+    #[serde(rename = "vnpt-smartca")]
+    VnptSmartca(kyso_adapter_vnpt::VnptSettings),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+listen: { api: "127.0.0.1:0", admin: "127.0.0.1:0" }
+auth:
+  issuer: https://kyso.test
+  audience: kyso-api
+  signing_key_pem_file: /nonexistent
+  clients: []
+providers:
+  - id: vnpt
+    kind: vnpt-smartca
+    trust_anchors_pem_file: /nonexistent
+    base_url: http://127.0.0.1:1/sca/sp769
+    sp_id: sp
+    sp_password: secret
+"#;
+
+    #[test]
+    fn parses_a_provider_with_its_adapter_settings() {
+        let settings = Settings::parse(MINIMAL, Path::new("test.yaml")).unwrap();
+        let AdapterSettings::VnptSmartca(vnpt) = &settings.providers[0].adapter;
+        assert_eq!(vnpt.sp_id, "sp");
+        assert_eq!(settings.transactions.poll_max_ms, 10_000);
+    }
+
+    #[test]
+    fn unknown_adapter_field_is_an_error_naming_it() {
+        let text = MINIMAL.replace("sp_id: sp", "sp_idd: sp");
+        let error = Settings::parse(&text, Path::new("test.yaml")).unwrap_err();
+        assert!(error.to_string().contains("sp_idd"), "{error}");
+    }
+
+    #[test]
+    fn unknown_kind_is_an_error() {
+        let text = MINIMAL.replace("vnpt-smartca", "nope");
+        let error = Settings::parse(&text, Path::new("test.yaml")).unwrap_err();
+        assert!(error.to_string().contains("nope"), "{error}");
+    }
+
+    #[test]
+    fn missing_environment_variable_is_named() {
+        let text = MINIMAL.replace("secret", "${KYSO_TEST_SURELY_UNSET_VARIABLE}");
+        let error = Settings::parse(&text, Path::new("test.yaml")).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("KYSO_TEST_SURELY_UNSET_VARIABLE")
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let settings = Settings::parse(MINIMAL, Path::new("test.yaml")).unwrap();
+        assert!(!format!("{settings:?}").contains("secret\""));
+    }
+}

@@ -1,0 +1,106 @@
+//! The `kyso-gateway` binary: run the gateway from a configuration file, run the sandbox,
+//! or hash a client secret for the configuration.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use kyso_gateway::auth::hash_secret;
+use kyso_gateway::config::Settings;
+use kyso_gateway::sandbox;
+use kyso_gateway::startup::Application;
+
+#[derive(Parser)]
+#[command(name = "kyso-gateway", version, about = "One signing API for portals, routed to every Vietnamese CA")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway from a YAML configuration file.
+    Serve {
+        /// The configuration file.
+        #[arg(long, env = "KYSO_CONFIG", default_value = "config/production.yaml")]
+        config: PathBuf,
+    },
+    /// Run a self-contained sandbox: simulated VNPT SmartCA, in-memory store, demo client.
+    Sandbox {
+        /// The portal API's address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        api: SocketAddr,
+        /// The admin (metrics, health) address.
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        admin: SocketAddr,
+    },
+    /// Make a new client secret and print it with the SHA-256 the configuration stores.
+    HashSecret,
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("KYSO_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::HashSecret => {
+            let secret = uuid::Uuid::new_v4().simple().to_string()
+                + &uuid::Uuid::new_v4().simple().to_string();
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "client_secret: {secret}")?;
+            writeln!(out, "secret_sha256: {}", hash_secret(&secret))?;
+            Ok(())
+        }
+        Command::Serve { config } => {
+            init_tracing();
+            let settings = Settings::load(&config)?;
+            let app = Application::build(settings).context("cannot start the gateway")?;
+            tracing::info!(api = %app.api_addr(), admin = %app.admin_addr(), "kyso gateway listening");
+            app.run_until_stopped().await?;
+            Ok(())
+        }
+        Command::Sandbox { api, admin } => {
+            init_tracing();
+            let (sim, settings) = sandbox::start(api, admin).await?;
+            let app = Application::build(settings).context("cannot start the sandbox")?;
+            let banner = sandbox_banner(app.api_addr(), app.admin_addr(), &sim.base_url());
+            std::io::stdout().lock().write_all(banner.as_bytes())?;
+            app.run_until_stopped().await?;
+            sim.stop().await;
+            Ok(())
+        }
+    }
+}
+
+fn sandbox_banner(api: SocketAddr, admin: SocketAddr, sim_url: &str) -> String {
+    format!(
+        "\nkyso sandbox is running (Ctrl-C to stop)\n\
+         \n  API        http://{api}\
+         \n  admin      http://{admin}/metrics  /healthz  /readyz\
+         \n  simulator  {sim_url}  (VNPT SmartCA sp769; control under /_sim)\
+         \n\n  demo client_id      {client_id}\
+         \n  demo client_secret  {client_secret}\
+         \n\n  sandbox citizens (provider \"vnpt\"):\
+         \n    001099000001  approves after ~2 s (RSA-2048, PKCS#1 v1.5)\
+         \n    001099000002  rejects after ~2 s\
+         \n    001099000003  never answers (expires after 120 s)\
+         \n    001099000004  approves after ~2 s (ECDSA P-256)\
+         \n    001099000005  approves after ~2 s (RSA-PSS)\n\n",
+        client_id = sandbox::CLIENT_ID,
+        client_secret = sandbox::CLIENT_SECRET,
+    )
+}

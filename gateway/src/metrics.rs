@@ -1,0 +1,133 @@
+//! Every Prometheus metric the gateway exports, on one registry owned by the application
+//! (never the global one, so parallel in-process tests do not share counters).
+
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// The gateway's metrics.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    ca_duration: HistogramVec,
+    verifications: IntCounterVec,
+    transactions: IntCounterVec,
+    pending: IntGaugeVec,
+}
+
+/// Latency buckets for CA calls, which take from milliseconds to tens of seconds.
+const CA_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+impl Metrics {
+    /// Registers every metric on a fresh registry.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let http_requests = IntCounterVec::new(
+            Opts::new("kyso_http_requests_total", "HTTP requests served"),
+            &["route", "method", "status"],
+        )?;
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "kyso_http_request_duration_seconds",
+                "Time to serve an HTTP request",
+            ),
+            &["route", "method"],
+        )?;
+        let ca_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "kyso_ca_request_duration_seconds",
+                "Time of calls to a CA, by operation and outcome",
+            )
+            .buckets(CA_BUCKETS.to_vec()),
+            &["provider", "operation", "outcome"],
+        )?;
+        let verifications = IntCounterVec::new(
+            Opts::new(
+                "kyso_signature_verifications_total",
+                "Signatures returned by CAs and checked by the gateway",
+            ),
+            &["provider", "result"],
+        )?;
+        let transactions = IntCounterVec::new(
+            Opts::new(
+                "kyso_transactions_total",
+                "Signing transactions that reached a final status",
+            ),
+            &["provider", "status"],
+        )?;
+        let pending = IntGaugeVec::new(
+            Opts::new(
+                "kyso_pending_transactions",
+                "Transactions this instance is following at the CA",
+            ),
+            &["provider"],
+        )?;
+        registry.register(Box::new(http_requests.clone()))?;
+        registry.register(Box::new(http_duration.clone()))?;
+        registry.register(Box::new(ca_duration.clone()))?;
+        registry.register(Box::new(verifications.clone()))?;
+        registry.register(Box::new(transactions.clone()))?;
+        registry.register(Box::new(pending.clone()))?;
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        Ok(Self {
+            registry,
+            http_requests,
+            http_duration,
+            ca_duration,
+            verifications,
+            transactions,
+            pending,
+        })
+    }
+
+    /// Counts and times one served request.
+    pub fn observe_http(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+        self.http_requests
+            .with_label_values(&[route, method, &status.to_string()])
+            .inc();
+        self.http_duration
+            .with_label_values(&[route, method])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Times one call to a CA; `outcome` is `ok` or an error code.
+    pub fn observe_ca(&self, provider: &str, operation: &str, outcome: &str, elapsed: Duration) {
+        self.ca_duration
+            .with_label_values(&[provider, operation, outcome])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts one signature verification (`valid` or `invalid`).
+    pub fn count_verification(&self, provider: &str, valid: bool) {
+        let result = if valid { "valid" } else { "invalid" };
+        self.verifications
+            .with_label_values(&[provider, result])
+            .inc();
+    }
+
+    /// Counts a transaction that reached a final status.
+    pub fn count_final_status(&self, provider: &str, status: &str) {
+        self.transactions
+            .with_label_values(&[provider, status])
+            .inc();
+    }
+
+    /// Adds `delta` to the transactions being followed for a provider.
+    pub fn add_pending(&self, provider: &str, delta: i64) {
+        self.pending.with_label_values(&[provider]).add(delta);
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> Result<String, prometheus::Error> {
+        let mut buffer = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
+        String::from_utf8(buffer).map_err(|error| prometheus::Error::Msg(error.to_string()))
+    }
+}

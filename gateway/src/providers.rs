@@ -1,0 +1,238 @@
+//! The configured CAs: each adapter with its trust anchors and recent health, built once at
+//! start-up and immutable afterwards. Every call to a CA goes through [`Provider`], which
+//! times it for the metrics and keeps the provider's health.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use kyso_adapter_core::{
+    AdapterDescriptor, AdapterError, CaAdapter, CaCertificate, SignOutcome, SignRequest,
+};
+
+use crate::api::ProviderStatus;
+use crate::config::{AdapterSettings, ConfigError, ProviderSettings};
+use crate::metrics::Metrics;
+use crate::verify::TrustAnchors;
+
+/// Consecutive failed calls after which a provider is reported `degraded`.
+const DEGRADED_AFTER_FAILURES: u32 = 3;
+
+/// One CA with what the gateway keeps about it.
+pub struct Provider {
+    adapter: Arc<dyn CaAdapter>,
+    trust_anchors: TrustAnchors,
+    consecutive_failures: AtomicU32,
+    metrics: Metrics,
+}
+
+impl Provider {
+    /// A provider around an adapter (tests build adapters of their own).
+    pub fn new(adapter: Arc<dyn CaAdapter>, trust_anchors: TrustAnchors, metrics: Metrics) -> Self {
+        Self {
+            adapter,
+            trust_anchors,
+            consecutive_failures: AtomicU32::new(0),
+            metrics,
+        }
+    }
+
+    /// Who the provider is and what it supports.
+    pub fn descriptor(&self) -> &AdapterDescriptor {
+        self.adapter.descriptor()
+    }
+
+    /// The provider's id.
+    pub fn id(&self) -> &str {
+        &self.descriptor().id
+    }
+
+    /// The roots its citizens' certificates must chain to.
+    pub fn trust_anchors(&self) -> &TrustAnchors {
+        &self.trust_anchors
+    }
+
+    /// `degraded` after several failed calls in a row, else `available`.
+    pub fn status(&self) -> ProviderStatus {
+        if self.consecutive_failures.load(Ordering::Relaxed) >= DEGRADED_AFTER_FAILURES {
+            ProviderStatus::Degraded
+        } else {
+            ProviderStatus::Available
+        }
+    }
+
+    fn observe<T>(
+        &self,
+        operation: &str,
+        started: Instant,
+        result: &Result<T, AdapterError>,
+    ) {
+        let outcome = match result {
+            Ok(_) => {
+                self.consecutive_failures.store(0, Ordering::Relaxed);
+                "ok"
+            }
+            Err(error) => {
+                if error.fault() != kyso_adapter_core::Fault::Caller {
+                    self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
+                }
+                crate::error::ApiError::code_of(error).as_str()
+            }
+        };
+        self.metrics
+            .observe_ca(self.id(), operation, outcome, started.elapsed());
+    }
+
+    /// The citizen's certificates at this CA.
+    pub async fn certificates(&self, user_id: &str) -> Result<Vec<CaCertificate>, AdapterError> {
+        let started = Instant::now();
+        let result = self.adapter.certificates(user_id).await;
+        self.observe("certificates", started, &result);
+        result
+    }
+
+    /// Submits a signing request.
+    pub async fn begin_sign(&self, request: &SignRequest) -> Result<SignOutcome, AdapterError> {
+        let started = Instant::now();
+        let result = self.adapter.begin_sign(request).await;
+        self.observe("begin_sign", started, &result);
+        result
+    }
+
+    /// Asks where a transaction stands.
+    pub async fn poll(&self, ca_reference: &str) -> Result<SignOutcome, AdapterError> {
+        let started = Instant::now();
+        let result = self.adapter.poll(ca_reference).await;
+        self.observe("poll", started, &result);
+        result
+    }
+}
+
+/// Every configured provider, by id.
+pub struct Providers {
+    by_id: BTreeMap<String, Arc<Provider>>,
+}
+
+impl Providers {
+    /// Builds every provider from configuration; the first bad entry stops start-up with a
+    /// message naming the provider and the field.
+    pub fn from_settings(
+        settings: &[ProviderSettings],
+        metrics: &Metrics,
+    ) -> Result<Self, ConfigError> {
+        let mut by_id = BTreeMap::new();
+        for provider in settings {
+            let built = build_provider(provider, metrics)?;
+            if by_id.insert(provider.id.clone(), Arc::new(built)).is_some() {
+                return Err(ConfigError::invalid(
+                    format!("providers[{}]", provider.id),
+                    "id appears twice",
+                ));
+            }
+        }
+        if by_id.is_empty() {
+            return Err(ConfigError::invalid("providers", "configure at least one"));
+        }
+        Ok(Self { by_id })
+    }
+
+    /// The provider with this id.
+    pub fn get(&self, id: &str) -> Option<&Arc<Provider>> {
+        self.by_id.get(id)
+    }
+
+    /// Every provider, ordered by id.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Provider>> {
+        self.by_id.values()
+    }
+}
+
+fn build_provider(settings: &ProviderSettings, metrics: &Metrics) -> Result<Provider, ConfigError> {
+    let context = |field: &str| format!("providers[{}].{field}", settings.id);
+    let valid_id = !settings.id.is_empty()
+        && settings.id.len() <= 64
+        && settings
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !valid_id {
+        return Err(ConfigError::invalid(
+            context("id"),
+            "use 1-64 lowercase letters, digits and '-'",
+        ));
+    }
+    let anchors_pem = match (&settings.trust_anchors_pem, &settings.trust_anchors_pem_file) {
+        (Some(pem), None) => pem.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path).map_err(|error| {
+            ConfigError::invalid(
+                context("trust_anchors_pem_file"),
+                format!("cannot read {}: {error}", path.display()),
+            )
+        })?,
+        _ => {
+            return Err(ConfigError::invalid(
+                context("trust_anchors_pem"),
+                "set exactly one of trust_anchors_pem and trust_anchors_pem_file",
+            ));
+        }
+    };
+    let trust_anchors = TrustAnchors::from_pem(&anchors_pem)
+        .map_err(|error| ConfigError::invalid(context("trust_anchors"), error))?;
+    if settings.timeouts.connect_ms == 0 || settings.timeouts.request_ms == 0 {
+        return Err(ConfigError::invalid(context("timeouts"), "must be positive"));
+    }
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_millis(settings.timeouts.connect_ms))
+        .timeout(Duration::from_millis(settings.timeouts.request_ms))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|error| ConfigError::invalid(context("timeouts"), error.to_string()))?;
+    let request_timeout = Duration::from_millis(settings.timeouts.request_ms);
+
+    let (kind, mut capabilities) = match &settings.adapter {
+        AdapterSettings::VnptSmartca(_) => (
+            kyso_adapter_vnpt::KIND,
+            kyso_adapter_vnpt::default_capabilities(),
+        ),
+    };
+    let limits = &settings.limits;
+    if let Some(max) = limits.max_documents {
+        if max == 0 {
+            return Err(ConfigError::invalid(context("limits.max_documents"), "must be positive"));
+        }
+        capabilities.max_documents = max;
+    }
+    if let Some(secs) = limits.confirmation_timeout_secs {
+        capabilities.confirmation_timeout = Duration::from_secs(secs);
+    }
+    if let Some(algorithms) = &limits.hash_algorithms {
+        capabilities.hash_algorithms = algorithms.clone();
+    }
+    if let Some(algorithms) = &limits.key_algorithms {
+        capabilities.key_algorithms = algorithms.clone();
+    }
+    let descriptor = AdapterDescriptor {
+        id: settings.id.clone(),
+        kind,
+        display_name: settings
+            .display_name
+            .clone()
+            .unwrap_or_else(|| settings.id.clone()),
+        capabilities,
+    };
+    let adapter: Arc<dyn CaAdapter> = match &settings.adapter {
+        AdapterSettings::VnptSmartca(vnpt) => {
+            reqwest::Url::parse(&vnpt.base_url).map_err(|error| {
+                ConfigError::invalid(context("base_url"), format!("not a URL: {error}"))
+            })?;
+            Arc::new(kyso_adapter_vnpt::VnptAdapter::new(
+                descriptor,
+                vnpt.clone(),
+                http,
+                request_timeout,
+            ))
+        }
+    };
+    Ok(Provider::new(adapter, trust_anchors, metrics.clone()))
+}

@@ -1,0 +1,76 @@
+//! `POST /v1/oauth/token`: OAuth 2.0 client credentials, the only unauthenticated route.
+
+use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use crate::api::{TokenRequest, TokenResponse};
+use crate::auth::Authority;
+use crate::error::{ApiError, ErrorCode};
+
+/// The client id and secret from an `Authorization: Basic` header, if one is sent.
+fn basic_credentials(request: &HttpRequest) -> Result<Option<(String, String)>, ApiError> {
+    let Some(value) = request.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let malformed = || ApiError::new(ErrorCode::InvalidClient, "malformed Basic credentials");
+    let value = value.to_str().map_err(|_| malformed())?;
+    let (scheme, encoded) = value.split_once(' ').ok_or_else(malformed)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(malformed());
+    }
+    let decoded = BASE64.decode(encoded.trim()).map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    Ok(Some((id.to_owned(), secret.to_owned())))
+}
+
+pub(super) async fn issue_token(
+    request: HttpRequest,
+    form: web::Form<TokenRequest>,
+    authority: web::Data<Authority>,
+) -> Result<HttpResponse, ApiError> {
+    let form = form.into_inner();
+    match form.grant_type.as_deref() {
+        None => {
+            return Err(ApiError::new(ErrorCode::InvalidRequest, "grant_type is required"));
+        }
+        Some("client_credentials") => {}
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedGrantType,
+                "only grant_type=client_credentials is supported",
+            ));
+        }
+    }
+    let (client_id, client_secret) = match (
+        basic_credentials(&request)?,
+        form.client_id,
+        form.client_secret,
+    ) {
+        (Some(basic), None, None) => basic,
+        (None, Some(id), Some(secret)) => (id, secret),
+        (Some(_), _, _) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "send client credentials either with Basic auth or in the body, not both",
+            ));
+        }
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "client_id and client_secret are required",
+            ));
+        }
+    };
+    let token = authority.issue_token(&client_id, &client_secret, form.scope.as_deref())?;
+    Ok(HttpResponse::Ok()
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .json(TokenResponse {
+            access_token: token.access_token,
+            token_type: "Bearer".to_owned(),
+            expires_in: token.expires_in,
+            scope: token.scope,
+        }))
+}

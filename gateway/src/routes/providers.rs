@@ -1,0 +1,29 @@
+//! `GET /v1/providers`: the configured CAs and what they support.
+
+use actix_web::web;
+
+use crate::api::{CapabilitiesView, ProviderList, ProviderView};
+use crate::auth::Principal;
+use crate::signing::Signing;
+
+pub(super) async fn list(_: Principal, signing: web::Data<Signing>) -> web::Json<ProviderList> {
+    let providers = signing
+        .providers()
+        .iter()
+        .map(|provider| {
+            let descriptor = provider.descriptor();
+            ProviderView {
+                id: descriptor.id.clone(),
+                kind: descriptor.kind.to_owned(),
+                display_name: descriptor.display_name.clone(),
+                status: provider.status(),
+                capabilities: CapabilitiesView {
+                    hash_algorithms: descriptor.capabilities.hash_algorithms.clone(),
+                    key_algorithms: descriptor.capabilities.key_algorithms.clone(),
+                    max_documents: descriptor.capabilities.max_documents,
+                },
+            }
+        })
+        .collect();
+    web::Json(ProviderList { providers })
+}

@@ -1,0 +1,144 @@
+//! Building the application from settings and running its two listeners.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+
+use crate::auth::Authority;
+use crate::config::{ConfigError, Settings, StoreSettings};
+use crate::metrics::Metrics;
+use crate::providers::Providers;
+use crate::request_context;
+use crate::routes;
+use crate::signing::Signing;
+use crate::store::Store;
+use crate::store::memory::MemoryStore;
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The metrics registry could not be built.
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// A built, bound, not yet running gateway.
+pub struct Application {
+    api_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    api: Server,
+    admin: Server,
+}
+
+fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })
+}
+
+impl Application {
+    /// Builds every part from `settings` and binds both listeners (port 0 picks a free
+    /// port). Must be called inside a tokio runtime, which also runs the CA followers.
+    pub fn build(settings: Settings) -> Result<Self, StartError> {
+        let metrics = Metrics::new()?;
+        let providers = Arc::new(Providers::from_settings(&settings.providers, &metrics)?);
+        let authority = web::Data::new(Authority::from_settings(&settings.auth)?);
+        let store: Arc<dyn Store> = match settings.store {
+            StoreSettings::Memory => Arc::new(MemoryStore::new()),
+        };
+        let signing = web::Data::new(Signing::new(
+            store,
+            providers,
+            metrics.clone(),
+            settings.transactions.clone(),
+            tokio::runtime::Handle::current(),
+        ));
+        let metrics = web::Data::new(metrics);
+        let workers = settings
+            .listen
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+
+        let api_listener = bind(settings.listen.api)?;
+        let api_addr = api_listener.local_addr().map_err(|source| StartError::Bind {
+            addr: settings.listen.api,
+            source,
+        })?;
+        let api = {
+            let (authority, signing, metrics) = (authority.clone(), signing.clone(), metrics.clone());
+            HttpServer::new(move || {
+                App::new()
+                    .app_data(authority.clone())
+                    .app_data(signing.clone())
+                    .app_data(metrics.clone())
+                    .configure(routes::extractor_configs)
+                    .configure(|config| routes::api_routes(config))
+                    .default_service(web::to(routes::route_not_found))
+                    .wrap(from_fn(request_context::track))
+            })
+            .workers(workers)
+            .listen(api_listener)
+            .map_err(|source| StartError::Bind {
+                addr: api_addr,
+                source,
+            })?
+            .run()
+        };
+
+        let admin_listener = bind(settings.listen.admin)?;
+        let admin_addr = admin_listener.local_addr().map_err(|source| StartError::Bind {
+            addr: settings.listen.admin,
+            source,
+        })?;
+        let admin = HttpServer::new(move || {
+            App::new()
+                .app_data(signing.clone())
+                .app_data(metrics.clone())
+                .configure(|config| routes::admin_routes(config))
+                .default_service(web::to(routes::route_not_found))
+                .wrap(from_fn(request_context::track))
+        })
+        .workers(1)
+        .listen(admin_listener)
+        .map_err(|source| StartError::Bind {
+            addr: admin_addr,
+            source,
+        })?
+        .run();
+
+        Ok(Self {
+            api_addr,
+            admin_addr,
+            api,
+            admin,
+        })
+    }
+
+    /// The portal API's address.
+    pub fn api_addr(&self) -> SocketAddr {
+        self.api_addr
+    }
+
+    /// The admin listener's address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// Serves until both listeners stop (on SIGINT/SIGTERM, or when the task is dropped).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let (api, admin) = tokio::join!(self.api, self.admin);
+        api.and(admin)
+    }
+}
