@@ -427,7 +427,10 @@ mod tests {
         let token = authority_a
             .issue_token("portal", "s3cret-s3cret", None)
             .unwrap();
-        for (issuer, audience) in [("https://kyso.test", "other"), ("https://other", "kyso-api")] {
+        for (issuer, audience) in [
+            ("https://kyso.test", "other"),
+            ("https://other", "kyso-api"),
+        ] {
             let settings_b = AuthSettings {
                 issuer: issuer.into(),
                 audience: audience.into(),

@@ -97,8 +97,12 @@ impl Settings {
 fn expand_env(value: &mut serde_norway::Value) -> Result<(), ConfigError> {
     match value {
         serde_norway::Value::String(text) => {
-            if let Some(name) = text.strip_prefix("${").and_then(|rest| rest.strip_suffix('}')) {
-                *text = std::env::var(name).map_err(|_| ConfigError::MissingEnv(name.to_owned()))?;
+            if let Some(name) = text
+                .strip_prefix("${")
+                .and_then(|rest| rest.strip_suffix('}'))
+            {
+                *text =
+                    std::env::var(name).map_err(|_| ConfigError::MissingEnv(name.to_owned()))?;
             }
         }
         serde_norway::Value::Sequence(items) => {

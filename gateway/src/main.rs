@@ -13,7 +13,11 @@ use kyso_gateway::sandbox;
 use kyso_gateway::startup::Application;
 
 #[derive(Parser)]
-#[command(name = "kyso-gateway", version, about = "One signing API for portals, routed to every Vietnamese CA")]
+#[command(
+    name = "kyso-gateway",
+    version,
+    about = "One signing API for portals, routed to every Vietnamese CA"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -62,12 +62,7 @@ impl Provider {
         }
     }
 
-    fn observe<T>(
-        &self,
-        operation: &str,
-        started: Instant,
-        result: &Result<T, AdapterError>,
-    ) {
+    fn observe<T>(&self, operation: &str, started: Instant, result: &Result<T, AdapterError>) {
         let outcome = match result {
             Ok(_) => {
                 self.consecutive_failures.store(0, Ordering::Relaxed);
@@ -162,7 +157,10 @@ fn build_provider(settings: &ProviderSettings, metrics: &Metrics) -> Result<Prov
             "use 1-64 lowercase letters, digits and '-'",
         ));
     }
-    let anchors_pem = match (&settings.trust_anchors_pem, &settings.trust_anchors_pem_file) {
+    let anchors_pem = match (
+        &settings.trust_anchors_pem,
+        &settings.trust_anchors_pem_file,
+    ) {
         (Some(pem), None) => pem.clone(),
         (None, Some(path)) => std::fs::read_to_string(path).map_err(|error| {
             ConfigError::invalid(
@@ -180,7 +178,10 @@ fn build_provider(settings: &ProviderSettings, metrics: &Metrics) -> Result<Prov
     let trust_anchors = TrustAnchors::from_pem(&anchors_pem)
         .map_err(|error| ConfigError::invalid(context("trust_anchors"), error))?;
     if settings.timeouts.connect_ms == 0 || settings.timeouts.request_ms == 0 {
-        return Err(ConfigError::invalid(context("timeouts"), "must be positive"));
+        return Err(ConfigError::invalid(
+            context("timeouts"),
+            "must be positive",
+        ));
     }
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_millis(settings.timeouts.connect_ms))
@@ -199,7 +200,10 @@ fn build_provider(settings: &ProviderSettings, metrics: &Metrics) -> Result<Prov
     let limits = &settings.limits;
     if let Some(max) = limits.max_documents {
         if max == 0 {
-            return Err(ConfigError::invalid(context("limits.max_documents"), "must be positive"));
+            return Err(ConfigError::invalid(
+                context("limits.max_documents"),
+                "must be positive",
+            ));
         }
         capabilities.max_documents = max;
     }

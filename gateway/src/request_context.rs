@@ -49,7 +49,9 @@ pub async fn track(
     let metrics = request.app_data::<web::Data<Metrics>>().cloned();
     let method = request.method().clone();
     let started = Instant::now();
-    let mut response = REQUEST_ID.scope(request_id.clone(), next.call(request)).await?;
+    let mut response = REQUEST_ID
+        .scope(request_id.clone(), next.call(request))
+        .await?;
     let elapsed = started.elapsed();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);

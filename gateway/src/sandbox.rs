@@ -9,8 +9,8 @@ use kyso_sim_vnpt::{SimConfig, SimHandle};
 
 use crate::auth::{generate_signing_key_pem, hash_secret};
 use crate::config::{
-    AdapterSettings, AuthSettings, ClientSettings, LimitSettings, ListenSettings,
-    ProviderSettings, Settings, StoreSettings, TimeoutSettings, TransactionSettings,
+    AdapterSettings, AuthSettings, ClientSettings, LimitSettings, ListenSettings, ProviderSettings,
+    Settings, StoreSettings, TimeoutSettings, TransactionSettings,
 };
 
 /// The demo portal's client id.
@@ -80,10 +80,7 @@ pub fn settings(
 }
 
 /// Starts the simulator with the sandbox citizens and returns it with the gateway settings.
-pub async fn start(
-    api: SocketAddr,
-    admin: SocketAddr,
-) -> anyhow::Result<(SimHandle, Settings)> {
+pub async fn start(api: SocketAddr, admin: SocketAddr) -> anyhow::Result<(SimHandle, Settings)> {
     let config = SimConfig::sandbox();
     let (sp_id, sp_password) = (config.sp_id.clone(), config.sp_password.clone());
     let sim = kyso_sim_vnpt::spawn(config).await?;

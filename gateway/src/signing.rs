@@ -123,11 +123,9 @@ impl Signing {
         let key = check_idempotency_key(idempotency_key)?;
         let provider = self.provider(&request.provider)?.clone();
         let documents = validate_request(&provider, &request)?;
-        let fingerprint = hex::encode(Sha256::digest(
-            serde_json::to_vec(&request).map_err(|_| {
-                ApiError::new(ErrorCode::InternalError, "request cannot be fingerprinted")
-            })?,
-        ));
+        let fingerprint = hex::encode(Sha256::digest(serde_json::to_vec(&request).map_err(
+            |_| ApiError::new(ErrorCode::InternalError, "request cannot be fingerprinted"),
+        )?));
         // Keys are scoped per client and hashed, so neither clients nor odd characters can
         // reach into each other's records.
         let scoped_key = hex::encode(Sha256::digest(
@@ -146,12 +144,25 @@ impl Signing {
             return self.replay(principal, &existing, &record).await;
         }
         let result = self
-            .create(principal, &provider, &request, documents, &record.transaction_id)
+            .create(
+                principal,
+                &provider,
+                &request,
+                documents,
+                &record.transaction_id,
+            )
             .await;
-        if result.as_ref().map_or(true, |t| t.status == TransactionStatus::Failed) {
+        if result
+            .as_ref()
+            .map_or(true, |t| t.status == TransactionStatus::Failed)
+        {
             // Only a request that created a transaction that can still succeed keeps its
             // key: after an error the portal may retry with the same key.
-            if let Err(error) = self.store.release_idempotency_key(&scoped_key, &record).await {
+            if let Err(error) = self
+                .store
+                .release_idempotency_key(&scoped_key, &record)
+                .await
+            {
                 tracing::warn!(%error, "could not release an idempotency key");
             }
         }
@@ -166,7 +177,9 @@ impl Signing {
                 .copied()
                 .find(|code| code.as_str() == error.code)
                 .unwrap_or(ErrorCode::CaError);
-            return Err(ApiError::new(code, error.message.clone()).with_transaction(&transaction.id));
+            return Err(
+                ApiError::new(code, error.message.clone()).with_transaction(&transaction.id)
+            );
         }
         Ok(Submitted {
             transaction,
@@ -209,7 +222,12 @@ impl Signing {
     ) -> Result<Transaction, ApiError> {
         let now = OffsetDateTime::now_utc();
         let certificate = self
-            .choose_certificate(provider, &request.user_id, request.certificate_id.as_deref(), now)
+            .choose_certificate(
+                provider,
+                &request.user_id,
+                request.certificate_id.as_deref(),
+                now,
+            )
             .await?;
         let confirmation = provider.descriptor().capabilities.confirmation_timeout;
         let transaction = Transaction {
@@ -344,8 +362,7 @@ impl Signing {
         principal: &Principal,
         transaction_id: &str,
     ) -> Result<Transaction, ApiError> {
-        let not_found =
-            || ApiError::new(ErrorCode::TransactionNotFound, "no such transaction");
+        let not_found = || ApiError::new(ErrorCode::TransactionNotFound, "no such transaction");
         let transaction = self
             .store
             .transaction(transaction_id)
@@ -365,12 +382,12 @@ impl Signing {
         transaction_id: &str,
     ) -> Result<Transaction, ApiError> {
         let transaction = self.load_owned(principal, transaction_id).await?;
-        let result = self
-            .record(transaction, |current, now| {
+        let (result, cancelled) = self
+            .record_change(transaction, |current, now| {
                 current.finish(TransactionStatus::Cancelled, now).ok()
             })
             .await?;
-        if result.status != TransactionStatus::Cancelled {
+        if !cancelled {
             return Err(ApiError::new(
                 ErrorCode::TransactionNotPending,
                 format!("the transaction is already {}", result.status.as_str()),
@@ -391,13 +408,23 @@ impl Signing {
     /// (`change` answers `None`), and returns the transaction as it then stands.
     async fn record(
         &self,
-        mut current: Transaction,
+        current: Transaction,
         change: impl Fn(&Transaction, OffsetDateTime) -> Option<Transaction>,
     ) -> Result<Transaction, StoreError> {
+        Ok(self.record_change(current, change).await?.0)
+    }
+
+    /// [`Self::record`], also telling whether `change` was the one stored (`false` when it
+    /// no longer applied to the latest version).
+    async fn record_change(
+        &self,
+        mut current: Transaction,
+        change: impl Fn(&Transaction, OffsetDateTime) -> Option<Transaction>,
+    ) -> Result<(Transaction, bool), StoreError> {
         loop {
             let now = OffsetDateTime::now_utc();
             let Some(next) = change(&current, now) else {
-                return Ok(current);
+                return Ok((current, false));
             };
             match self
                 .store
@@ -415,9 +442,9 @@ impl Signing {
                             "transaction finished"
                         );
                     }
-                    return Ok(next);
+                    return Ok((next, true));
                 }
-                Swap::Conflict(Some(latest)) => current = latest,
+                Swap::Conflict(Some(latest)) => current = *latest,
                 Swap::Conflict(None) => {
                     return Err(StoreError::Corrupt(format!(
                         "transaction {} vanished while being updated",
@@ -492,7 +519,10 @@ impl Signing {
             else {
                 failure = Some((
                     ErrorCode::CaError,
-                    format!("the CA returned no signature for document {:?}", document.id),
+                    format!(
+                        "the CA returned no signature for document {:?}",
+                        document.id
+                    ),
                 ));
                 break;
             };
@@ -502,7 +532,8 @@ impl Signing {
                 &document.digest,
                 &raw.signature,
             );
-            self.metrics.count_verification(provider.id(), result.is_ok());
+            self.metrics
+                .count_verification(provider.id(), result.is_ok());
             match result {
                 Ok(checked) => verified.push(VerifiedSignature {
                     signature: checked.signature,
@@ -564,8 +595,7 @@ impl Signing {
                 }
                 continue;
             }
-            let until_expiry =
-                Duration::try_from(transaction.expires_at - now).unwrap_or_default();
+            let until_expiry = Duration::try_from(transaction.expires_at - now).unwrap_or_default();
             tokio::time::sleep(delay.min(until_expiry)).await;
             delay = (delay * 2).min(max_delay);
             let Some(reference) = transaction.ca_reference.clone() else {
@@ -649,7 +679,10 @@ fn validate_request(
 ) -> Result<Vec<DocumentDigest>, ApiError> {
     check_user_id(&request.user_id)?;
     let capabilities = &provider.descriptor().capabilities;
-    if !capabilities.hash_algorithms.contains(&request.hash_algorithm) {
+    if !capabilities
+        .hash_algorithms
+        .contains(&request.hash_algorithm)
+    {
         return Err(ApiError::new(
             ErrorCode::UnsupportedHashAlgorithm,
             format!(
@@ -779,7 +812,13 @@ mod tests {
     #[test]
     fn citizen_id_is_twelve_digits() {
         assert!(is_citizen_id("001099000001"));
-        for bad in ["", "00109900000", "0010990000011", "00109900000a", "００１０９９０００００１"] {
+        for bad in [
+            "",
+            "00109900000",
+            "0010990000011",
+            "00109900000a",
+            "００１０９９０００００１",
+        ] {
             assert!(!is_citizen_id(bad), "{bad}");
         }
     }

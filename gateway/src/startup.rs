@@ -72,19 +72,21 @@ impl Application {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
 
         let api_listener = bind(settings.listen.api)?;
-        let api_addr = api_listener.local_addr().map_err(|source| StartError::Bind {
-            addr: settings.listen.api,
-            source,
-        })?;
+        let api_addr = api_listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                addr: settings.listen.api,
+                source,
+            })?;
         let api = {
-            let (authority, signing, metrics) = (authority.clone(), signing.clone(), metrics.clone());
+            let (signing, metrics) = (signing.clone(), metrics.clone());
             HttpServer::new(move || {
                 App::new()
                     .app_data(authority.clone())
                     .app_data(signing.clone())
                     .app_data(metrics.clone())
                     .configure(routes::extractor_configs)
-                    .configure(|config| routes::api_routes(config))
+                    .configure(routes::api_routes)
                     .default_service(web::to(routes::route_not_found))
                     .wrap(from_fn(request_context::track))
             })
@@ -98,15 +100,17 @@ impl Application {
         };
 
         let admin_listener = bind(settings.listen.admin)?;
-        let admin_addr = admin_listener.local_addr().map_err(|source| StartError::Bind {
-            addr: settings.listen.admin,
-            source,
-        })?;
+        let admin_addr = admin_listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                addr: settings.listen.admin,
+                source,
+            })?;
         let admin = HttpServer::new(move || {
             App::new()
                 .app_data(signing.clone())
                 .app_data(metrics.clone())
-                .configure(|config| routes::admin_routes(config))
+                .configure(routes::admin_routes)
                 .default_service(web::to(routes::route_not_found))
                 .wrap(from_fn(request_context::track))
         })

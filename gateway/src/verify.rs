@@ -102,7 +102,7 @@ pub struct CertificateFacts {
 
 fn parse(der: &[u8]) -> Result<X509Certificate<'_>, VerifyError> {
     match X509Certificate::from_der(der) {
-        Ok((rest, certificate)) if rest.is_empty() => Ok(certificate),
+        Ok(([], certificate)) => Ok(certificate),
         _ => Err(VerifyError::MalformedCertificate),
     }
 }
@@ -161,10 +161,8 @@ pub fn check_certificate(
     }
     key_algorithm(&leaf)?;
     // Certificates the CA sent that cannot be parsed are ignored: they cannot help a path.
-    let intermediates: Vec<X509Certificate<'_>> = chain_der
-        .iter()
-        .filter_map(|der| parse(der).ok())
-        .collect();
+    let intermediates: Vec<X509Certificate<'_>> =
+        chain_der.iter().filter_map(|der| parse(der).ok()).collect();
     let roots = anchors
         .roots_der
         .iter()
@@ -181,7 +179,9 @@ pub fn check_certificate(
         }
         current = intermediates
             .iter()
-            .find(|issuer| issuer.is_ca() && issuer.validity().is_valid_at(now) && issued_by(issuer))
+            .find(|issuer| {
+                issuer.is_ca() && issuer.validity().is_valid_at(now) && issued_by(issuer)
+            })
             .ok_or(VerifyError::Untrusted)?;
     }
     Err(VerifyError::Untrusted)
@@ -222,8 +222,8 @@ pub fn verify_signature(
     let spki = certificate.public_key().raw;
     let (scheme, normalized) = match key_algorithm(&certificate)? {
         KeyAlgorithm::Rsa => {
-            let key = RsaPublicKey::from_public_key_der(spki)
-                .map_err(|_| VerifyError::UnsupportedKey)?;
+            let key =
+                RsaPublicKey::from_public_key_der(spki).map_err(|_| VerifyError::UnsupportedKey)?;
             let scheme = verify_rsa(&key, hash_algorithm, digest, signature)?;
             (scheme, signature.to_vec())
         }
@@ -286,5 +286,8 @@ where
 
 /// PEM of a DER certificate.
 pub fn certificate_pem(der: &[u8]) -> String {
-    pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec()))
+    pem::encode_config(
+        &pem::Pem::new("CERTIFICATE", der.to_vec()),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
 }

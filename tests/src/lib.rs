@@ -1,1 +1,287 @@
-//! End-to-end test harness: the gateway and CA simulators over real sockets.
+//! The end-to-end harness: a VNPT SmartCA simulator and a gateway in front of it, both on
+//! free loopback ports, driven over real HTTP. No fixed ports, no shared global servers:
+//! every test gets its own pair.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test harness: a failure should abort loudly
+#![allow(unreachable_pub)] // used by the test binaries and benches
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use kyso_adapter_core::HashAlgorithm;
+use kyso_gateway::config::Settings;
+use kyso_gateway::sandbox;
+use kyso_gateway::startup::Application;
+use kyso_sim_vnpt::{Behaviour, CitizenSpec, SignatureScheme, SimConfig, SimControl, SimHandle};
+use serde_json::{Value, json};
+use sha2::Digest as _;
+
+/// A citizen signing with RSA PKCS#1 v1.5.
+pub const RSA_CITIZEN: &str = "001099000001";
+/// A citizen signing with RSA-PSS.
+pub const PSS_CITIZEN: &str = "001099000005";
+/// A citizen signing with ECDSA P-256, DER signatures.
+pub const ECDSA_DER_CITIZEN: &str = "001099000004";
+/// A citizen signing with ECDSA P-256, raw r||s signatures.
+pub const ECDSA_RAW_CITIZEN: &str = "001099000006";
+/// A well-formed CCCD number nobody at the CA holds.
+pub const UNKNOWN_CITIZEN: &str = "079200000999";
+
+const SP_ID: &str = "kyso-test-sp";
+const SP_PASSWORD: &str = "kyso-test-sp-password";
+
+/// How long tests wait for something asynchronous, in milliseconds (`KYSO_TEST_PATIENCE_MS`).
+fn patience() -> Duration {
+    let millis = std::env::var("KYSO_TEST_PATIENCE_MS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(15_000);
+    Duration::from_millis(millis)
+}
+
+/// What a test may change about the gateway and its simulated CA.
+#[derive(Debug, Clone)]
+pub struct TestConfig {
+    /// How long citizens have to confirm, at the gateway.
+    pub confirmation_timeout_secs: u64,
+    /// The gateway's timeout for one CA call.
+    pub request_timeout_ms: u64,
+    /// Digest algorithms the provider accepts.
+    pub hash_algorithms: Vec<HashAlgorithm>,
+    /// The provider's batch limit.
+    pub max_documents: usize,
+}
+
+impl Default for TestConfig {
+    fn default() -> Self {
+        Self {
+            confirmation_timeout_secs: 60,
+            request_timeout_ms: 2000,
+            hash_algorithms: HashAlgorithm::ALL.to_vec(),
+            max_documents: 5,
+        }
+    }
+}
+
+/// A running gateway with its simulator.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT` of the portal API.
+    pub api: String,
+    /// `http://127.0.0.1:PORT` of the admin listener.
+    pub admin: String,
+    /// An HTTP client.
+    pub http: reqwest::Client,
+    /// Scripts the simulated CA.
+    pub ca: SimControl,
+    /// The settings the gateway was built with (its token key among them).
+    pub settings: Settings,
+    sim: SimHandle,
+}
+
+/// A gateway with default settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(TestConfig::default()).await
+}
+
+/// A gateway with the given settings, in front of a fresh simulator whose citizens all wait
+/// for the test to approve, reject or expire their transactions.
+pub async fn spawn_app_with(config: TestConfig) -> TestApp {
+    let manual = |user_id: &str, name: &str, scheme| {
+        CitizenSpec::new(user_id, name, scheme, Behaviour::Manual)
+    };
+    let sim = kyso_sim_vnpt::spawn(SimConfig {
+        sp_id: SP_ID.to_owned(),
+        sp_password: SP_PASSWORD.to_owned(),
+        citizens: vec![
+            manual(RSA_CITIZEN, "Nguyễn Văn An", SignatureScheme::RsaPkcs1v15),
+            manual(PSS_CITIZEN, "Hoàng Văn Em", SignatureScheme::RsaPss),
+            manual(
+                ECDSA_DER_CITIZEN,
+                "Phạm Thị Dung",
+                SignatureScheme::EcdsaDer,
+            ),
+            manual(ECDSA_RAW_CITIZEN, "Vũ Thị Giang", SignatureScheme::EcdsaRaw),
+        ],
+        transaction_ttl: Duration::from_secs(300),
+    })
+    .await
+    .expect("simulator starts");
+    let loopback = "127.0.0.1:0".parse().unwrap();
+    let mut settings =
+        sandbox::settings(&sim, SP_ID, SP_PASSWORD, loopback, loopback).expect("settings");
+    settings.listen.workers = Some(1);
+    settings.transactions.poll_initial_ms = 20;
+    settings.transactions.poll_max_ms = 100;
+    let provider = &mut settings.providers[0];
+    provider.timeouts.request_ms = config.request_timeout_ms;
+    provider.limits.confirmation_timeout_secs = Some(config.confirmation_timeout_secs);
+    provider.limits.hash_algorithms = Some(config.hash_algorithms.clone());
+    provider.limits.max_documents = Some(config.max_documents);
+    let app = Application::build(settings.clone()).expect("gateway starts");
+    let api = format!("http://{}", app.api_addr());
+    let admin = format!("http://{}", app.admin_addr());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        api,
+        admin,
+        http: reqwest::Client::new(),
+        ca: sim.control(),
+        settings,
+        sim,
+    }
+}
+
+/// Base64 of the SHA-256 of `text`.
+pub fn digest_of(text: &str) -> String {
+    BASE64.encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
+/// A signing request body for one document.
+pub fn sign_body(user_id: &str, digest: &str) -> Value {
+    json!({
+        "provider": "vnpt",
+        "user_id": user_id,
+        "hash_algorithm": "sha256",
+        "documents": [{"id": "doc-1", "name": "don-xin-cap-phep.pdf", "digest": digest}],
+        "description": "Ký hồ sơ cấp phép xây dựng",
+    })
+}
+
+impl TestApp {
+    /// The simulator's base URL.
+    pub fn ca_base_url(&self) -> String {
+        self.sim.base_url()
+    }
+
+    /// A token with every scope of the sandbox client.
+    pub async fn token(&self) -> String {
+        self.token_with(None).await
+    }
+
+    /// A token for `scope` (all of the client's when `None`).
+    pub async fn token_with(&self, scope: Option<&str>) -> String {
+        let mut form = vec![
+            ("grant_type", "client_credentials"),
+            ("client_id", sandbox::CLIENT_ID),
+            ("client_secret", sandbox::CLIENT_SECRET),
+        ];
+        if let Some(scope) = scope {
+            form.push(("scope", scope));
+        }
+        let response = self
+            .http
+            .post(format!("{}/v1/oauth/token", self.api))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// `GET` on the API with a bearer token.
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.api))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /v1/signatures` with an idempotency key.
+    pub async fn post_signature(&self, token: &str, key: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}/v1/signatures", self.api))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a transaction that must be accepted, and returns its id.
+    pub async fn create_transaction(&self, token: &str, body: &Value) -> String {
+        let response = self
+            .post_signature(token, &uuid::Uuid::new_v4().to_string(), body)
+            .await;
+        let status = response.status();
+        let json: Value = response.json().await.unwrap();
+        assert_eq!(status, 202, "{json}");
+        assert_eq!(json["status"], "pending");
+        json["transaction_id"].as_str().unwrap().to_owned()
+    }
+
+    /// `POST /v1/signatures/{id}/cancel`.
+    pub async fn cancel(&self, token: &str, transaction_id: &str) -> reqwest::Response {
+        self.http
+            .post(format!(
+                "{}/v1/signatures/{transaction_id}/cancel",
+                self.api
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Polls the transaction until it is no longer pending.
+    pub async fn wait_until_final(&self, token: &str, transaction_id: &str) -> Value {
+        let deadline = Instant::now() + patience();
+        loop {
+            let response = self
+                .get(&format!("/v1/signatures/{transaction_id}"), token)
+                .await;
+            assert_eq!(response.status(), 200);
+            let json: Value = response.json().await.unwrap();
+            if json["status"] != "pending" {
+                return json;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "transaction {transaction_id} still pending"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// The gateway's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.admin))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+/// Asserts the documented error shape and code, and returns the body.
+pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) -> Value {
+    let actual = response.status().as_u16();
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .map(|value| value.to_str().unwrap().to_owned());
+    let body: Value = response.json().await.expect("error bodies are JSON");
+    assert_eq!(actual, status, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
+    assert!(body["error"]["retryable"].is_boolean());
+    assert_eq!(
+        body["error"]["request_id"].as_str(),
+        request_id.as_deref(),
+        "the body's request_id is the X-Request-Id header"
+    );
+    body
+}

@@ -16,7 +16,7 @@ pub mod types;
 
 pub use error::{AdapterError, Fault};
 pub use types::{
-    AdapterDescriptor, Capabilities, CaCertificate, DocumentDigest, HashAlgorithm, KeyAlgorithm,
+    AdapterDescriptor, CaCertificate, Capabilities, DocumentDigest, HashAlgorithm, KeyAlgorithm,
     RawSignature, SignOutcome, SignRequest,
 };
 

@@ -291,7 +291,10 @@ impl CaAdapter for VnptAdapter {
             return Ok(SignOutcome::Signed(signatures));
         }
         Ok(
-            if ["reject", "deny", "cancel"].iter().any(|w| message.contains(w)) {
+            if ["reject", "deny", "cancel"]
+                .iter()
+                .any(|w| message.contains(w))
+            {
                 SignOutcome::Rejected
             } else if message.contains("expire") {
                 SignOutcome::Expired

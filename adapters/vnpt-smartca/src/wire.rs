@@ -51,9 +51,7 @@ impl ChainData {
     /// Base64 certificates, nearest issuer first.
     pub(crate) fn into_base64_list(self) -> Vec<String> {
         match self {
-            Self::Object { ca_cert, root_cert } => {
-                ca_cert.into_iter().chain(root_cert).collect()
-            }
+            Self::Object { ca_cert, root_cert } => ca_cert.into_iter().chain(root_cert).collect(),
             Self::List(list) => list,
         }
         .into_iter()

@@ -73,7 +73,11 @@ pub fn api_routes(sink: &mut impl RouteSink) {
     sink.route(Method::GET, "/v1/providers", providers::list);
     sink.route(Method::GET, "/v1/certificates", certificates::list);
     sink.route(Method::POST, "/v1/signatures", signatures::create);
-    sink.route(Method::GET, "/v1/signatures/{transaction_id}", signatures::read);
+    sink.route(
+        Method::GET,
+        "/v1/signatures/{transaction_id}",
+        signatures::read,
+    );
     sink.route(
         Method::POST,
         "/v1/signatures/{transaction_id}/cancel",

@@ -34,7 +34,10 @@ pub(super) async fn issue_token(
     let form = form.into_inner();
     match form.grant_type.as_deref() {
         None => {
-            return Err(ApiError::new(ErrorCode::InvalidRequest, "grant_type is required"));
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "grant_type is required",
+            ));
         }
         Some("client_credentials") => {}
         Some(_) => {

@@ -86,9 +86,7 @@ fn transaction_view(transaction: Transaction) -> TransactionView {
                 .as_ref()
                 .map(|facts| facts.subject.clone())
                 .unwrap_or_default(),
-            serial_number: facts
-                .map(|facts| facts.serial_number)
-                .unwrap_or_default(),
+            serial_number: facts.map(|facts| facts.serial_number).unwrap_or_default(),
             chain_pem: std::iter::once(&certificate.certificate_der)
                 .chain(&certificate.chain_der)
                 .map(|der| verify::certificate_pem(der))
@@ -109,7 +107,10 @@ fn transaction_view(transaction: Transaction) -> TransactionView {
                     signature_algorithm: signature.as_ref().map(|signed| signed.algorithm.clone()),
                     verification: signature.map(|signed| VerificationView {
                         valid: true,
-                        checks: verify::CHECKS.iter().map(|check| (*check).to_owned()).collect(),
+                        checks: verify::CHECKS
+                            .iter()
+                            .map(|check| (*check).to_owned())
+                            .collect(),
                         verified_at: signed.verified_at,
                     }),
                 }

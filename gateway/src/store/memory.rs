@@ -97,7 +97,7 @@ impl Store for MemoryStore {
         self.with_maps(|maps, now| {
             let current = live(&maps.transactions, &next.id, now);
             if current.map(|stored| stored.version + 1) != Some(next.version) {
-                return Swap::Conflict(current.cloned());
+                return Swap::Conflict(current.cloned().map(Box::new));
             }
             maps.transactions.insert(
                 next.id.clone(),
@@ -170,8 +170,8 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transaction::tests::sample;
     use crate::transaction::TransactionStatus;
+    use crate::transaction::tests::sample;
     use time::OffsetDateTime;
 
     const LONG: Duration = Duration::from_secs(60);
@@ -208,7 +208,10 @@ mod tests {
             .await
             .unwrap();
         assert!(store.transaction("t1").await.unwrap().is_some());
-        assert_eq!(store.cached_token("vnpt").await.unwrap().as_deref(), Some("tok"));
+        assert_eq!(
+            store.cached_token("vnpt").await.unwrap().as_deref(),
+            Some("tok")
+        );
         tokio::time::sleep(Duration::from_millis(40)).await;
         assert!(store.transaction("t1").await.unwrap().is_none());
         assert!(store.cached_token("vnpt").await.unwrap().is_none());
@@ -225,14 +228,35 @@ mod tests {
             fingerprint: "b".into(),
             transaction_id: "t2".into(),
         };
-        assert_eq!(store.claim_idempotency_key("k", &first, LONG).await.unwrap(), None);
         assert_eq!(
-            store.claim_idempotency_key("k", &second, LONG).await.unwrap(),
+            store
+                .claim_idempotency_key("k", &first, LONG)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store
+                .claim_idempotency_key("k", &second, LONG)
+                .await
+                .unwrap(),
             Some(first.clone())
         );
         store.release_idempotency_key("k", &second).await.unwrap();
-        assert!(store.claim_idempotency_key("k", &second, LONG).await.unwrap().is_some());
+        assert!(
+            store
+                .claim_idempotency_key("k", &second, LONG)
+                .await
+                .unwrap()
+                .is_some()
+        );
         store.release_idempotency_key("k", &first).await.unwrap();
-        assert_eq!(store.claim_idempotency_key("k", &second, LONG).await.unwrap(), None);
+        assert_eq!(
+            store
+                .claim_idempotency_key("k", &second, LONG)
+                .await
+                .unwrap(),
+            None
+        );
     }
 }

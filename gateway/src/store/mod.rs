@@ -30,7 +30,7 @@ pub enum Swap {
     /// The new version was stored.
     Stored,
     /// Another writer changed the record first; here is what is stored now.
-    Conflict(Option<Transaction>),
+    Conflict(Option<Box<Transaction>>),
 }
 
 /// What an `Idempotency-Key` is bound to.

@@ -21,8 +21,15 @@ const GARBAGE_BODY: &str = "<html><head><title>SmartCA</title></head><body><h1>S
 
 /// Registers the CA endpoints.
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    // `{tran_id}` is a plain string, so extraction cannot really fail; should it, answer in the
+    // VNPT envelope all the same.
+    let path_config = web::PathConfig::default().error_handler(|err, _req| {
+        let response = error_response(&CaError::BadRequest(err.to_string()));
+        actix_web::error::InternalError::from_response(err, response).into()
+    });
     cfg.service(
         web::scope(BASE_PATH)
+            .app_data(path_config)
             .route(
                 "/v1/credentials/get_certificate",
                 web::post().to(get_certificate),

@@ -3,6 +3,7 @@
 //! Logs go to stderr (`RUST_LOG` filters them; default `info`). Nothing secret is logged: the SP
 //! password comes from `--sp-password` or `KYSO_SIM_SP_PASSWORD` and is never printed.
 
+use std::io::IsTerminal as _;
 use std::net::{SocketAddr, TcpListener};
 
 use anyhow::Context as _;
@@ -35,6 +36,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )

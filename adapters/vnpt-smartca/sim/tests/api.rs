@@ -389,7 +389,7 @@ async fn manual_citizen_waits_for_control() {
 #[tokio::test]
 async fn transactions_expire() {
     let t = TestSim::start_with(SimConfig {
-        transaction_ttl: Duration::from_millis(150),
+        transaction_ttl: Duration::from_millis(500),
         ..config_only(&[CUONG])
     })
     .await;
@@ -405,7 +405,7 @@ async fn transactions_expire() {
         t.status("tx-ttl").await.1["message"],
         "WAITING_FOR_USER_CONFIRM"
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(550)).await;
     assert_eq!(t.status("tx-ttl").await.1["message"], "EXPIRED");
     assert!(matches!(
         control.approve("tx-ttl"),
@@ -420,7 +420,7 @@ async fn transactions_expire() {
 #[tokio::test]
 async fn approval_happens_after_the_configured_time() {
     let mut config = config_only(&[AN]);
-    config.citizens[0].behaviour = Behaviour::ApproveAfter(Duration::from_millis(150));
+    config.citizens[0].behaviour = Behaviour::ApproveAfter(Duration::from_millis(500));
     let t = TestSim::start_with(config).await;
     let started = Instant::now();
     t.sign_ok(AN, "tx-slow", &[sha256(b"slow")]).await;
@@ -429,7 +429,7 @@ async fn approval_happens_after_the_configured_time() {
         "WAITING_FOR_USER_CONFIRM"
     );
     t.signatures("tx-slow", 1).await;
-    assert!(started.elapsed() >= Duration::from_millis(150));
+    assert!(started.elapsed() >= Duration::from_millis(500));
 }
 
 /// Wrong SP credentials: 401 on both credentialed endpoints.
@@ -596,25 +596,25 @@ async fn garbage_answer_is_not_json() {
 async fn hang_and_delay_add_latency() {
     let t = TestSim::start_only(&[DUNG]).await;
     let control = t.sim.control();
-    control.fail_next(Fault::Hang(Duration::from_millis(300)));
+    control.fail_next(Fault::Hang(Duration::from_millis(500)));
     let started = Instant::now();
     t.sign_ok(DUNG, "tx-hang", &[sha256(b"x")]).await;
-    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(started.elapsed() >= Duration::from_millis(500));
 
     let started = Instant::now();
     t.status("tx-hang").await;
-    assert!(started.elapsed() < Duration::from_millis(300));
+    assert!(started.elapsed() < Duration::from_millis(500));
 
-    control.set_delay(Duration::from_millis(150));
+    control.set_delay(Duration::from_millis(250));
     for _ in 0..2 {
         let started = Instant::now();
         t.status("tx-hang").await;
-        assert!(started.elapsed() >= Duration::from_millis(150));
+        assert!(started.elapsed() >= Duration::from_millis(250));
     }
     control.set_delay(Duration::ZERO);
     let started = Instant::now();
     t.status("tx-hang").await;
-    assert!(started.elapsed() < Duration::from_millis(150));
+    assert!(started.elapsed() < Duration::from_millis(250));
 }
 
 /// A corrupted signature fails verification, stays corrupted for its transaction, and the next

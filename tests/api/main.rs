@@ -1,0 +1,9 @@
+//! End-to-end tests of the unified protocol over real sockets: the gateway in front of the
+//! VNPT SmartCA simulator.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure should abort loudly
+
+mod auth;
+mod errors;
+mod observability;
+mod signing;
+mod spec_drift;

@@ -1,0 +1,191 @@
+//! Keeps `spec/openapi.yaml` and `spec/errors.md` honest: the routes the gateway serves are
+//! exactly the spec's paths, every example in the spec parses into the real handler types,
+//! and every error code is documented in both files.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use kyso_gateway::api::{
+    CertificateList, HealthView, ProviderList, SignatureAccepted, SignatureRequest, TokenRequest,
+    TokenResponse, TransactionView,
+};
+use kyso_gateway::error::{ErrorBody, ErrorCode};
+use kyso_gateway::routes::served_routes;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+fn spec_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../spec")
+}
+
+fn spec() -> Value {
+    let text = std::fs::read_to_string(spec_dir().join("openapi.yaml")).unwrap();
+    serde_norway::from_str(&text).unwrap()
+}
+
+/// Follows a local `$ref` (`#/components/...`).
+fn resolve<'a>(spec: &'a Value, node: &'a Value) -> &'a Value {
+    match node.get("$ref").and_then(Value::as_str) {
+        Some(reference) => {
+            let pointer = reference.strip_prefix('#').expect("local references only");
+            resolve(
+                spec,
+                spec.pointer(pointer)
+                    .unwrap_or_else(|| panic!("dangling {reference}")),
+            )
+        }
+        None => node,
+    }
+}
+
+/// Every example value under a media-type map, with its name.
+fn examples<'a>(spec: &'a Value, content: &'a Value) -> Vec<(String, String, &'a Value)> {
+    let mut found = Vec::new();
+    for (media_type, media) in content.as_object().into_iter().flatten() {
+        for (name, example) in media["examples"].as_object().into_iter().flatten() {
+            let example = resolve(spec, example);
+            found.push((media_type.clone(), name.clone(), &example["value"]));
+        }
+    }
+    found
+}
+
+fn parses<T: DeserializeOwned>(value: &Value, what: &str) {
+    if let Err(error) = serde_json::from_value::<T>(value.clone()) {
+        panic!(
+            "{what}: example does not match {}: {error}",
+            std::any::type_name::<T>()
+        );
+    }
+}
+
+const OPERATIONS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+
+#[test]
+fn served_routes_are_exactly_the_spec_paths() {
+    let spec = spec();
+    let in_spec: BTreeSet<(String, String)> = spec["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            OPERATIONS
+                .iter()
+                .filter(|method| item.get(**method).is_some())
+                .map(move |method| (method.to_uppercase(), path.clone()))
+        })
+        .collect();
+    let served: BTreeSet<(String, String)> = served_routes()
+        .0
+        .into_iter()
+        .map(|(method, path)| (method.to_string(), path.to_owned()))
+        .collect();
+    assert_eq!(
+        served.difference(&in_spec).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "served but not in the spec"
+    );
+    assert_eq!(
+        in_spec.difference(&served).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "in the spec but not served"
+    );
+}
+
+#[test]
+fn every_example_matches_the_handlers_types() {
+    let spec = spec();
+    let mut checked = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in OPERATIONS {
+            let Some(operation) = item.get(method) else {
+                continue;
+            };
+            let route = format!("{} {path}", method.to_uppercase());
+            if let Some(body) = operation.get("requestBody") {
+                let body = resolve(&spec, body);
+                for (_, name, value) in examples(&spec, &body["content"]) {
+                    let what = format!("{route} request {name}");
+                    match route.as_str() {
+                        "POST /v1/oauth/token" => parses::<TokenRequest>(value, &what),
+                        "POST /v1/signatures" => parses::<SignatureRequest>(value, &what),
+                        _ => panic!("{what}: no request type known for this route"),
+                    }
+                    checked += 1;
+                }
+            }
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                let response = resolve(&spec, response);
+                let status: u16 = status.parse().unwrap();
+                for (media_type, name, value) in examples(&spec, &response["content"]) {
+                    let what = format!("{route} {status} {name}");
+                    check_response(&route, status, &media_type, value, &what);
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        checked > 40,
+        "only {checked} examples found: is the spec's layout still read?"
+    );
+}
+
+fn check_response(route: &str, status: u16, media_type: &str, value: &Value, what: &str) {
+    if media_type.starts_with("text/plain") {
+        assert!(
+            value.as_str().is_some_and(|text| text.contains("kyso_")),
+            "{what}"
+        );
+        return;
+    }
+    match (route, status) {
+        ("POST /v1/oauth/token", 200) => parses::<TokenResponse>(value, what),
+        ("GET /v1/providers", 200) => parses::<ProviderList>(value, what),
+        ("GET /v1/certificates", 200) => parses::<CertificateList>(value, what),
+        ("POST /v1/signatures", 202) => parses::<SignatureAccepted>(value, what),
+        ("GET /v1/signatures/{transaction_id}", 200)
+        | ("POST /v1/signatures/{transaction_id}/cancel", 200) => {
+            parses::<TransactionView>(value, what);
+        }
+        ("GET /healthz" | "GET /readyz", _) => parses::<HealthView>(value, what),
+        (_, status) if status >= 400 => {
+            parses::<ErrorBody>(value, what);
+            let code = value["error"]["code"].as_str().unwrap();
+            let known = ErrorCode::ALL
+                .iter()
+                .find(|known| known.as_str() == code)
+                .unwrap_or_else(|| panic!("{what}: unknown code {code}"));
+            assert_eq!(
+                known.status().as_u16(),
+                status,
+                "{what}: {code} has another status"
+            );
+            assert_eq!(
+                value["error"]["retryable"],
+                known.retryable(),
+                "{what}: retryable"
+            );
+        }
+        _ => panic!("{what}: no response type known"),
+    }
+}
+
+#[test]
+fn every_error_code_is_documented_in_errors_md_and_the_spec() {
+    let errors_md = std::fs::read_to_string(spec_dir().join("errors.md")).unwrap();
+    let documented: BTreeSet<&str> = errors_md
+        .lines()
+        .filter_map(|line| line.strip_prefix("## "))
+        .map(str::trim)
+        .collect();
+    let table: BTreeSet<&str> = ErrorCode::ALL.iter().map(|code| code.as_str()).collect();
+    assert_eq!(documented, table, "errors.md headings vs the code table");
+    let spec_text = std::fs::read_to_string(spec_dir().join("openapi.yaml")).unwrap();
+    for code in table {
+        assert!(
+            spec_text.contains(&format!("code: {code}")),
+            "{code} has no example in the spec"
+        );
+    }
+}
