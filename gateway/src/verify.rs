@@ -291,3 +291,193 @@ pub fn certificate_pem(der: &[u8]) -> String {
         pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use p256::ecdsa::signature::hazmat::PrehashSigner;
+    use p256::pkcs8::DecodePrivateKey;
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    use time::Duration;
+
+    use super::*;
+
+    const CITIZEN: &str = "001099000001";
+
+    struct Pki {
+        root_pem: String,
+        issuing_der: Vec<u8>,
+        issuing: CertifiedIssuer<'static, KeyPair>,
+    }
+
+    fn p256_key() -> KeyPair {
+        KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap()
+    }
+
+    fn pki() -> Pki {
+        let now = OffsetDateTime::now_utc();
+        let mut root = CertificateParams::default();
+        root.distinguished_name
+            .push(DnType::CommonName, "Test Root");
+        root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        root.not_before = now - Duration::hours(1);
+        root.not_after = now + Duration::days(30);
+        let root = CertifiedIssuer::self_signed(root, p256_key()).unwrap();
+        let mut issuing = CertificateParams::default();
+        issuing
+            .distinguished_name
+            .push(DnType::CommonName, "Test Issuing CA");
+        issuing.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        issuing.not_before = now - Duration::hours(1);
+        issuing.not_after = now + Duration::days(30);
+        let issuing = CertifiedIssuer::signed_by(issuing, p256_key(), &root).unwrap();
+        Pki {
+            root_pem: root.pem(),
+            issuing_der: issuing.der().to_vec(),
+            issuing,
+        }
+    }
+
+    /// A citizen certificate with `uid` and the validity window given, and its key.
+    fn citizen(pki: &Pki, uid: &str, from: Duration, to: Duration) -> (Vec<u8>, KeyPair) {
+        let now = OffsetDateTime::now_utc();
+        let mut params = CertificateParams::default();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "Nguyễn Văn An");
+        params.distinguished_name.push(
+            DnType::CustomDnType(vec![0, 9, 2342, 19_200_300, 100, 1, 1]),
+            uid,
+        );
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.not_before = now + from;
+        params.not_after = now + to;
+        let key = p256_key();
+        let certificate = params.signed_by(&key, &pki.issuing).unwrap();
+        (certificate.der().to_vec(), key)
+    }
+
+    fn valid_citizen(pki: &Pki) -> (Vec<u8>, KeyPair) {
+        citizen(
+            pki,
+            &format!("CCCD:{CITIZEN}"),
+            -Duration::hours(1),
+            Duration::days(1),
+        )
+    }
+
+    #[test]
+    fn certificate_chaining_to_the_anchor_and_naming_the_citizen_is_accepted() {
+        let pki = pki();
+        let (leaf, _) = valid_citizen(&pki);
+        let anchors = TrustAnchors::from_pem(&pki.root_pem).unwrap();
+        let now = OffsetDateTime::now_utc();
+        assert_eq!(
+            check_certificate(&leaf, &[pki.issuing_der.clone()], &anchors, CITIZEN, now),
+            Ok(())
+        );
+        let facts = describe(&leaf).unwrap();
+        assert_eq!(facts.key_algorithm, KeyAlgorithm::EcdsaP256);
+        assert!(!facts.serial_number.starts_with("00"));
+    }
+
+    #[test]
+    fn certificate_is_refused_without_a_path_to_a_trust_anchor() {
+        let pki = pki();
+        let other = self::pki();
+        let (leaf, _) = valid_citizen(&pki);
+        let now = OffsetDateTime::now_utc();
+        let foreign_root = TrustAnchors::from_pem(&other.root_pem).unwrap();
+        assert_eq!(
+            check_certificate(
+                &leaf,
+                &[pki.issuing_der.clone()],
+                &foreign_root,
+                CITIZEN,
+                now
+            ),
+            Err(VerifyError::Untrusted)
+        );
+        // The right root, but the CA did not send the intermediate.
+        let anchors = TrustAnchors::from_pem(&pki.root_pem).unwrap();
+        assert_eq!(
+            check_certificate(&leaf, &[], &anchors, CITIZEN, now),
+            Err(VerifyError::Untrusted)
+        );
+        // An impostor intermediate with the right name but another key.
+        assert_eq!(
+            check_certificate(&leaf, &[other.issuing_der.clone()], &anchors, CITIZEN, now),
+            Err(VerifyError::Untrusted)
+        );
+    }
+
+    #[test]
+    fn certificate_of_another_citizen_or_outside_validity_is_refused() {
+        let pki = pki();
+        let anchors = TrustAnchors::from_pem(&pki.root_pem).unwrap();
+        let chain = [pki.issuing_der.clone()];
+        let now = OffsetDateTime::now_utc();
+        let (other, _) = citizen(
+            &pki,
+            "CCCD:079200000999",
+            -Duration::hours(1),
+            Duration::days(1),
+        );
+        assert_eq!(
+            check_certificate(&other, &chain, &anchors, CITIZEN, now),
+            Err(VerifyError::SubjectMismatch)
+        );
+        let (expired, _) = citizen(
+            &pki,
+            &format!("CCCD:{CITIZEN}"),
+            -Duration::days(2),
+            -Duration::days(1),
+        );
+        assert_eq!(
+            check_certificate(&expired, &chain, &anchors, CITIZEN, now),
+            Err(VerifyError::OutsideValidity)
+        );
+        let (future, _) = citizen(&pki, CITIZEN, Duration::days(1), Duration::days(2));
+        assert_eq!(
+            check_certificate(&future, &chain, &anchors, CITIZEN, now),
+            Err(VerifyError::OutsideValidity)
+        );
+    }
+
+    #[test]
+    fn ecdsa_signature_verifies_in_both_encodings_and_is_returned_as_der() {
+        let pki = pki();
+        let (leaf, key) = valid_citizen(&pki);
+        let signer = p256::ecdsa::SigningKey::from_pkcs8_der(key.serialized_der()).unwrap();
+        let digest = [7u8; 32];
+        let signature: p256::ecdsa::Signature = signer.sign_prehash(&digest).unwrap();
+        let der = signature.to_der().as_bytes().to_vec();
+        for encoded in [signature.to_bytes().to_vec(), der.clone()] {
+            let checked =
+                verify_signature(&leaf, HashAlgorithm::Sha256, &digest, &encoded).unwrap();
+            assert_eq!(checked.algorithm, "ecdsa_p256_sha256");
+            assert_eq!(checked.signature, der);
+        }
+        let mut other_digest = digest;
+        other_digest[0] ^= 1;
+        assert_eq!(
+            verify_signature(&leaf, HashAlgorithm::Sha256, &other_digest, &der),
+            Err(VerifyError::BadSignature)
+        );
+        // A digest of the wrong length for the algorithm is refused, not truncated.
+        assert_eq!(
+            verify_signature(&leaf, HashAlgorithm::Sha384, &digest, &der),
+            Err(VerifyError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn trust_anchors_need_at_least_one_certificate() {
+        assert!(TrustAnchors::from_pem("").is_err());
+        assert!(
+            TrustAnchors::from_pem(
+                "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+            )
+            .is_err()
+        );
+    }
+}

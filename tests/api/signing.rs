@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use kyso_sim_vnpt::Fault;
 use kyso_tests::{
     ECDSA_DER_CITIZEN, ECDSA_RAW_CITIZEN, PSS_CITIZEN, RSA_CITIZEN, TestConfig, UNKNOWN_CITIZEN,
-    assert_error, digest_of, sign_body, spawn_app, spawn_app_with,
+    assert_error, digest_of, foreign_root_pem, sign_body, spawn_app, spawn_app_with,
 };
 use serde_json::{Value, json};
 
@@ -436,5 +436,27 @@ async fn other_portals_cannot_see_or_cancel_a_transaction() {
             .await
             .status(),
         200
+    );
+}
+
+#[tokio::test]
+async fn certificate_from_an_untrusted_ca_is_refused_before_the_citizen_is_asked() {
+    let app = spawn_app_with(TestConfig {
+        trust_anchors_pem: Some(foreign_root_pem().await),
+        ..TestConfig::default()
+    })
+    .await;
+    let token = app.token().await;
+    let response = app
+        .post_signature(
+            &token,
+            "k",
+            &sign_body(RSA_CITIZEN, &digest_of("untrusted")),
+        )
+        .await;
+    assert_error(response, 422, "certificate_unusable").await;
+    assert!(
+        app.ca.transactions().is_empty(),
+        "the CA was never asked to sign"
     );
 }

@@ -50,6 +50,8 @@ pub struct TestConfig {
     pub hash_algorithms: Vec<HashAlgorithm>,
     /// The provider's batch limit.
     pub max_documents: usize,
+    /// Trust anchors to configure instead of the simulator's own root.
+    pub trust_anchors_pem: Option<String>,
 }
 
 impl Default for TestConfig {
@@ -59,6 +61,7 @@ impl Default for TestConfig {
             request_timeout_ms: 2000,
             hash_algorithms: HashAlgorithm::ALL.to_vec(),
             max_documents: 5,
+            trust_anchors_pem: None,
         }
     }
 }
@@ -76,6 +79,17 @@ pub struct TestApp {
     /// The settings the gateway was built with (its token key among them).
     pub settings: Settings,
     sim: SimHandle,
+}
+
+/// The root certificate of a fresh simulator's PKI: a CA the gateway does not trust.
+pub async fn foreign_root_pem() -> String {
+    let sim = kyso_sim_vnpt::spawn(SimConfig {
+        citizens: Vec::new(),
+        ..SimConfig::sandbox()
+    })
+    .await
+    .expect("simulator starts");
+    sim.root_certificate_pem()
 }
 
 /// A gateway with default settings.
@@ -117,6 +131,9 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
     provider.limits.confirmation_timeout_secs = Some(config.confirmation_timeout_secs);
     provider.limits.hash_algorithms = Some(config.hash_algorithms.clone());
     provider.limits.max_documents = Some(config.max_documents);
+    if let Some(anchors) = config.trust_anchors_pem {
+        provider.trust_anchors_pem = Some(anchors);
+    }
     let app = Application::build(settings.clone()).expect("gateway starts");
     let api = format!("http://{}", app.api_addr());
     let admin = format!("http://{}", app.admin_addr());
