@@ -372,7 +372,13 @@ mod tests {
         let anchors = TrustAnchors::from_pem(&pki.root_pem).unwrap();
         let now = OffsetDateTime::now_utc();
         assert_eq!(
-            check_certificate(&leaf, &[pki.issuing_der.clone()], &anchors, CITIZEN, now),
+            check_certificate(
+                &leaf,
+                std::slice::from_ref(&pki.issuing_der),
+                &anchors,
+                CITIZEN,
+                now
+            ),
             Ok(())
         );
         let facts = describe(&leaf).unwrap();
@@ -390,7 +396,7 @@ mod tests {
         assert_eq!(
             check_certificate(
                 &leaf,
-                &[pki.issuing_der.clone()],
+                std::slice::from_ref(&pki.issuing_der),
                 &foreign_root,
                 CITIZEN,
                 now
@@ -405,7 +411,13 @@ mod tests {
         );
         // An impostor intermediate with the right name but another key.
         assert_eq!(
-            check_certificate(&leaf, &[other.issuing_der.clone()], &anchors, CITIZEN, now),
+            check_certificate(
+                &leaf,
+                std::slice::from_ref(&other.issuing_der),
+                &anchors,
+                CITIZEN,
+                now
+            ),
             Err(VerifyError::Untrusted)
         );
     }
