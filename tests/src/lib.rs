@@ -286,6 +286,7 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) 
         .headers()
         .get("x-request-id")
         .map(|value| value.to_str().unwrap().to_owned());
+    let retry_after = response.headers().contains_key("retry-after");
     let body: Value = response.json().await.expect("error bodies are JSON");
     assert_eq!(actual, status, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
@@ -295,6 +296,11 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) 
             .is_some_and(|m| !m.is_empty())
     );
     assert!(body["error"]["retryable"].is_boolean());
+    assert_eq!(
+        body["error"]["retryable"] == true,
+        retry_after,
+        "Retry-After goes with retryable errors only: {body}"
+    );
     assert_eq!(
         body["error"]["request_id"].as_str(),
         request_id.as_deref(),
