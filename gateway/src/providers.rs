@@ -95,6 +95,11 @@ impl Provider {
         result
     }
 
+    /// The CA's name for a transaction it may have received without answering.
+    pub fn caller_reference(&self, request: &SignRequest) -> Option<String> {
+        self.adapter.caller_reference(request)
+    }
+
     /// Asks where a transaction stands.
     pub async fn poll(&self, ca_reference: &str) -> Result<SignOutcome, AdapterError> {
         let started = Instant::now();

@@ -32,6 +32,9 @@ const MAX_DESCRIPTION_CHARS: usize = 500;
 const MAX_DOCUMENT_ID_CHARS: usize = 64;
 /// Longest document name.
 const MAX_DOCUMENT_NAME_CHARS: usize = 255;
+/// How long a transaction the CA says it does not know is still asked about, because the
+/// submission may still be on its way to the CA.
+const UNKNOWN_AT_CA_GRACE: time::Duration = time::Duration::seconds(60);
 /// Longest `Idempotency-Key`.
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
@@ -273,13 +276,24 @@ impl Signing {
         let outcome = match provider.begin_sign(&sign_request).await {
             Ok(outcome) => outcome,
             Err(error) => {
-                let code = ApiError::code_of(&error);
-                tracing::warn!(transaction_id = %transaction.id, %error, "CA refused the submission");
-                return Ok(self
-                    .record(transaction, |current, now| {
-                        current.fail(code, submission_message(&error), now).ok()
-                    })
-                    .await?);
+                let unanswered = provider
+                    .caller_reference(&sign_request)
+                    .filter(|_| error.outcome_unknown());
+                if let Some(ca_reference) = unanswered {
+                    // The CA may have the request although we saw no answer: keep the
+                    // transaction pending and ask the CA, rather than report a failure
+                    // that may be false. If the CA never got it, the follower records that.
+                    tracing::warn!(transaction_id = %transaction.id, %error, "CA did not answer the submission; asking it");
+                    SignOutcome::Pending { ca_reference }
+                } else {
+                    let code = ApiError::code_of(&error);
+                    tracing::warn!(transaction_id = %transaction.id, %error, "CA refused the submission");
+                    return Ok(self
+                        .record(transaction, |current, now| {
+                            current.fail(code, submission_message(&error), now).ok()
+                        })
+                        .await?);
+                }
             }
         };
         let transaction = self.settle(transaction, outcome).await?;
@@ -606,6 +620,13 @@ impl Signing {
                 Ok(outcome) => outcome,
                 Err(error) if error.is_retryable() => {
                     tracing::warn!(%transaction_id, %error, "CA status poll failed; will retry");
+                    continue;
+                }
+                // A submission the CA has not recorded yet (it timed out and may still be
+                // in flight) is not-found for a while; only after a grace period is it lost.
+                Err(AdapterError::TransactionNotFound(_))
+                    if OffsetDateTime::now_utc() - transaction.created_at < UNKNOWN_AT_CA_GRACE =>
+                {
                     continue;
                 }
                 Err(error) => {

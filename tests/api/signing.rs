@@ -322,22 +322,8 @@ async fn failed_submission_is_recorded_with_its_transaction_id() {
     let token = app.token().await;
     // Let the certificate look-up through, then fail the signing call itself.
     let body = sign_body(RSA_CITIZEN, &digest_of("second call fails"));
-    let ca = app.ca.clone();
-    let watcher = tokio::spawn(async move {
-        // Arm the fault once the gateway has looked up the certificate.
-        loop {
-            if ca
-                .requests()
-                .iter()
-                .any(|r| r.path.ends_with("get_certificate"))
-            {
-                ca.fail_next(Fault::Status(503));
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    });
     app.ca.set_delay(Duration::from_millis(100));
+    let watcher = fault_after_certificate_lookup(&app, Fault::Status(503));
     let response = app.post_signature(&token, "k", &body).await;
     watcher.await.unwrap();
     let error = assert_error(response, 503, "ca_unavailable").await;
@@ -459,4 +445,62 @@ async fn certificate_from_an_untrusted_ca_is_refused_before_the_citizen_is_asked
         app.ca.transactions().is_empty(),
         "the CA was never asked to sign"
     );
+}
+
+/// Arms `fault` for the CA call that follows the certificate look-up of the next submission.
+fn fault_after_certificate_lookup(
+    app: &kyso_tests::TestApp,
+    fault: Fault,
+) -> tokio::task::JoinHandle<()> {
+    let ca = app.ca.clone();
+    let seen = ca.requests().len();
+    tokio::spawn(async move {
+        loop {
+            if ca.requests()[seen..]
+                .iter()
+                .any(|r| r.path.ends_with("get_certificate"))
+            {
+                ca.fail_next(fault);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+}
+
+#[tokio::test]
+async fn submission_the_ca_did_not_answer_in_time_is_reconciled_not_lost() {
+    let app = spawn_app_with(TestConfig {
+        request_timeout_ms: 400,
+        ..TestConfig::default()
+    })
+    .await;
+    let token = app.token().await;
+    app.ca.set_delay(Duration::from_millis(100));
+    // The CA receives the signing request but answers after the gateway gave up.
+    let armed = fault_after_certificate_lookup(&app, Fault::Hang(Duration::from_millis(800)));
+    let response = app
+        .post_signature(
+            &token,
+            "slow",
+            &sign_body(RSA_CITIZEN, &digest_of("slow CA")),
+        )
+        .await;
+    armed.await.unwrap();
+    assert_eq!(response.status(), 202, "kept pending, not reported failed");
+    let id = response.json::<Value>().await.unwrap()["transaction_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.ca.set_delay(Duration::ZERO);
+    // Once the CA has it, the citizen's approval reaches the portal.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while app.ca.approve(&id).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the CA never got the request"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.wait_until_final(&token, &id).await["status"], "signed");
 }

@@ -49,6 +49,18 @@ pub trait CaAdapter: Send + Sync + 'static {
     /// `ca_reference` is the value the adapter returned in [`SignOutcome::Pending`].
     async fn poll(&self, ca_reference: &str) -> Result<SignOutcome, AdapterError>;
 
+    /// The reference under which the CA knows a transaction before it has answered
+    /// [`CaAdapter::begin_sign`], for CAs that take the caller's transaction id.
+    ///
+    /// When a submission times out, the gateway cannot know whether the CA received it;
+    /// with this reference it keeps the transaction pending and asks the CA, instead of
+    /// reporting a failure that may not be true. The default (`None`) means the CA names
+    /// its transactions itself, so a timed-out submission is reported as failed.
+    fn caller_reference(&self, request: &SignRequest) -> Option<String> {
+        let _ = request;
+        None
+    }
+
     /// A cheap check that the CA is reachable. The default assumes it is.
     async fn health(&self) -> Result<(), AdapterError> {
         Ok(())

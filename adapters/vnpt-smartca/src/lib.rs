@@ -258,6 +258,11 @@ impl CaAdapter for VnptAdapter {
         Ok(SignOutcome::Pending { ca_reference })
     }
 
+    /// VNPT knows a transaction by the `transaction_id` we send.
+    fn caller_reference(&self, request: &SignRequest) -> Option<String> {
+        Some(request.transaction_id.clone())
+    }
+
     async fn poll(&self, ca_reference: &str) -> Result<SignOutcome, AdapterError> {
         // The path segment is the transaction id we chose; refuse anything that could
         // change the URL's shape.
