@@ -178,6 +178,36 @@ pub enum StoreSettings {
     /// In this process only: for the sandbox and a single instance.
     #[default]
     Memory,
+    /// One Redis server (or a primary behind a proxy), shared by every instance.
+    Redis {
+        /// `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS.
+        url: SecretString,
+        /// Prefix of every key (`kyso`); several deployments may share one Redis.
+        #[serde(default = "default_key_prefix")]
+        key_prefix: String,
+        /// Longest wait for one Redis operation, in milliseconds.
+        #[serde(default = "default_store_timeout_ms")]
+        timeout_ms: u64,
+    },
+    /// A Redis Cluster, reached through any of its nodes.
+    RedisCluster {
+        /// Node URLs (`redis://` or `rediss://`); the rest of the cluster is discovered.
+        urls: Vec<SecretString>,
+        /// Prefix of every key.
+        #[serde(default = "default_key_prefix")]
+        key_prefix: String,
+        /// Longest wait for one Redis operation, in milliseconds.
+        #[serde(default = "default_store_timeout_ms")]
+        timeout_ms: u64,
+    },
+}
+
+fn default_key_prefix() -> String {
+    "kyso".to_owned()
+}
+
+fn default_store_timeout_ms() -> u64 {
+    1000
 }
 
 /// Transaction lifetimes and how the gateway follows CAs.
@@ -192,6 +222,12 @@ pub struct TransactionSettings {
     pub poll_initial_ms: u64,
     /// Longest delay between two status polls, in milliseconds (the backoff's cap).
     pub poll_max_ms: u64,
+    /// How long an instance's lease to follow a transaction lasts without renewal, in
+    /// milliseconds: how soon another instance takes over from one that died.
+    pub follow_lease_ms: u64,
+    /// How often each instance looks for pending transactions nobody follows, in
+    /// milliseconds.
+    pub sweep_interval_ms: u64,
 }
 
 impl Default for TransactionSettings {
@@ -201,6 +237,8 @@ impl Default for TransactionSettings {
             retention_secs: 24 * 3600,
             poll_initial_ms: 1000,
             poll_max_ms: 10_000,
+            follow_lease_ms: 30_000,
+            sweep_interval_ms: 5000,
         }
     }
 }

@@ -62,7 +62,7 @@ impl Metrics {
         let pending = IntGaugeVec::new(
             Opts::new(
                 "kyso_pending_transactions",
-                "Transactions this instance is following at the CA",
+                "Pending transactions this instance is following at their CA",
             ),
             &["provider"],
         )?;
@@ -104,6 +104,15 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
+    /// Creates a provider's verification series at zero, so that alerts see the first
+    /// invalid signature as an increase.
+    pub fn register_provider(&self, provider: &str) {
+        for result in ["valid", "invalid"] {
+            self.verifications.with_label_values(&[provider, result]);
+        }
+        self.pending.with_label_values(&[provider]);
+    }
+
     /// Counts one signature verification (`valid` or `invalid`).
     pub fn count_verification(&self, provider: &str, valid: bool) {
         let result = if valid { "valid" } else { "invalid" };
@@ -119,7 +128,7 @@ impl Metrics {
             .inc();
     }
 
-    /// Adds `delta` to the transactions being followed for a provider.
+    /// Adds `delta` to the transactions of `provider` this instance follows.
     pub fn add_pending(&self, provider: &str, delta: i64) {
         self.pending.with_label_values(&[provider]).add(delta);
     }

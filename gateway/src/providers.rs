@@ -30,6 +30,7 @@ pub struct Provider {
 impl Provider {
     /// A provider around an adapter (tests build adapters of their own).
     pub fn new(adapter: Arc<dyn CaAdapter>, trust_anchors: TrustAnchors, metrics: Metrics) -> Self {
+        metrics.register_provider(&adapter.descriptor().id);
         Self {
             adapter,
             trust_anchors,

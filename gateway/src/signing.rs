@@ -5,7 +5,8 @@
 //! version, so a CA outcome and a portal's cancel can race without either being lost or
 //! overwritten: whichever is recorded first wins.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -13,6 +14,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_adapter_core::{AdapterError, CaCertificate, DocumentDigest, SignOutcome, SignRequest};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
 
 use crate::api::{CertificateStatus, CertificateView, SignatureRequest};
 use crate::auth::Principal;
@@ -35,6 +37,8 @@ const MAX_DOCUMENT_NAME_CHARS: usize = 255;
 /// How long a transaction the CA says it does not know is still asked about, because the
 /// submission may still be on its way to the CA.
 const UNKNOWN_AT_CA_GRACE: time::Duration = time::Duration::seconds(60);
+/// Most pending transactions one sweep looks at (oldest first).
+const SWEEP_BATCH: usize = 1000;
 /// Longest `Idempotency-Key`.
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
@@ -60,6 +64,12 @@ pub struct Signing {
     metrics: Metrics,
     settings: TransactionSettings,
     runtime: tokio::runtime::Handle,
+    /// This instance's name in follow leases.
+    instance_id: String,
+    /// Transactions this instance follows now.
+    followed: Arc<Mutex<HashSet<String>>>,
+    /// Cancelled to stop every follower and the sweeper.
+    stopping: CancellationToken,
 }
 
 impl Signing {
@@ -77,6 +87,9 @@ impl Signing {
             metrics,
             settings,
             runtime,
+            instance_id: uuid::Uuid::new_v4().simple().to_string(),
+            followed: Arc::default(),
+            stopping: CancellationToken::new(),
         }
     }
 
@@ -298,7 +311,7 @@ impl Signing {
         };
         let transaction = self.settle(transaction, outcome).await?;
         if transaction.status == TransactionStatus::Pending {
-            self.follow(transaction.id.clone(), provider.clone());
+            self.follow(transaction.id.clone());
         }
         Ok(transaction)
     }
@@ -577,79 +590,197 @@ impl Signing {
         Some(next)
     }
 
-    /// Follows a pending transaction at its CA in the background until it is final.
-    fn follow(&self, transaction_id: String, provider: Arc<Provider>) {
+    /// Follows a pending transaction at its CA in the background until it is final, unless
+    /// this instance follows it already or another instance holds its lease.
+    fn follow(&self, transaction_id: String) {
+        let Some(guard) = FollowGuard::new(self, &transaction_id) else {
+            return;
+        };
         let service = self.clone();
-        self.runtime
-            .spawn(async move { service.follow_until_final(transaction_id, provider).await });
+        self.runtime.spawn(async move {
+            let _guard = guard;
+            service
+                .stopping
+                .run_until_cancelled(service.follow_until_final(&transaction_id))
+                .await;
+        });
     }
 
-    async fn follow_until_final(self, transaction_id: String, provider: Arc<Provider>) {
-        self.metrics.add_pending(provider.id(), 1);
+    /// Starts the background sweep that adopts pending transactions nobody follows (their
+    /// instance died, or the gateway restarted).
+    pub fn start_sweeper(&self) {
+        let service = self.clone();
+        self.runtime.spawn(async move {
+            let interval = Duration::from_millis(service.settings.sweep_interval_ms.max(10));
+            let sweep = async {
+                loop {
+                    tokio::time::sleep(interval).await;
+                    match service.store.pending_transactions(SWEEP_BATCH).await {
+                        Ok(ids) => ids.into_iter().for_each(|id| service.follow(id)),
+                        Err(error) => tracing::warn!(%error, "cannot list pending transactions"),
+                    }
+                }
+            };
+            service.stopping.run_until_cancelled(sweep).await;
+        });
+    }
+
+    /// Stops every follower and the sweeper of this instance, without giving up leases
+    /// (as a crash would): another instance takes over when they run out.
+    pub fn stop_following(&self) {
+        self.stopping.cancel();
+    }
+
+    async fn follow_until_final(&self, transaction_id: &str) {
+        let lease = Duration::from_millis(self.settings.follow_lease_ms);
         let max_delay = Duration::from_millis(self.settings.poll_max_ms.max(1));
         let mut delay = Duration::from_millis(self.settings.poll_initial_ms.max(1));
+        let mut gauge = None;
         loop {
-            let transaction = match self.store.transaction(&transaction_id).await {
-                Ok(Some(transaction)) => transaction,
-                Ok(None) => break,
+            // Renewed on every round; the rounds are shorter than the lease.
+            match self
+                .store
+                .acquire_follow_lease(transaction_id, &self.instance_id, lease)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => return,
                 Err(error) => {
                     tracing::warn!(%transaction_id, %error, "store unavailable while following");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(max_delay);
                     continue;
                 }
-            };
-            if transaction.status.is_final() {
-                break;
             }
-            let now = OffsetDateTime::now_utc();
-            if transaction.is_overdue(now) {
-                if self.settle(transaction, SignOutcome::Expired).await.is_ok() {
-                    break;
+            match self.follow_round(transaction_id, delay, &mut gauge).await {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(error) => {
+                    // The CA will be asked again; nothing it said is lost.
+                    tracing::warn!(%transaction_id, %error, "store unavailable while following");
                 }
-                continue;
             }
-            let until_expiry = Duration::try_from(transaction.expires_at - now).unwrap_or_default();
-            tokio::time::sleep(delay.min(until_expiry)).await;
             delay = (delay * 2).min(max_delay);
-            let Some(reference) = transaction.ca_reference.clone() else {
-                continue;
-            };
-            let outcome = match provider.poll(&reference).await {
-                Ok(SignOutcome::Pending { .. }) => continue,
-                Ok(outcome) => outcome,
-                Err(error) if error.is_retryable() => {
-                    tracing::warn!(%transaction_id, %error, "CA status poll failed; will retry");
-                    continue;
-                }
-                // A submission the CA has not recorded yet (it timed out and may still be
-                // in flight) is not-found for a while; only after a grace period is it lost.
-                Err(AdapterError::TransactionNotFound(_))
-                    if OffsetDateTime::now_utc() - transaction.created_at < UNKNOWN_AT_CA_GRACE =>
-                {
-                    continue;
-                }
-                Err(error) => {
-                    tracing::warn!(%transaction_id, %error, "CA status poll refused");
-                    SignOutcome::Failed(error.to_string())
-                }
-            };
-            // Re-read so that a cancel recorded while the CA answered is respected.
-            let latest = match self.store.transaction(&transaction_id).await {
-                Ok(Some(latest)) => latest,
-                Ok(None) => break,
-                Err(_) => continue,
-            };
-            match self.settle(latest, outcome).await {
-                Ok(settled) if settled.status.is_final() => break,
-                Ok(_) => {}
-                Err(error) => {
-                    // The CA will be asked again; its answer is not lost.
-                    tracing::warn!(%transaction_id, %error, "could not record the CA's answer");
-                }
-            }
         }
-        self.metrics.add_pending(provider.id(), -1);
+        let released = self.store.forget_pending(transaction_id).await.and(
+            self.store
+                .release_follow_lease(transaction_id, &self.instance_id)
+                .await,
+        );
+        if let Err(error) = released {
+            // The sweep of some instance tidies up later.
+            tracing::warn!(%transaction_id, %error, "could not tidy a finished transaction");
+        }
+    }
+
+    /// One round of following: waits, asks the CA, records its answer. `Ok(true)` once the
+    /// transaction is final (or gone).
+    async fn follow_round(
+        &self,
+        transaction_id: &str,
+        delay: Duration,
+        gauge: &mut Option<PendingGauge>,
+    ) -> Result<bool, StoreError> {
+        let Some(transaction) = self.store.transaction(transaction_id).await? else {
+            return Ok(true);
+        };
+        if transaction.status.is_final() {
+            return Ok(true);
+        }
+        gauge.get_or_insert_with(|| PendingGauge::new(&self.metrics, &transaction.provider));
+        let now = OffsetDateTime::now_utc();
+        if transaction.is_overdue(now) {
+            let settled = self.settle(transaction, SignOutcome::Expired).await?;
+            return Ok(settled.status.is_final());
+        }
+        let Some(provider) = self.providers.get(&transaction.provider).cloned() else {
+            tracing::error!(%transaction_id, provider = %transaction.provider, "provider no longer configured");
+            return Ok(false);
+        };
+        let until_expiry = Duration::try_from(transaction.expires_at - now).unwrap_or_default();
+        tokio::time::sleep(delay.min(until_expiry)).await;
+        let Some(reference) = transaction.ca_reference.clone() else {
+            return Ok(false);
+        };
+        let outcome = match provider.poll(&reference).await {
+            Ok(SignOutcome::Pending { .. }) => return Ok(false),
+            Ok(outcome) => outcome,
+            Err(error) if error.is_retryable() => {
+                tracing::warn!(%transaction_id, %error, "CA status poll failed; will retry");
+                return Ok(false);
+            }
+            // A submission the CA has not recorded yet (it timed out and may still be
+            // in flight) is not-found for a while; only after a grace period is it lost.
+            Err(AdapterError::TransactionNotFound(_))
+                if OffsetDateTime::now_utc() - transaction.created_at < UNKNOWN_AT_CA_GRACE =>
+            {
+                return Ok(false);
+            }
+            Err(error) => {
+                tracing::warn!(%transaction_id, %error, "CA status poll refused");
+                SignOutcome::Failed(error.to_string())
+            }
+        };
+        // Re-read so that a cancel recorded while the CA answered is respected.
+        let Some(latest) = self.store.transaction(transaction_id).await? else {
+            return Ok(true);
+        };
+        Ok(self.settle(latest, outcome).await?.status.is_final())
+    }
+}
+
+/// Marks a transaction as followed by this instance while a follower task lives, so it is
+/// not followed twice.
+struct FollowGuard {
+    service: Signing,
+    transaction_id: String,
+}
+
+impl FollowGuard {
+    fn new(service: &Signing, transaction_id: &str) -> Option<Self> {
+        let mut followed = service
+            .followed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !followed.insert(transaction_id.to_owned()) {
+            return None;
+        }
+        Some(Self {
+            service: service.clone(),
+            transaction_id: transaction_id.to_owned(),
+        })
+    }
+}
+
+impl Drop for FollowGuard {
+    fn drop(&mut self) {
+        self.service
+            .followed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.transaction_id);
+    }
+}
+
+/// Counts a transaction in its provider's pending gauge while it is followed here.
+struct PendingGauge {
+    metrics: Metrics,
+    provider: String,
+}
+
+impl PendingGauge {
+    fn new(metrics: &Metrics, provider: &str) -> Self {
+        metrics.add_pending(provider, 1);
+        Self {
+            metrics: metrics.clone(),
+            provider: provider.to_owned(),
+        }
+    }
+}
+
+impl Drop for PendingGauge {
+    fn drop(&mut self) {
+        self.metrics.add_pending(&self.provider, -1);
     }
 }
 

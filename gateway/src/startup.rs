@@ -2,6 +2,7 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -16,6 +17,7 @@ use crate::routes;
 use crate::signing::Signing;
 use crate::store::Store;
 use crate::store::memory::MemoryStore;
+use crate::store::redis::RedisStore;
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +36,65 @@ pub enum StartError {
     /// The metrics registry could not be built.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+}
+
+/// A follow lease must outlast one round of following (the longest wait between polls plus
+/// the slowest CA call), or two instances could follow one transaction.
+fn check_follow_lease(settings: &Settings) -> Result<(), ConfigError> {
+    let transactions = &settings.transactions;
+    let slowest_call = settings
+        .providers
+        .iter()
+        .map(|provider| provider.timeouts.request_ms)
+        .max()
+        .unwrap_or_default();
+    let round = transactions.poll_max_ms.saturating_add(slowest_call);
+    if transactions.follow_lease_ms <= round {
+        return Err(ConfigError::invalid(
+            "transactions.follow_lease_ms",
+            format!("must exceed poll_max_ms plus the longest provider request_ms ({round} ms)"),
+        ));
+    }
+    Ok(())
+}
+
+/// The store the settings name. Redis stores connect lazily: the gateway starts while
+/// Redis is down, answers `store_unavailable` meanwhile, and recovers when it returns.
+fn build_store(settings: &StoreSettings) -> Result<Arc<dyn Store>, ConfigError> {
+    use secrecy::ExposeSecret as _;
+    let invalid = |message: String| ConfigError::invalid("store", message);
+    Ok(match settings {
+        StoreSettings::Memory => Arc::new(MemoryStore::new()),
+        StoreSettings::Redis {
+            url,
+            key_prefix,
+            timeout_ms,
+        } => Arc::new(
+            RedisStore::standalone(
+                url.expose_secret(),
+                key_prefix,
+                Duration::from_millis(*timeout_ms),
+            )
+            .map_err(invalid)?,
+        ),
+        StoreSettings::RedisCluster {
+            urls,
+            key_prefix,
+            timeout_ms,
+        } => {
+            if urls.is_empty() {
+                return Err(invalid("redis-cluster needs at least one url".into()));
+            }
+            let urls: Vec<String> = urls
+                .iter()
+                .map(|url| url.expose_secret().to_owned())
+                .collect();
+            Arc::new(
+                RedisStore::cluster(&urls, key_prefix, Duration::from_millis(*timeout_ms))
+                    .map_err(invalid)?,
+            )
+        }
+    })
 }
 
 /// A built, bound, not yet running gateway.
@@ -55,9 +116,8 @@ impl Application {
         let metrics = Metrics::new()?;
         let providers = Arc::new(Providers::from_settings(&settings.providers, &metrics)?);
         let authority = web::Data::new(Authority::from_settings(&settings.auth)?);
-        let store: Arc<dyn Store> = match settings.store {
-            StoreSettings::Memory => Arc::new(MemoryStore::new()),
-        };
+        check_follow_lease(&settings)?;
+        let store = build_store(&settings.store)?;
         let signing = web::Data::new(Signing::new(
             store,
             providers,
@@ -65,6 +125,7 @@ impl Application {
             settings.transactions.clone(),
             tokio::runtime::Handle::current(),
         ));
+        signing.start_sweeper();
         let metrics = web::Data::new(metrics);
         let workers = settings
             .listen

@@ -23,6 +23,8 @@ struct Maps {
     transactions: HashMap<String, Expiring<Transaction>>,
     idempotency: HashMap<String, Expiring<IdempotencyRecord>>,
     tokens: HashMap<String, Expiring<String>>,
+    leases: HashMap<String, Expiring<String>>,
+    pending: std::collections::BTreeSet<String>,
     writes: u64,
 }
 
@@ -33,6 +35,7 @@ impl Maps {
             self.transactions.retain(|_, entry| entry.expires > now);
             self.idempotency.retain(|_, entry| entry.expires > now);
             self.tokens.retain(|_, entry| entry.expires > now);
+            self.leases.retain(|_, entry| entry.expires > now);
         }
     }
 }
@@ -81,6 +84,7 @@ impl Store for MemoryStore {
                     expires: now + ttl,
                 },
             );
+            maps.pending.insert(transaction.id.clone());
             maps.wrote(now);
         })
     }
@@ -159,6 +163,46 @@ impl Store for MemoryStore {
                 },
             );
             maps.wrote(now);
+        })
+    }
+
+    async fn pending_transactions(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.with_maps(|maps, _| maps.pending.iter().take(limit).cloned().collect())
+    }
+
+    async fn forget_pending(&self, id: &str) -> Result<(), StoreError> {
+        self.with_maps(|maps, _| {
+            maps.pending.remove(id);
+        })
+    }
+
+    async fn acquire_follow_lease(
+        &self,
+        id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.with_maps(|maps, now| {
+            if live(&maps.leases, id, now).is_some_and(|holder| holder != owner) {
+                return false;
+            }
+            maps.leases.insert(
+                id.to_owned(),
+                Expiring {
+                    value: owner.to_owned(),
+                    expires: now + ttl,
+                },
+            );
+            maps.wrote(now);
+            true
+        })
+    }
+
+    async fn release_follow_lease(&self, id: &str, owner: &str) -> Result<(), StoreError> {
+        self.with_maps(|maps, now| {
+            if live(&maps.leases, id, now).is_some_and(|holder| holder == owner) {
+                maps.leases.remove(id);
+            }
         })
     }
 

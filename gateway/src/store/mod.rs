@@ -5,6 +5,7 @@
 //! this process for the sandbox and single-instance deployments.
 
 pub mod memory;
+pub mod redis;
 
 use std::time::Duration;
 
@@ -45,7 +46,7 @@ pub struct IdempotencyRecord {
 /// The operations the gateway needs from its state store.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Stores a new transaction; it is kept for `ttl`.
+    /// Stores a new transaction, kept for `ttl`, and lists it among the pending ones.
     async fn insert_transaction(
         &self,
         transaction: &Transaction,
@@ -82,6 +83,27 @@ pub trait Store: Send + Sync + 'static {
 
     /// Caches a CA access token for `ttl` (a little less than its lifetime).
     async fn cache_token(&self, key: &str, token: &str, ttl: Duration) -> Result<(), StoreError>;
+
+    /// Up to `limit` ids of transactions that may still be pending. Entries are removed
+    /// with [`Store::forget_pending`] once final, so the list is a hint: readers check the
+    /// transaction itself.
+    async fn pending_transactions(&self, limit: usize) -> Result<Vec<String>, StoreError>;
+
+    /// Removes a transaction from the pending list.
+    async fn forget_pending(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Takes (or renews, when `owner` already holds it) the lease to follow a transaction
+    /// at its CA, for `ttl`. Exactly one gateway instance holds it at a time; when that
+    /// instance dies the lease runs out and another takes over.
+    async fn acquire_follow_lease(
+        &self,
+        id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives the lease up if `owner` holds it.
+    async fn release_follow_lease(&self, id: &str, owner: &str) -> Result<(), StoreError>;
 
     /// Checks that the store answers.
     async fn ping(&self) -> Result<(), StoreError>;
