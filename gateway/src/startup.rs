@@ -4,7 +4,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
@@ -103,6 +103,26 @@ pub struct Application {
     admin_addr: SocketAddr,
     api: Server,
     admin: Server,
+    handle: AppHandle,
+}
+
+/// Controls a running [`Application`] from elsewhere.
+#[derive(Clone)]
+pub struct AppHandle {
+    api: ServerHandle,
+    admin: ServerHandle,
+    signing: web::Data<Signing>,
+}
+
+impl AppHandle {
+    /// Stops the instance abruptly, as a crash would: the listeners close and the CA
+    /// followers stop without giving up their leases, so other instances take their
+    /// transactions over when the leases run out.
+    pub async fn crash(&self) {
+        self.signing.stop_following();
+        self.api.stop(false).await;
+        self.admin.stop(false).await;
+    }
 }
 
 fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
@@ -167,6 +187,7 @@ impl Application {
                 addr: settings.listen.admin,
                 source,
             })?;
+        let signing_for_handle = signing.clone();
         let admin = HttpServer::new(move || {
             App::new()
                 .app_data(signing.clone())
@@ -183,12 +204,23 @@ impl Application {
         })?
         .run();
 
+        let handle = AppHandle {
+            api: api.handle(),
+            admin: admin.handle(),
+            signing: signing_for_handle,
+        };
         Ok(Self {
             api_addr,
             admin_addr,
             api,
             admin,
+            handle,
         })
+    }
+
+    /// A handle to stop the application.
+    pub fn handle(&self) -> AppHandle {
+        self.handle.clone()
     }
 
     /// The portal API's address.

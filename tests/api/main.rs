@@ -5,5 +5,7 @@
 mod auth;
 mod errors;
 mod observability;
+mod redis;
 mod signing;
 mod spec_drift;
+mod store;

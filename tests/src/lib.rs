@@ -4,12 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test harness: a failure should abort loudly
 #![allow(unreachable_pub)] // used by the test binaries and benches
 
+pub mod redis_server;
+
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_adapter_core::HashAlgorithm;
-use kyso_gateway::config::Settings;
+use kyso_gateway::config::{Settings, StoreSettings};
 use kyso_gateway::sandbox;
 use kyso_gateway::startup::Application;
 use kyso_sim_vnpt::{Behaviour, CitizenSpec, SignatureScheme, SimConfig, SimControl, SimHandle};
@@ -52,6 +54,8 @@ pub struct TestConfig {
     pub max_documents: usize,
     /// Trust anchors to configure instead of the simulator's own root.
     pub trust_anchors_pem: Option<String>,
+    /// Where transactions live (memory unless a test brings a Redis).
+    pub store: StoreSettings,
 }
 
 impl Default for TestConfig {
@@ -62,6 +66,7 @@ impl Default for TestConfig {
             hash_algorithms: HashAlgorithm::ALL.to_vec(),
             max_documents: 5,
             trust_anchors_pem: None,
+            store: StoreSettings::Memory,
         }
     }
 }
@@ -78,7 +83,9 @@ pub struct TestApp {
     pub ca: SimControl,
     /// The settings the gateway was built with (its token key among them).
     pub settings: Settings,
-    sim: SimHandle,
+    /// The gateway instance.
+    pub gateway: Gateway,
+    sim: std::sync::Arc<SimHandle>,
 }
 
 /// The root certificate of a fresh simulator's PKI: a CA the gateway does not trust.
@@ -126,6 +133,9 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
     settings.listen.workers = Some(1);
     settings.transactions.poll_initial_ms = 20;
     settings.transactions.poll_max_ms = 100;
+    settings.transactions.follow_lease_ms = 3000;
+    settings.transactions.sweep_interval_ms = 200;
+    settings.store = config.store.clone();
     let provider = &mut settings.providers[0];
     provider.timeouts.request_ms = config.request_timeout_ms;
     provider.limits.confirmation_timeout_secs = Some(config.confirmation_timeout_secs);
@@ -134,17 +144,45 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
     if let Some(anchors) = config.trust_anchors_pem {
         provider.trust_anchors_pem = Some(anchors);
     }
-    let app = Application::build(settings.clone()).expect("gateway starts");
-    let api = format!("http://{}", app.api_addr());
-    let admin = format!("http://{}", app.admin_addr());
-    tokio::spawn(app.run_until_stopped());
+    let gateway = Gateway::start(settings.clone());
     TestApp {
-        api,
-        admin,
+        api: gateway.api.clone(),
+        admin: gateway.admin.clone(),
         http: reqwest::Client::new(),
         ca: sim.control(),
         settings,
-        sim,
+        gateway,
+        sim: std::sync::Arc::new(sim),
+    }
+}
+
+/// One running gateway instance.
+#[derive(Clone)]
+pub struct Gateway {
+    /// `http://127.0.0.1:PORT` of its portal API.
+    pub api: String,
+    /// `http://127.0.0.1:PORT` of its admin listener.
+    pub admin: String,
+    handle: kyso_gateway::startup::AppHandle,
+}
+
+impl Gateway {
+    /// Builds and runs a gateway on the current runtime.
+    pub fn start(settings: Settings) -> Self {
+        let app = Application::build(settings).expect("gateway starts");
+        let gateway = Self {
+            api: format!("http://{}", app.api_addr()),
+            admin: format!("http://{}", app.admin_addr()),
+            handle: app.handle(),
+        };
+        tokio::spawn(app.run_until_stopped());
+        gateway
+    }
+
+    /// Stops the instance as a crash would: listeners closed, followers gone, leases left
+    /// to run out.
+    pub async fn kill(&self) {
+        self.handle.crash().await;
     }
 }
 
@@ -165,6 +203,24 @@ pub fn sign_body(user_id: &str, digest: &str) -> Value {
 }
 
 impl TestApp {
+    /// Another gateway instance with the same settings (same store, same CA, same keys).
+    pub fn start_peer(&self) -> Gateway {
+        Gateway::start(self.settings.clone())
+    }
+
+    /// The same API calls, sent to another instance.
+    pub fn via(&self, gateway: &Gateway) -> Self {
+        Self {
+            api: gateway.api.clone(),
+            admin: gateway.admin.clone(),
+            http: self.http.clone(),
+            ca: self.ca.clone(),
+            settings: self.settings.clone(),
+            gateway: gateway.clone(),
+            sim: self.sim.clone(),
+        }
+    }
+
     /// The simulator's base URL.
     pub fn ca_base_url(&self) -> String {
         self.sim.base_url()
