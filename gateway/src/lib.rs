@@ -15,6 +15,7 @@
 //! - [`store`]: where transactions and idempotency records live.
 //! - [`verify`]: certificate and signature verification, the gateway's invariant.
 //! - [`providers`]: the configured CAs.
+//! - [`sessions`]: CA login sessions shared by every instance.
 //! - [`error`]: the error codes and their HTTP mapping, in one place.
 //! - [`metrics`], [`request_context`]: observability.
 //! - [`sandbox`]: the zero-setup mode with an in-process CA simulator.
@@ -28,6 +29,7 @@ pub mod providers;
 pub mod request_context;
 pub mod routes;
 pub mod sandbox;
+pub mod sessions;
 pub mod signing;
 pub mod startup;
 pub mod store;

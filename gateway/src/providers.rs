@@ -8,12 +8,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use kyso_adapter_core::{
-    AdapterDescriptor, AdapterError, CaAdapter, CaCertificate, SignOutcome, SignRequest,
+    AdapterDescriptor, AdapterError, CaAdapter, CaCertificate, CaSession, SignOutcome, SignRequest,
 };
 
 use crate::api::ProviderStatus;
 use crate::config::{AdapterSettings, ConfigError, ProviderSettings};
 use crate::metrics::Metrics;
+use crate::sessions::SessionCache;
+use crate::store::Store;
 use crate::verify::TrustAnchors;
 
 /// Consecutive failed calls after which a provider is reported `degraded`.
@@ -25,17 +27,24 @@ pub struct Provider {
     trust_anchors: TrustAnchors,
     consecutive_failures: AtomicU32,
     metrics: Metrics,
+    sessions: SessionCache,
 }
 
 impl Provider {
     /// A provider around an adapter (tests build adapters of their own).
-    pub fn new(adapter: Arc<dyn CaAdapter>, trust_anchors: TrustAnchors, metrics: Metrics) -> Self {
+    pub fn new(
+        adapter: Arc<dyn CaAdapter>,
+        trust_anchors: TrustAnchors,
+        metrics: Metrics,
+        sessions: SessionCache,
+    ) -> Self {
         metrics.register_provider(&adapter.descriptor().id);
         Self {
             adapter,
             trust_anchors,
             consecutive_failures: AtomicU32::new(0),
             metrics,
+            sessions,
         }
     }
 
@@ -80,20 +89,68 @@ impl Provider {
             .observe_ca(self.id(), operation, outcome, started.elapsed());
     }
 
+    /// The cached CA session, or a new one (one login for every instance).
+    async fn session(&self) -> Result<CaSession, AdapterError> {
+        self.sessions
+            .session(self.id(), || async {
+                let started = Instant::now();
+                let result = self.adapter.open_session().await;
+                self.observe("open_session", started, &result);
+                result
+            })
+            .await
+    }
+
+    /// Runs one CA call with a session when the CA needs one, opening a new session and
+    /// trying once more when the CA refuses the cached one; timed and counted.
+    async fn call<T, Call, Calling>(&self, operation: &str, call: Call) -> Result<T, AdapterError>
+    where
+        Call: Fn(Option<CaSession>) -> Calling,
+        Calling: Future<Output = Result<T, AdapterError>>,
+    {
+        let started = Instant::now();
+        let result = if self.adapter.needs_session() {
+            self.call_with_session(&call).await
+        } else {
+            call(None).await
+        };
+        self.observe(operation, started, &result);
+        result
+    }
+
+    async fn call_with_session<T, Calling>(
+        &self,
+        call: &impl Fn(Option<CaSession>) -> Calling,
+    ) -> Result<T, AdapterError>
+    where
+        Calling: Future<Output = Result<T, AdapterError>>,
+    {
+        let session = self.session().await?;
+        match call(Some(session.clone())).await {
+            Err(AdapterError::SessionExpired) => {
+                self.sessions.invalidate(self.id(), &session).await;
+                call(Some(self.session().await?)).await
+            }
+            other => other,
+        }
+    }
+
     /// The citizen's certificates at this CA.
     pub async fn certificates(&self, user_id: &str) -> Result<Vec<CaCertificate>, AdapterError> {
-        let started = Instant::now();
-        let result = self.adapter.certificates(user_id).await;
-        self.observe("certificates", started, &result);
-        result
+        let adapter = &self.adapter;
+        self.call("certificates", |session| async move {
+            adapter.certificates(session.as_ref(), user_id).await
+        })
+        .await
     }
 
     /// Submits a signing request.
     pub async fn begin_sign(&self, request: &SignRequest) -> Result<SignOutcome, AdapterError> {
-        let started = Instant::now();
-        let result = self.adapter.begin_sign(request).await;
-        self.observe("begin_sign", started, &result);
-        result
+        let adapter = &self.adapter;
+        self.call("begin_sign", |session| async move {
+            adapter.begin_sign(session.as_ref(), request).await
+        })
+        .await
     }
 
     /// The CA's name for a transaction it may have received without answering.
@@ -103,10 +160,11 @@ impl Provider {
 
     /// Asks where a transaction stands.
     pub async fn poll(&self, ca_reference: &str) -> Result<SignOutcome, AdapterError> {
-        let started = Instant::now();
-        let result = self.adapter.poll(ca_reference).await;
-        self.observe("poll", started, &result);
-        result
+        let adapter = &self.adapter;
+        self.call("poll", |session| async move {
+            adapter.poll(session.as_ref(), ca_reference).await
+        })
+        .await
     }
 }
 
@@ -121,10 +179,17 @@ impl Providers {
     pub fn from_settings(
         settings: &[ProviderSettings],
         metrics: &Metrics,
+        store: &Arc<dyn Store>,
+        instance_id: &str,
     ) -> Result<Self, ConfigError> {
         let mut by_id = BTreeMap::new();
         for provider in settings {
-            let built = build_provider(provider, metrics)?;
+            let sessions = SessionCache::new(
+                store.clone(),
+                instance_id,
+                Duration::from_millis(provider.timeouts.request_ms),
+            );
+            let built = build_provider(provider, metrics, sessions)?;
             if by_id.insert(provider.id.clone(), Arc::new(built)).is_some() {
                 return Err(ConfigError::invalid(
                     format!("providers[{}]", provider.id),
@@ -149,7 +214,11 @@ impl Providers {
     }
 }
 
-fn build_provider(settings: &ProviderSettings, metrics: &Metrics) -> Result<Provider, ConfigError> {
+fn build_provider(
+    settings: &ProviderSettings,
+    metrics: &Metrics,
+    sessions: SessionCache,
+) -> Result<Provider, ConfigError> {
     let context = |field: &str| format!("providers[{}].{field}", settings.id);
     let valid_id = !settings.id.is_empty()
         && settings.id.len() <= 64
@@ -244,5 +313,10 @@ fn build_provider(settings: &ProviderSettings, metrics: &Metrics) -> Result<Prov
             ))
         }
     };
-    Ok(Provider::new(adapter, trust_anchors, metrics.clone()))
+    Ok(Provider::new(
+        adapter,
+        trust_anchors,
+        metrics.clone(),
+        sessions,
+    ))
 }

@@ -22,7 +22,7 @@ use crate::config::TransactionSettings;
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
 use crate::providers::{Provider, Providers};
-use crate::store::{IdempotencyRecord, Store, StoreError, Swap};
+use crate::store::{IdempotencyRecord, Lease, Store, StoreError, Swap};
 use crate::transaction::{
     DocumentRecord, SignerCertificate, Transaction, TransactionStatus, VerifiedSignature,
 };
@@ -73,13 +73,15 @@ pub struct Signing {
 }
 
 impl Signing {
-    /// The service; followers are spawned on `runtime`.
+    /// The service; followers are spawned on `runtime`; `instance_id` names this instance in
+    /// follow leases.
     pub fn new(
         store: Arc<dyn Store>,
         providers: Arc<Providers>,
         metrics: Metrics,
         settings: TransactionSettings,
         runtime: tokio::runtime::Handle,
+        instance_id: String,
     ) -> Self {
         Self {
             store,
@@ -87,7 +89,7 @@ impl Signing {
             metrics,
             settings,
             runtime,
-            instance_id: uuid::Uuid::new_v4().simple().to_string(),
+            instance_id,
             followed: Arc::default(),
             stopping: CancellationToken::new(),
         }
@@ -640,7 +642,7 @@ impl Signing {
             // Renewed on every round; the rounds are shorter than the lease.
             match self
                 .store
-                .acquire_follow_lease(transaction_id, &self.instance_id, lease)
+                .acquire_lease(Lease::Follow(transaction_id), &self.instance_id, lease)
                 .await
             {
                 Ok(true) => {}
@@ -664,7 +666,7 @@ impl Signing {
         }
         let released = self.store.forget_pending(transaction_id).await.and(
             self.store
-                .release_follow_lease(transaction_id, &self.instance_id)
+                .release_lease(Lease::Follow(transaction_id), &self.instance_id)
                 .await,
         );
         if let Err(error) = released {

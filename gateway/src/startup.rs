@@ -134,16 +134,24 @@ impl Application {
     /// port). Must be called inside a tokio runtime, which also runs the CA followers.
     pub fn build(settings: Settings) -> Result<Self, StartError> {
         let metrics = Metrics::new()?;
-        let providers = Arc::new(Providers::from_settings(&settings.providers, &metrics)?);
+        // This instance's name in leases (following transactions, refreshing CA sessions).
+        let instance_id = uuid::Uuid::new_v4().simple().to_string();
         let authority = web::Data::new(Authority::from_settings(&settings.auth)?);
         check_follow_lease(&settings)?;
         let store = build_store(&settings.store)?;
+        let providers = Arc::new(Providers::from_settings(
+            &settings.providers,
+            &metrics,
+            &store,
+            &instance_id,
+        )?);
         let signing = web::Data::new(Signing::new(
             store,
             providers,
             metrics.clone(),
             settings.transactions.clone(),
             tokio::runtime::Handle::current(),
+            instance_id,
         ));
         signing.start_sweeper();
         let metrics = web::Data::new(metrics);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use kyso_adapter_core::HashAlgorithm;
 use kyso_gateway::store::memory::MemoryStore;
 use kyso_gateway::store::redis::RedisStore;
-use kyso_gateway::store::{IdempotencyRecord, Store, Swap};
+use kyso_gateway::store::{IdempotencyRecord, Lease, Store, Swap};
 use kyso_gateway::transaction::{SignerCertificate, Transaction, TransactionStatus};
 use kyso_tests::redis_server::{RedisCluster, RedisServer};
 use time::OffsetDateTime;
@@ -125,17 +125,25 @@ async fn store_contract(store: Arc<dyn Store>) {
         None
     );
 
-    // Follow leases: exclusive, renewable by the holder, released only by it, expiring.
+    // Leases: exclusive, renewable by the holder, released only by it, expiring; each
+    // kind in its own key space.
     let short = Duration::from_millis(300);
-    assert!(store.acquire_follow_lease("t1", "a", short).await.unwrap());
-    assert!(store.acquire_follow_lease("t1", "a", short).await.unwrap());
-    assert!(!store.acquire_follow_lease("t1", "b", short).await.unwrap());
-    store.release_follow_lease("t1", "b").await.unwrap();
-    assert!(!store.acquire_follow_lease("t1", "b", short).await.unwrap());
+    let follow = Lease::Follow("t1");
+    assert!(store.acquire_lease(follow, "a", short).await.unwrap());
+    assert!(store.acquire_lease(follow, "a", short).await.unwrap());
+    assert!(!store.acquire_lease(follow, "b", short).await.unwrap());
+    assert!(
+        store
+            .acquire_lease(Lease::SessionRefresh("t1"), "b", short)
+            .await
+            .unwrap()
+    );
+    store.release_lease(follow, "b").await.unwrap();
+    assert!(!store.acquire_lease(follow, "b", short).await.unwrap());
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(store.acquire_follow_lease("t1", "b", short).await.unwrap());
-    store.release_follow_lease("t1", "b").await.unwrap();
-    assert!(store.acquire_follow_lease("t1", "a", short).await.unwrap());
+    assert!(store.acquire_lease(follow, "b", short).await.unwrap());
+    store.release_lease(follow, "b").await.unwrap();
+    assert!(store.acquire_lease(follow, "a", short).await.unwrap());
 
     // CA tokens.
     store.cache_token("vnpt", "tok", short).await.unwrap();

@@ -26,6 +26,10 @@ pub enum AdapterError {
     /// The CA refused the gateway's own (service provider) credentials.
     #[error("the CA refused the gateway's service-provider credentials")]
     AuthenticationFailed,
+    /// The CA no longer accepts the session token (expired early, revoked); the gateway
+    /// opens a new session and tries once more.
+    #[error("the CA no longer accepts the session")]
+    SessionExpired,
     /// The citizen's certificate exists but cannot sign (revoked, locked, expired at the CA).
     #[error("the citizen's certificate cannot be used: {0}")]
     CertificateUnusable(String),
@@ -69,7 +73,9 @@ impl AdapterError {
             | Self::Unavailable(_)
             | Self::UpstreamStatus { .. }
             | Self::UpstreamProtocol(_) => Fault::Ca,
-            Self::AuthenticationFailed | Self::Internal(_) => Fault::Internal,
+            Self::AuthenticationFailed | Self::SessionExpired | Self::Internal(_) => {
+                Fault::Internal
+            }
         }
     }
 

@@ -16,8 +16,8 @@ pub mod types;
 
 pub use error::{AdapterError, Fault};
 pub use types::{
-    AdapterDescriptor, CaCertificate, Capabilities, DocumentDigest, HashAlgorithm, KeyAlgorithm,
-    RawSignature, SignOutcome, SignRequest,
+    AdapterDescriptor, CaCertificate, CaSession, Capabilities, DocumentDigest, HashAlgorithm,
+    KeyAlgorithm, RawSignature, SignOutcome, SignRequest,
 };
 
 use async_trait::async_trait;
@@ -32,22 +32,48 @@ pub trait CaAdapter: Send + Sync + 'static {
     /// What this provider is and what it supports. Cheap; called on every request.
     fn descriptor(&self) -> &AdapterDescriptor;
 
+    /// Whether the CA's API needs a login session (an access token) on every call. The
+    /// gateway then obtains one with [`CaAdapter::open_session`], shares it between its
+    /// instances until shortly before it expires, and passes it to every call.
+    fn needs_session(&self) -> bool {
+        false
+    }
+
+    /// Logs in at the CA with the gateway's credentials. Called by one gateway instance at
+    /// a time, only when no unexpired session is cached.
+    async fn open_session(&self) -> Result<CaSession, AdapterError> {
+        Err(AdapterError::Unsupported("login sessions"))
+    }
+
     /// The certificates a citizen (`user_id`, a CCCD number) holds at this CA.
     ///
-    /// An unknown citizen is an empty list, not an error.
-    async fn certificates(&self, user_id: &str) -> Result<Vec<CaCertificate>, AdapterError>;
+    /// An unknown citizen is an empty list, not an error. `session` is present exactly when
+    /// [`CaAdapter::needs_session`] is true.
+    async fn certificates(
+        &self,
+        session: Option<&CaSession>,
+        user_id: &str,
+    ) -> Result<Vec<CaCertificate>, AdapterError>;
 
     /// Asks the CA to sign the request's digests.
     ///
     /// Most CAs answer [`SignOutcome::Pending`] (the citizen confirms in the CA's app) and the
     /// gateway then calls [`CaAdapter::poll`]; a CA that signs synchronously answers
     /// [`SignOutcome::Signed`] at once.
-    async fn begin_sign(&self, request: &SignRequest) -> Result<SignOutcome, AdapterError>;
+    async fn begin_sign(
+        &self,
+        session: Option<&CaSession>,
+        request: &SignRequest,
+    ) -> Result<SignOutcome, AdapterError>;
 
     /// Asks the CA where a transaction begun by [`CaAdapter::begin_sign`] stands.
     ///
     /// `ca_reference` is the value the adapter returned in [`SignOutcome::Pending`].
-    async fn poll(&self, ca_reference: &str) -> Result<SignOutcome, AdapterError>;
+    async fn poll(
+        &self,
+        session: Option<&CaSession>,
+        ca_reference: &str,
+    ) -> Result<SignOutcome, AdapterError>;
 
     /// The reference under which the CA knows a transaction before it has answered
     /// [`CaAdapter::begin_sign`], for CAs that take the caller's transaction id.

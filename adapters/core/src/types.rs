@@ -175,3 +175,22 @@ pub enum SignOutcome {
     /// The CA says the transaction failed for another reason (message for logs only).
     Failed(String),
 }
+
+/// A login session at a CA: the access token its API wants on every call.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaSession {
+    /// The token, sent as the CA requires (usually `Authorization: Bearer`).
+    pub token: String,
+    /// How long the CA said it stays valid, in seconds, from when it was issued.
+    pub expires_in_secs: u64,
+}
+
+impl fmt::Debug for CaSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Tokens never reach logs.
+        f.debug_struct("CaSession")
+            .field("token", &"[REDACTED]")
+            .field("expires_in_secs", &self.expires_in_secs)
+            .finish()
+    }
+}

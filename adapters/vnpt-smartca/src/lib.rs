@@ -25,8 +25,8 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_adapter_core::{
-    AdapterDescriptor, AdapterError, CaAdapter, CaCertificate, Capabilities, HashAlgorithm,
-    KeyAlgorithm, RawSignature, SignOutcome, SignRequest,
+    AdapterDescriptor, AdapterError, CaAdapter, CaCertificate, CaSession, Capabilities,
+    HashAlgorithm, KeyAlgorithm, RawSignature, SignOutcome, SignRequest,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -207,7 +207,12 @@ impl CaAdapter for VnptAdapter {
         &self.descriptor
     }
 
-    async fn certificates(&self, user_id: &str) -> Result<Vec<CaCertificate>, AdapterError> {
+    // sp769 has no login: the SP credentials travel in every body, so no session is used.
+    async fn certificates(
+        &self,
+        _: Option<&CaSession>,
+        user_id: &str,
+    ) -> Result<Vec<CaCertificate>, AdapterError> {
         let request = wire::GetCertificateRequest {
             sp_id: &self.settings.sp_id,
             sp_password: self.settings.sp_password.expose_secret(),
@@ -227,7 +232,11 @@ impl CaAdapter for VnptAdapter {
             .collect()
     }
 
-    async fn begin_sign(&self, request: &SignRequest) -> Result<SignOutcome, AdapterError> {
+    async fn begin_sign(
+        &self,
+        _: Option<&CaSession>,
+        request: &SignRequest,
+    ) -> Result<SignOutcome, AdapterError> {
         let sign_files = request
             .documents
             .iter()
@@ -263,7 +272,11 @@ impl CaAdapter for VnptAdapter {
         Some(request.transaction_id.clone())
     }
 
-    async fn poll(&self, ca_reference: &str) -> Result<SignOutcome, AdapterError> {
+    async fn poll(
+        &self,
+        _: Option<&CaSession>,
+        ca_reference: &str,
+    ) -> Result<SignOutcome, AdapterError> {
         // The path segment is the transaction id we chose; refuse anything that could
         // change the URL's shape.
         if ca_reference.is_empty()

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{IdempotencyRecord, Store, StoreError, Swap};
+use super::{IdempotencyRecord, Lease, Store, StoreError, Swap};
 use crate::transaction::Transaction;
 
 /// Expired entries are swept after this many writes.
@@ -44,6 +44,13 @@ fn live<'a, T>(map: &'a HashMap<String, Expiring<T>>, key: &str, now: Instant) -
     map.get(key)
         .filter(|entry| entry.expires > now)
         .map(|entry| &entry.value)
+}
+
+fn lease_key(lease: Lease<'_>) -> String {
+    match lease {
+        Lease::Follow(id) => format!("follow:{id}"),
+        Lease::SessionRefresh(key) => format!("session:{key}"),
+    }
 }
 
 /// The in-process store.
@@ -176,18 +183,19 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn acquire_follow_lease(
+    async fn acquire_lease(
         &self,
-        id: &str,
+        lease: Lease<'_>,
         owner: &str,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
         self.with_maps(|maps, now| {
-            if live(&maps.leases, id, now).is_some_and(|holder| holder != owner) {
+            let key = lease_key(lease);
+            if live(&maps.leases, &key, now).is_some_and(|holder| holder != owner) {
                 return false;
             }
             maps.leases.insert(
-                id.to_owned(),
+                key,
                 Expiring {
                     value: owner.to_owned(),
                     expires: now + ttl,
@@ -198,10 +206,19 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn release_follow_lease(&self, id: &str, owner: &str) -> Result<(), StoreError> {
+    async fn release_lease(&self, lease: Lease<'_>, owner: &str) -> Result<(), StoreError> {
         self.with_maps(|maps, now| {
-            if live(&maps.leases, id, now).is_some_and(|holder| holder == owner) {
-                maps.leases.remove(id);
+            let key = lease_key(lease);
+            if live(&maps.leases, &key, now).is_some_and(|holder| holder == owner) {
+                maps.leases.remove(&key);
+            }
+        })
+    }
+
+    async fn invalidate_token(&self, key: &str, token: &str) -> Result<(), StoreError> {
+        self.with_maps(|maps, now| {
+            if live(&maps.tokens, key, now).is_some_and(|cached| cached == token) {
+                maps.tokens.remove(key);
             }
         })
     }

@@ -43,6 +43,15 @@ pub struct IdempotencyRecord {
     pub transaction_id: String,
 }
 
+/// What a lease is for; each kind has keys of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lease<'a> {
+    /// Following the transaction with this id at its CA.
+    Follow(&'a str),
+    /// Opening a new CA session for the token cached under this key.
+    SessionRefresh(&'a str),
+}
+
 /// The operations the gateway needs from its state store.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -92,18 +101,20 @@ pub trait Store: Send + Sync + 'static {
     /// Removes a transaction from the pending list.
     async fn forget_pending(&self, id: &str) -> Result<(), StoreError>;
 
-    /// Takes (or renews, when `owner` already holds it) the lease to follow a transaction
-    /// at its CA, for `ttl`. Exactly one gateway instance holds it at a time; when that
-    /// instance dies the lease runs out and another takes over.
-    async fn acquire_follow_lease(
+    /// Takes (or renews, when `owner` already holds it) a lease for `ttl`. One owner holds a
+    /// lease at a time; when the owner dies the lease runs out and another can take it.
+    async fn acquire_lease(
         &self,
-        id: &str,
+        lease: Lease<'_>,
         owner: &str,
         ttl: Duration,
     ) -> Result<bool, StoreError>;
 
     /// Gives the lease up if `owner` holds it.
-    async fn release_follow_lease(&self, id: &str, owner: &str) -> Result<(), StoreError>;
+    async fn release_lease(&self, lease: Lease<'_>, owner: &str) -> Result<(), StoreError>;
+
+    /// Drops the cached token under `key` if it is still `token` (the CA refused it).
+    async fn invalidate_token(&self, key: &str, token: &str) -> Result<(), StoreError>;
 
     /// Checks that the store answers.
     async fn ping(&self) -> Result<(), StoreError>;

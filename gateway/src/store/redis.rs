@@ -19,7 +19,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, RedisError, Script};
 use tokio::sync::OnceCell;
 
-use super::{IdempotencyRecord, Store, StoreError, Swap};
+use super::{IdempotencyRecord, Lease, Store, StoreError, Swap};
 use crate::transaction::Transaction;
 
 /// Stores `ARGV[1]` over `KEYS[1]` (TTL `ARGV[3]` ms) only if the stored record's version is
@@ -184,8 +184,12 @@ impl<S: ConnectionSource> RedisStore<S> {
         format!("{}:txn:{{{id}}}", self.prefix)
     }
 
-    fn lease_key(&self, id: &str) -> String {
-        format!("{}:lease:{{{id}}}", self.prefix)
+    /// A transaction's follow lease shares its hash tag, so both live on one slot.
+    fn lease_key(&self, lease: Lease<'_>) -> String {
+        match lease {
+            Lease::Follow(id) => format!("{}:lease:{{{id}}}", self.prefix),
+            Lease::SessionRefresh(key) => format!("{}:lease:session:{key}", self.prefix),
+        }
     }
 
     fn idempotency_key(&self, key: &str) -> String {
@@ -388,25 +392,32 @@ impl<S: ConnectionSource> Store for RedisStore<S> {
         Ok(())
     }
 
-    async fn acquire_follow_lease(
+    async fn acquire_lease(
         &self,
-        id: &str,
+        lease: Lease<'_>,
         owner: &str,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
         let acquired: i64 = self
             .invoke(
                 &self.lease,
-                &self.lease_key(id),
+                &self.lease_key(lease),
                 &[owner, &millis(ttl).to_string()],
             )
             .await?;
         Ok(acquired == 1)
     }
 
-    async fn release_follow_lease(&self, id: &str, owner: &str) -> Result<(), StoreError> {
+    async fn release_lease(&self, lease: Lease<'_>, owner: &str) -> Result<(), StoreError> {
         let _: i64 = self
-            .invoke(&self.delete_if, &self.lease_key(id), &[owner])
+            .invoke(&self.delete_if, &self.lease_key(lease), &[owner])
+            .await?;
+        Ok(())
+    }
+
+    async fn invalidate_token(&self, key: &str, token: &str) -> Result<(), StoreError> {
+        let _: i64 = self
+            .invoke(&self.delete_if, &self.token_key(key), &[token])
             .await?;
         Ok(())
     }
