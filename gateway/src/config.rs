@@ -188,6 +188,10 @@ pub enum StoreSettings {
         /// Longest wait for one Redis operation, in milliseconds.
         #[serde(default = "default_store_timeout_ms")]
         timeout_ms: u64,
+        /// For `rediss://`: the CA certificate (PEM) that signed the server's certificate,
+        /// when it is not in the system's trust store.
+        #[serde(default)]
+        tls_ca_pem_file: Option<PathBuf>,
     },
     /// A Redis Cluster, reached through any of its nodes.
     RedisCluster {
@@ -199,6 +203,9 @@ pub enum StoreSettings {
         /// Longest wait for one Redis operation, in milliseconds.
         #[serde(default = "default_store_timeout_ms")]
         timeout_ms: u64,
+        /// For `rediss://`: the CA certificate (PEM) of the nodes' certificates.
+        #[serde(default)]
+        tls_ca_pem_file: Option<PathBuf>,
     },
 }
 

@@ -63,17 +63,31 @@ fn check_follow_lease(settings: &Settings) -> Result<(), ConfigError> {
 fn build_store(settings: &StoreSettings) -> Result<Arc<dyn Store>, ConfigError> {
     use secrecy::ExposeSecret as _;
     let invalid = |message: String| ConfigError::invalid("store", message);
+    let read_ca = |path: &Option<std::path::PathBuf>| {
+        path.as_ref()
+            .map(|path| {
+                std::fs::read(path).map_err(|error| {
+                    ConfigError::invalid(
+                        "store.tls_ca_pem_file",
+                        format!("cannot read {}: {error}", path.display()),
+                    )
+                })
+            })
+            .transpose()
+    };
     Ok(match settings {
         StoreSettings::Memory => Arc::new(MemoryStore::new()),
         StoreSettings::Redis {
             url,
             key_prefix,
             timeout_ms,
+            tls_ca_pem_file,
         } => Arc::new(
             RedisStore::standalone(
                 url.expose_secret(),
                 key_prefix,
                 Duration::from_millis(*timeout_ms),
+                read_ca(tls_ca_pem_file)?,
             )
             .map_err(invalid)?,
         ),
@@ -81,6 +95,7 @@ fn build_store(settings: &StoreSettings) -> Result<Arc<dyn Store>, ConfigError> 
             urls,
             key_prefix,
             timeout_ms,
+            tls_ca_pem_file,
         } => {
             if urls.is_empty() {
                 return Err(invalid("redis-cluster needs at least one url".into()));
@@ -90,8 +105,13 @@ fn build_store(settings: &StoreSettings) -> Result<Arc<dyn Store>, ConfigError> 
                 .map(|url| url.expose_secret().to_owned())
                 .collect();
             Arc::new(
-                RedisStore::cluster(&urls, key_prefix, Duration::from_millis(*timeout_ms))
-                    .map_err(invalid)?,
+                RedisStore::cluster(
+                    &urls,
+                    key_prefix,
+                    Duration::from_millis(*timeout_ms),
+                    read_ca(tls_ca_pem_file)?,
+                )
+                .map_err(invalid)?,
             )
         }
     })

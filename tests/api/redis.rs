@@ -20,6 +20,7 @@ fn redis_store(server: &RedisServer, prefix: &str) -> StoreSettings {
         url: server.url().into(),
         key_prefix: prefix.to_owned(),
         timeout_ms: 500,
+        tls_ca_pem_file: None,
     }
 }
 
@@ -244,6 +245,7 @@ async fn signing_works_on_a_redis_cluster_with_a_transactions_keys_on_one_slot()
         urls: cluster.urls().into_iter().map(Into::into).collect(),
         key_prefix: prefix.clone(),
         timeout_ms: 1000,
+        tls_ca_pem_file: None,
     })
     .await;
     let peer = app.via(&app.start_peer());

@@ -111,8 +111,9 @@ async fn trust_anchors() -> TrustAnchors {
 async fn instances_share_one_login_and_log_in_again_when_the_ca_refuses_the_token() {
     let redis = RedisServer::start();
     let prefix = format!("kyso-test-{}", uuid::Uuid::new_v4().simple());
-    let store: Arc<dyn Store> =
-        Arc::new(RedisStore::standalone(&redis.url(), &prefix, Duration::from_secs(1)).unwrap());
+    let store: Arc<dyn Store> = Arc::new(
+        RedisStore::standalone(&redis.url(), &prefix, Duration::from_secs(1), None).unwrap(),
+    );
     let ca = Arc::new(TokenCa::new());
     let anchors = trust_anchors().await;
     // Two gateway instances: each its own provider and lease owner, one store.

@@ -167,14 +167,16 @@ async fn memory_store_keeps_the_store_contract() {
 #[tokio::test]
 async fn redis_store_keeps_the_store_contract() {
     let redis = RedisServer::start();
-    let store = RedisStore::standalone(&redis.url(), &prefix(), Duration::from_secs(1)).unwrap();
+    let store =
+        RedisStore::standalone(&redis.url(), &prefix(), Duration::from_secs(1), None).unwrap();
     store_contract(Arc::new(store)).await;
 }
 
 #[tokio::test]
 async fn redis_cluster_store_keeps_the_store_contract() {
     let cluster = RedisCluster::start();
-    let store = RedisStore::cluster(&cluster.urls(), &prefix(), Duration::from_secs(1)).unwrap();
+    let store =
+        RedisStore::cluster(&cluster.urls(), &prefix(), Duration::from_secs(1), None).unwrap();
     store_contract(Arc::new(store)).await;
 }
 
@@ -183,7 +185,7 @@ async fn unreachable_redis_is_unavailable_within_the_timeout() {
     let mut redis = RedisServer::start();
     let url = redis.url();
     redis.stop();
-    let store = RedisStore::standalone(&url, &prefix(), Duration::from_millis(300)).unwrap();
+    let store = RedisStore::standalone(&url, &prefix(), Duration::from_millis(300), None).unwrap();
     let started = std::time::Instant::now();
     assert!(store.transaction("t").await.is_err());
     assert!(store.ping().await.is_err());
@@ -193,6 +195,39 @@ async fn unreachable_redis_is_unavailable_within_the_timeout() {
 #[test]
 fn key_prefix_with_braces_is_refused() {
     assert!(
-        RedisStore::standalone("redis://127.0.0.1:1", "kyso{x}", Duration::from_secs(1)).is_err()
+        RedisStore::standalone(
+            "redis://127.0.0.1:1",
+            "kyso{x}",
+            Duration::from_secs(1),
+            None
+        )
+        .is_err()
     );
+}
+
+#[tokio::test]
+async fn redis_store_keeps_the_store_contract_over_tls() {
+    let redis = RedisServer::start_tls();
+    let store = RedisStore::standalone(
+        &redis.url(),
+        &prefix(),
+        Duration::from_secs(1),
+        Some(redis.tls_ca_pem()),
+    )
+    .unwrap();
+    store_contract(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn redis_server_with_an_untrusted_certificate_is_refused() {
+    let redis = RedisServer::start_tls();
+    let other = RedisServer::start_tls();
+    let store = RedisStore::standalone(
+        &redis.url(),
+        &prefix(),
+        Duration::from_secs(1),
+        Some(other.tls_ca_pem()),
+    )
+    .unwrap();
+    assert!(store.ping().await.is_err(), "TLS must verify the server");
 }

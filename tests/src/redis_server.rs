@@ -23,9 +23,14 @@ fn scratch_dir(label: &str) -> PathBuf {
 
 /// Runs `redis-cli -p PORT ARGS...` and returns its output.
 pub fn redis_cli(port: u16, args: &[&str]) -> String {
+    redis_cli_with(port, &[], args)
+}
+
+fn redis_cli_with(port: u16, connection: &[String], args: &[&str]) -> String {
     let output = Command::new("redis-cli")
         .arg("-p")
         .arg(port.to_string())
+        .args(connection)
         .args(args)
         .output()
         .expect("redis-cli is installed by scripts/test");
@@ -46,6 +51,8 @@ pub struct RedisServer {
     pub port: u16,
     dir: PathBuf,
     extra: Vec<String>,
+    /// Extra `redis-cli` arguments to reach it (TLS).
+    cli_connection: Vec<String>,
     child: Option<Child>,
 }
 
@@ -68,11 +75,114 @@ impl RedisServer {
         ])
     }
 
+    /// A server that only speaks TLS, with a certificate for 127.0.0.1 from a CA of its
+    /// own ([`RedisServer::tls_ca_pem`]).
+    pub fn start_tls() -> Self {
+        let dir = scratch_dir("redis-tls");
+        let openssl = |args: &[&str]| {
+            let status = Command::new("openssl")
+                .current_dir(&dir)
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("openssl is installed by scripts/test");
+            assert!(status.success(), "openssl {args:?}");
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=Kyso Test Redis CA",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        std::fs::write(
+            dir.join("san.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "san.ext",
+        ]);
+        let tls_port = free_port();
+        let path = |name: &str| dir.join(name).display().to_string();
+        let mut server = Self {
+            port: tls_port,
+            extra: vec![
+                "--port".into(),
+                "0".into(),
+                "--tls-port".into(),
+                tls_port.to_string(),
+                "--tls-cert-file".into(),
+                path("server.pem"),
+                "--tls-key-file".into(),
+                path("server.key"),
+                "--tls-ca-cert-file".into(),
+                path("ca.pem"),
+                "--tls-auth-clients".into(),
+                "no".into(),
+                "--save".into(),
+                String::new(),
+                "--appendonly".into(),
+                "no".into(),
+            ],
+            cli_connection: vec!["--tls".into(), "--cacert".into(), path("ca.pem")],
+            dir,
+            child: None,
+        };
+        server.launch();
+        server
+    }
+
+    /// The CA certificate of a TLS server.
+    pub fn tls_ca_pem(&self) -> Vec<u8> {
+        std::fs::read(self.dir.join("ca.pem")).expect("a TLS server")
+    }
+
     fn start_with(extra: &[&str]) -> Self {
         let mut server = Self {
             port: free_port(),
             dir: scratch_dir("redis"),
             extra: extra.iter().map(|arg| (*arg).to_owned()).collect(),
+            cli_connection: Vec::new(),
             child: None,
         };
         server.launch();
@@ -80,9 +190,13 @@ impl RedisServer {
     }
 
     fn launch(&mut self) {
+        let port_args = if self.cli_connection.is_empty() {
+            vec!["--port".to_owned(), self.port.to_string()]
+        } else {
+            Vec::new()
+        };
         let child = Command::new("redis-server")
-            .arg("--port")
-            .arg(self.port.to_string())
+            .args(&port_args)
             .args(["--bind", "127.0.0.1", "--dir"])
             .arg(&self.dir)
             .args(&self.extra)
@@ -91,13 +205,17 @@ impl RedisServer {
             .spawn()
             .expect("redis-server is installed by scripts/test");
         self.child = Some(child);
-        let port = self.port;
-        wait_until("redis-server", || redis_cli(port, &["ping"]) == "PONG");
+        wait_until("redis-server", || self.cli(&["ping"]) == "PONG");
     }
 
-    /// `redis://127.0.0.1:PORT`.
+    /// `redis://127.0.0.1:PORT`, or `rediss://` for a TLS server.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.cli_connection.is_empty() {
+            "redis"
+        } else {
+            "rediss"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// Stops the server (SIGKILL: no chance to save anything it had not written).
@@ -116,7 +234,7 @@ impl RedisServer {
 
     /// Runs `redis-cli` against it.
     pub fn cli(&self, args: &[&str]) -> String {
-        redis_cli(self.port, args)
+        redis_cli_with(self.port, &self.cli_connection, args)
     }
 }
 

@@ -122,11 +122,21 @@ fn check_prefix(prefix: &str) -> Result<(), String> {
 }
 
 impl RedisStore<ConnectionManager> {
-    /// A store on a standalone Redis at `url` (`redis://` or `rediss://` for TLS). Does not
-    /// connect yet: the first operation does.
-    pub fn standalone(url: &str, prefix: &str, timeout: Duration) -> Result<Self, String> {
+    /// A store on a standalone Redis at `url` (`redis://`, or `rediss://` for TLS, whose
+    /// server certificate must chain to `tls_ca_pem` when given, else to the system's
+    /// roots). Does not connect yet: the first operation does.
+    pub fn standalone(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+        tls_ca_pem: Option<Vec<u8>>,
+    ) -> Result<Self, String> {
         check_prefix(prefix)?;
-        let client = redis::Client::open(url).map_err(|error| error.to_string())?;
+        let client = match tls_ca_pem {
+            None => redis::Client::open(url),
+            Some(root_cert) => redis::Client::build_with_tls(url, tls_roots(root_cert)),
+        }
+        .map_err(|error| error.to_string())?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
@@ -139,15 +149,23 @@ impl RedisStore<ConnectionManager> {
 }
 
 impl RedisStore<LazyCluster> {
-    /// A store on a Redis Cluster reached through any of `urls`.
-    pub fn cluster(urls: &[String], prefix: &str, timeout: Duration) -> Result<Self, String> {
+    /// A store on a Redis Cluster reached through any of `urls` (TLS as for
+    /// [`RedisStore::standalone`]).
+    pub fn cluster(
+        urls: &[String],
+        prefix: &str,
+        timeout: Duration,
+        tls_ca_pem: Option<Vec<u8>>,
+    ) -> Result<Self, String> {
         check_prefix(prefix)?;
-        let client = ClusterClientBuilder::new(urls.to_vec())
+        let mut builder = ClusterClientBuilder::new(urls.to_vec())
             .connection_timeout(timeout)
             .response_timeout(timeout)
-            .retries(2)
-            .build()
-            .map_err(|error| error.to_string())?;
+            .retries(2);
+        if let Some(root_cert) = tls_ca_pem {
+            builder = builder.certs(tls_roots(root_cert));
+        }
+        let client = builder.build().map_err(|error| error.to_string())?;
         Ok(Self::new(
             LazyCluster {
                 client,
@@ -156,6 +174,14 @@ impl RedisStore<LazyCluster> {
             prefix,
             timeout,
         ))
+    }
+}
+
+/// Trust `root_cert` (PEM) for the server's certificate; no client certificate.
+fn tls_roots(root_cert: Vec<u8>) -> redis::TlsCertificates {
+    redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(root_cert),
     }
 }
 
