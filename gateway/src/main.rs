@@ -30,6 +30,12 @@ enum Command {
         /// The configuration file.
         #[arg(long, env = "KYSO_CONFIG", default_value = "config/production.yaml")]
         config: PathBuf,
+        /// Listen here for the portal API instead of the file's `listen.api`.
+        #[arg(long)]
+        api: Option<SocketAddr>,
+        /// Listen here for metrics and health instead of the file's `listen.admin`.
+        #[arg(long)]
+        admin: Option<SocketAddr>,
     },
     /// Run a self-contained sandbox: simulated VNPT SmartCA, in-memory store, demo client.
     Sandbox {
@@ -69,9 +75,11 @@ async fn main() -> anyhow::Result<()> {
             writeln!(out, "secret_sha256: {}", hash_secret(&secret))?;
             Ok(())
         }
-        Command::Serve { config } => {
+        Command::Serve { config, api, admin } => {
             init_tracing();
-            let settings = Settings::load(&config)?;
+            let mut settings = Settings::load(&config)?;
+            settings.listen.api = api.unwrap_or(settings.listen.api);
+            settings.listen.admin = admin.unwrap_or(settings.listen.admin);
             let app = Application::build(settings).context("cannot start the gateway")?;
             tracing::info!(api = %app.api_addr(), admin = %app.admin_addr(), "kyso gateway listening");
             app.run_until_stopped().await?;
