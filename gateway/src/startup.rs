@@ -145,8 +145,12 @@ impl AppHandle {
     }
 }
 
-fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source })
+/// A listener on `addr` and the address it got (port 0 picks a free one).
+fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let bind_error = |source| StartError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).map_err(bind_error)?;
+    let bound = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, bound))
 }
 
 impl Application {
@@ -180,13 +184,7 @@ impl Application {
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
 
-        let api_listener = bind(settings.listen.api)?;
-        let api_addr = api_listener
-            .local_addr()
-            .map_err(|source| StartError::Bind {
-                addr: settings.listen.api,
-                source,
-            })?;
+        let (api_listener, api_addr) = bind(settings.listen.api)?;
         let api = {
             let (signing, metrics) = (signing.clone(), metrics.clone());
             HttpServer::new(move || {
@@ -208,13 +206,7 @@ impl Application {
             .run()
         };
 
-        let admin_listener = bind(settings.listen.admin)?;
-        let admin_addr = admin_listener
-            .local_addr()
-            .map_err(|source| StartError::Bind {
-                addr: settings.listen.admin,
-                source,
-            })?;
+        let (admin_listener, admin_addr) = bind(settings.listen.admin)?;
         let signing_for_handle = signing.clone();
         let admin = HttpServer::new(move || {
             App::new()

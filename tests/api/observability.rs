@@ -43,14 +43,8 @@ async fn health_and_readiness_answer_on_the_admin_listener_only() {
         .await
         .unwrap();
     assert_eq!(health["status"], "ok");
-    let ready = app
-        .http
-        .get(format!("{}/readyz", app.admin))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
-    let ready: Value = ready.json().await.unwrap();
+    let (status, ready) = app.readiness().await;
+    assert_eq!(status, 200);
     assert_eq!(ready["checks"]["store"], "ok");
     let on_api = app
         .http

@@ -322,6 +322,18 @@ impl TestApp {
         }
     }
 
+    /// `GET /readyz` on the admin listener: the status code and the body.
+    pub async fn readiness(&self) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}/readyz", self.admin))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
     /// The gateway's `/metrics` text.
     pub async fn metrics(&self) -> String {
         self.http
