@@ -13,7 +13,8 @@
 //! - [`signing`]: transactions from request to verified result, and the CA followers.
 //! - [`transaction`]: the transaction record and its state machine.
 //! - [`store`]: where transactions and idempotency records live.
-//! - [`verify`]: certificate and signature verification, the gateway's invariant.
+//! - [`verify`] (the `kyso-verify` crate): certificate and signature verification, the
+//!   gateway's invariant.
 //! - [`providers`]: the configured CAs.
 //! - [`sessions`]: CA login sessions shared by every instance.
 //! - [`error`]: the error codes and their HTTP mapping, in one place.
@@ -34,4 +35,4 @@ pub mod signing;
 pub mod startup;
 pub mod store;
 pub mod transaction;
-pub mod verify;
+pub use kyso_verify as verify;

@@ -1,4 +1,5 @@
-//! Verification of what CAs return: the gateway's invariant.
+//! Verification of what CAs return: the gateway's invariant, as a library shared by the
+//! gateway and the adapters' conformance kit.
 //!
 //! A signature reaches a portal only after all of these hold, with no exception per CA:
 //! - the signer certificate chains, through the intermediates the CA sent, to one of the
