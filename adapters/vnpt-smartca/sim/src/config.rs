@@ -53,6 +53,9 @@ pub enum Behaviour {
     ApproveAfter(Duration),
     /// Reject this long after the sign request arrived.
     RejectAfter(Duration),
+    /// Let the transaction expire this long after the sign request arrived (as when the
+    /// citizen never opens the app), before the CA-wide expiry.
+    ExpireAfter(Duration),
     /// Never answer by itself: the transaction waits until a control call (approve, reject,
     /// expire) or the CA-side expiry decides it.
     Manual,
@@ -64,6 +67,7 @@ impl Serialize for Behaviour {
         let (kind, after) = match self {
             Self::ApproveAfter(after) => ("approve_after", Some(after)),
             Self::RejectAfter(after) => ("reject_after", Some(after)),
+            Self::ExpireAfter(after) => ("expire_after", Some(after)),
             Self::Manual => ("manual", None),
         };
         let mut s = serializer.serialize_struct("Behaviour", 2)?;

@@ -176,6 +176,8 @@ struct State {
     corrupt_next: bool,
     foreign_next: bool,
     delay: Duration,
+    /// Behaviours set at run time, by citizen index, over the configured ones.
+    behaviours: HashMap<usize, Behaviour>,
 }
 
 /// The simulator proper, shared by the HTTP server and every [`SimControl`].
@@ -431,9 +433,15 @@ impl Sim {
             return Ok(());
         }
         let age = now.saturating_duration_since(tx.created);
-        let decision = match self.pki.citizens[tx.citizen].spec.behaviour {
+        let behaviour = st
+            .behaviours
+            .get(&tx.citizen)
+            .copied()
+            .unwrap_or(self.pki.citizens[tx.citizen].spec.behaviour);
+        let decision = match behaviour {
             Behaviour::ApproveAfter(after) => Some((after, TransactionState::Approved)),
             Behaviour::RejectAfter(after) => Some((after, TransactionState::Rejected)),
+            Behaviour::ExpireAfter(after) => Some((after, TransactionState::Expired)),
             Behaviour::Manual => None,
         };
         match decision {
@@ -575,6 +583,20 @@ impl SimControl {
     pub fn expire(&self, transaction_id: &str) -> Result<(), SimError> {
         self.sim
             .control_decide(transaction_id, TransactionState::Expired)
+    }
+
+    /// From now on, `user_id` answers as `behaviour` (its waiting transactions included).
+    ///
+    /// # Errors
+    /// [`SimError::InvalidConfig`] when no citizen has this `user_id`.
+    pub fn set_behaviour(&self, user_id: &str, behaviour: Behaviour) -> Result<(), SimError> {
+        let index = *self
+            .sim
+            .by_user
+            .get(user_id)
+            .ok_or_else(|| SimError::InvalidConfig(format!("no citizen {user_id}")))?;
+        self.sim.lock().behaviours.insert(index, behaviour);
+        Ok(())
     }
 
     /// The next call of any of the three CA endpoints suffers `fault` (once). A later call

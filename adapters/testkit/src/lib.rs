@@ -1,0 +1,419 @@
+//! The conformance kit: one behavioural suite that every CA adapter passes against the
+//! simulator of its CA. An adapter is not done until its crate's `tests/conformance.rs`
+//! implements [`ConformanceTarget`] and calls [`conformance_tests!`] once.
+//!
+//! The suite speaks to the adapter only through [`CaAdapter`], as the gateway does, and
+//! checks what the adapter returns with `kyso-verify`, the gateway's own verification:
+//! certificates found for a known citizen and not for an unknown one; sign and approve;
+//! reject; expire; CA error; CA timeout; CA garbage; a signature by another key or a
+//! corrupted one (both must fail verification); session expiry and renewal where the CA has
+//! sessions; and a batch of several digests.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should abort loudly
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use kyso_adapter_core::{
+    AdapterError, CaAdapter, CaCertificate, CaSession, DocumentDigest, Fault as ErrorFault,
+    HashAlgorithm, SignOutcome, SignRequest,
+};
+use kyso_verify::{TrustAnchors, VerifyError};
+use sha2::Digest as _;
+
+/// How the simulated citizen answers the next signing request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Confirms in the CA's app.
+    Approve,
+    /// Refuses.
+    Reject,
+    /// Never answers; the CA gives the transaction up.
+    Expire,
+}
+
+/// A failure the simulator injects into the next call to any of its CA endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// An HTTP 503 in the CA's own error shape.
+    Unavailable,
+    /// A 200 whose body is not what the CA's API answers.
+    Garbage,
+    /// No answer for longer than the adapter's request timeout.
+    Hang,
+}
+
+/// A CA adapter connected to a fresh simulator of its CA, and the simulator's controls.
+///
+/// The adapter must be built with a request timeout of about one second, so that the
+/// timeout case stays quick, and the simulator's [`Fault::Hang`] must last longer than that.
+#[async_trait]
+pub trait ConformanceTarget: Send + Sync + Sized + 'static {
+    /// Starts a simulator and an adapter configured for it.
+    async fn start() -> Self;
+
+    /// The adapter under test.
+    fn adapter(&self) -> &dyn CaAdapter;
+
+    /// A citizen (CCCD number) holding exactly one usable certificate, who answers signing
+    /// requests as [`ConformanceTarget::decide_next`] says.
+    fn citizen(&self) -> &str;
+
+    /// A well-formed CCCD number nobody at the CA holds.
+    fn unknown_citizen(&self) -> &str {
+        "079200000999"
+    }
+
+    /// The root certificates (PEM) the citizen's certificate chains to.
+    fn trust_anchors_pem(&self) -> String;
+
+    /// How the citizen answers the next signing request (the default is to wait).
+    fn decide_next(&self, decision: Decision);
+
+    /// Makes the next call to the CA fail.
+    fn fail_next(&self, fault: Fault);
+
+    /// The next signature the CA returns has a flipped byte.
+    fn corrupt_next_signature(&self);
+
+    /// The next signature the CA returns is made with another key than the certificate's.
+    fn sign_next_with_foreign_key(&self);
+
+    /// Makes the CA refuse the session it issued last, as when a token expires. Returns
+    /// false for a CA without sessions (the session test then checks nothing else).
+    fn expire_session(&self) -> bool;
+
+    /// How many documents the batch case signs at once (at most the CA's limit).
+    fn batch_size(&self) -> usize {
+        3
+    }
+}
+
+/// Expands to the whole suite as `#[tokio::test]`s for one [`ConformanceTarget`].
+#[macro_export]
+macro_rules! conformance_tests {
+    ($target:ty) => {
+        mod conformance {
+            use super::*;
+
+            #[tokio::test]
+            async fn certificates_are_found_for_a_known_citizen_only() {
+                $crate::certificates_are_found_for_a_known_citizen_only::<$target>().await;
+            }
+
+            #[tokio::test]
+            async fn approved_signature_verifies_with_the_citizens_certificate() {
+                $crate::approved_signature_verifies_with_the_citizens_certificate::<$target>()
+                    .await;
+            }
+
+            #[tokio::test]
+            async fn rejection_is_reported() {
+                $crate::rejection_is_reported::<$target>().await;
+            }
+
+            #[tokio::test]
+            async fn expiry_is_reported() {
+                $crate::expiry_is_reported::<$target>().await;
+            }
+
+            #[tokio::test]
+            async fn ca_error_is_a_retryable_ca_fault() {
+                $crate::ca_error_is_a_retryable_ca_fault::<$target>().await;
+            }
+
+            #[tokio::test]
+            async fn ca_timeout_is_reported_as_timeout() {
+                $crate::ca_timeout_is_reported_as_timeout::<$target>().await;
+            }
+
+            #[tokio::test]
+            async fn ca_garbage_is_a_protocol_error() {
+                $crate::ca_garbage_is_a_protocol_error::<$target>().await;
+            }
+
+            #[tokio::test]
+            async fn signature_by_another_key_fails_verification() {
+                $crate::signature_by_another_key_fails_verification::<$target>().await;
+            }
+
+            #[tokio::test]
+            async fn corrupted_signature_fails_verification() {
+                $crate::corrupted_signature_fails_verification::<$target>().await;
+            }
+
+            #[tokio::test]
+            async fn expired_session_is_refused_and_a_new_one_works() {
+                $crate::expired_session_is_refused_and_a_new_one_works::<$target>().await;
+            }
+
+            #[tokio::test]
+            async fn batch_of_digests_is_signed_in_one_transaction() {
+                $crate::batch_of_digests_is_signed_in_one_transaction::<$target>().await;
+            }
+        }
+    };
+}
+
+/// How long a transaction may take at a simulator before the suite gives up.
+const PATIENCE: Duration = Duration::from_secs(15);
+
+/// A session when the adapter needs one, as the gateway would pass it.
+async fn session_for(target: &impl ConformanceTarget) -> Option<CaSession> {
+    let adapter = target.adapter();
+    if adapter.needs_session() {
+        Some(
+            adapter
+                .open_session()
+                .await
+                .expect("the CA opens a session"),
+        )
+    } else {
+        None
+    }
+}
+
+fn request_for(
+    target: &impl ConformanceTarget,
+    certificate: &CaCertificate,
+    documents: usize,
+) -> SignRequest {
+    let nonce = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    SignRequest {
+        transaction_id: format!("conf{nonce:x}"),
+        user_id: target.citizen().to_owned(),
+        certificate_id: certificate.certificate_id.clone(),
+        hash_algorithm: HashAlgorithm::Sha256,
+        documents: (0..documents)
+            .map(|n| DocumentDigest {
+                id: format!("doc-{n}"),
+                name: format!("tai-lieu-{n}.pdf"),
+                digest: sha2::Sha256::digest(format!("document {n} {nonce}").as_bytes()).to_vec(),
+            })
+            .collect(),
+        description: "Kiểm tra tương thích".to_owned(),
+    }
+}
+
+async fn the_certificate(
+    target: &impl ConformanceTarget,
+    session: Option<&CaSession>,
+) -> CaCertificate {
+    let certificates = target
+        .adapter()
+        .certificates(session, target.citizen())
+        .await
+        .expect("certificates of the known citizen");
+    assert_eq!(
+        certificates.len(),
+        1,
+        "the conformance citizen holds one certificate"
+    );
+    certificates.into_iter().next().unwrap()
+}
+
+/// Submits `request` and polls until the CA answers something final.
+async fn sign_to_the_end(
+    target: &impl ConformanceTarget,
+    session: Option<&CaSession>,
+    request: &SignRequest,
+) -> SignOutcome {
+    let adapter = target.adapter();
+    let mut outcome = adapter
+        .begin_sign(session, request)
+        .await
+        .expect("begin_sign");
+    let deadline = Instant::now() + PATIENCE;
+    while let SignOutcome::Pending { ca_reference } = &outcome {
+        assert!(Instant::now() < deadline, "still pending at the CA");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        outcome = adapter.poll(session, ca_reference).await.expect("poll");
+    }
+    outcome
+}
+
+/// Signs one request with `decision` and verifies what comes back; the verification result
+/// per document.
+async fn signed_and_checked(
+    target: &impl ConformanceTarget,
+    documents: usize,
+) -> Vec<Result<String, VerifyError>> {
+    let session = session_for(target).await;
+    let certificate = the_certificate(target, session.as_ref()).await;
+    let request = request_for(target, &certificate, documents);
+    target.decide_next(Decision::Approve);
+    let SignOutcome::Signed(signatures) = sign_to_the_end(target, session.as_ref(), &request).await
+    else {
+        panic!("an approved request must end signed");
+    };
+    assert_eq!(signatures.len(), documents, "one signature per document");
+    let anchors = TrustAnchors::from_pem(&target.trust_anchors_pem()).unwrap();
+    kyso_verify::check_certificate(
+        &certificate.certificate_der,
+        &certificate.chain_der,
+        &anchors,
+        target.citizen(),
+        time::OffsetDateTime::now_utc(),
+    )
+    .expect("the signer certificate is trusted and names the citizen");
+    request
+        .documents
+        .iter()
+        .map(|document| {
+            let signature = signatures
+                .iter()
+                .find(|signature| signature.document_id == document.id)
+                .expect("a signature for every document id");
+            kyso_verify::verify_signature(
+                &certificate.certificate_der,
+                request.hash_algorithm,
+                &document.digest,
+                &signature.signature,
+            )
+            .map(|checked| checked.algorithm)
+        })
+        .collect()
+}
+
+/// Suite case: see [`conformance_tests!`].
+pub async fn certificates_are_found_for_a_known_citizen_only<T: ConformanceTarget>() {
+    let target = T::start().await;
+    let session = session_for(&target).await;
+    let certificate = the_certificate(&target, session.as_ref()).await;
+    assert!(certificate.active);
+    let anchors = TrustAnchors::from_pem(&target.trust_anchors_pem()).unwrap();
+    kyso_verify::check_certificate(
+        &certificate.certificate_der,
+        &certificate.chain_der,
+        &anchors,
+        target.citizen(),
+        time::OffsetDateTime::now_utc(),
+    )
+    .expect("the certificate chains to the CA's root and names the citizen");
+    let unknown = target
+        .adapter()
+        .certificates(session.as_ref(), target.unknown_citizen())
+        .await
+        .expect("an unknown citizen is not an error");
+    assert!(unknown.is_empty());
+}
+
+/// Suite case: see [`conformance_tests!`].
+pub async fn approved_signature_verifies_with_the_citizens_certificate<T: ConformanceTarget>() {
+    let target = T::start().await;
+    for result in signed_and_checked(&target, 1).await {
+        result.expect("the CA's signature verifies");
+    }
+}
+
+async fn decided<T: ConformanceTarget>(decision: Decision) -> SignOutcome {
+    let target = T::start().await;
+    let session = session_for(&target).await;
+    let certificate = the_certificate(&target, session.as_ref()).await;
+    let request = request_for(&target, &certificate, 1);
+    target.decide_next(decision);
+    sign_to_the_end(&target, session.as_ref(), &request).await
+}
+
+/// Suite case: see [`conformance_tests!`].
+pub async fn rejection_is_reported<T: ConformanceTarget>() {
+    assert_eq!(decided::<T>(Decision::Reject).await, SignOutcome::Rejected);
+}
+
+/// Suite case: see [`conformance_tests!`].
+pub async fn expiry_is_reported<T: ConformanceTarget>() {
+    assert_eq!(decided::<T>(Decision::Expire).await, SignOutcome::Expired);
+}
+
+async fn certificates_after_fault<T: ConformanceTarget>(fault: Fault) -> AdapterError {
+    let target = T::start().await;
+    let session = session_for(&target).await;
+    target.fail_next(fault);
+    target
+        .adapter()
+        .certificates(session.as_ref(), target.citizen())
+        .await
+        .expect_err("the injected fault must surface")
+}
+
+/// Suite case: see [`conformance_tests!`].
+pub async fn ca_error_is_a_retryable_ca_fault<T: ConformanceTarget>() {
+    let error = certificates_after_fault::<T>(Fault::Unavailable).await;
+    assert_eq!(error.fault(), ErrorFault::Ca, "{error}");
+    assert!(error.is_retryable(), "{error}");
+}
+
+/// Suite case: see [`conformance_tests!`].
+pub async fn ca_timeout_is_reported_as_timeout<T: ConformanceTarget>() {
+    let started = Instant::now();
+    let error = certificates_after_fault::<T>(Fault::Hang).await;
+    assert!(matches!(error, AdapterError::Timeout(_)), "{error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the adapter's timeout bounds the call"
+    );
+}
+
+/// Suite case: see [`conformance_tests!`].
+pub async fn ca_garbage_is_a_protocol_error<T: ConformanceTarget>() {
+    let error = certificates_after_fault::<T>(Fault::Garbage).await;
+    assert!(
+        matches!(error, AdapterError::UpstreamProtocol(_)),
+        "{error}"
+    );
+}
+
+/// Suite case: see [`conformance_tests!`].
+pub async fn signature_by_another_key_fails_verification<T: ConformanceTarget>() {
+    let target = T::start().await;
+    target.sign_next_with_foreign_key();
+    let results = signed_and_checked(&target, 1).await;
+    assert_eq!(results, vec![Err(VerifyError::BadSignature)]);
+}
+
+/// Suite case: see [`conformance_tests!`].
+pub async fn corrupted_signature_fails_verification<T: ConformanceTarget>() {
+    let target = T::start().await;
+    target.corrupt_next_signature();
+    let results = signed_and_checked(&target, 1).await;
+    assert_eq!(results, vec![Err(VerifyError::BadSignature)]);
+}
+
+/// Suite case: see [`conformance_tests!`].
+pub async fn expired_session_is_refused_and_a_new_one_works<T: ConformanceTarget>() {
+    let target = T::start().await;
+    let adapter = target.adapter();
+    if !adapter.needs_session() {
+        assert!(
+            !target.expire_session(),
+            "a CA without sessions has none to expire"
+        );
+        return;
+    }
+    let session = adapter.open_session().await.expect("a session");
+    assert!(session.expires_in_secs > 0);
+    adapter
+        .certificates(Some(&session), target.citizen())
+        .await
+        .expect("the fresh session works");
+    assert!(target.expire_session());
+    let refused = adapter
+        .certificates(Some(&session), target.citizen())
+        .await
+        .expect_err("an expired session is refused");
+    assert!(matches!(refused, AdapterError::SessionExpired), "{refused}");
+    let renewed = adapter.open_session().await.expect("a new session");
+    adapter
+        .certificates(Some(&renewed), target.citizen())
+        .await
+        .expect("the new session works");
+}
+
+/// Suite case: see [`conformance_tests!`].
+pub async fn batch_of_digests_is_signed_in_one_transaction<T: ConformanceTarget>() {
+    let target = T::start().await;
+    let size = target.batch_size();
+    assert!(size >= 2, "a batch has several documents");
+    for result in signed_and_checked(&target, size).await {
+        result.expect("every signature of the batch verifies");
+    }
+}
