@@ -1,0 +1,1 @@
+//! Cloud Signature Consortium API v2 adapter for the kyso gateway.

@@ -1,0 +1,1 @@
+//! FPT-CA eSignCloud adapter for the kyso gateway.

@@ -1,0 +1,1 @@
+//! A stateful simulator of MISA eSign's RemoteSigning API, with a real test PKI.

@@ -1,0 +1,1 @@
+//! MISA eSign RemoteSigning adapter for the kyso gateway.

@@ -1,0 +1,1 @@
+//! Generic QĐ 769 adapter (BKAV, CA2, Vina-CA, ...) and the upstream NEAC eSign gateway adapter.

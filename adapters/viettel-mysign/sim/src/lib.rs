@@ -1,0 +1,1 @@
+//! A stateful simulator of Viettel-CA MySign's remote-signing API, with a real test PKI.

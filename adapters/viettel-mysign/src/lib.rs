@@ -1,0 +1,1 @@
+//! Viettel-CA MySign adapter for the kyso gateway.
