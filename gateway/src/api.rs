@@ -88,7 +88,7 @@ pub struct CapabilitiesView {
 pub struct CertificateQuery {
     /// The citizen's CCCD number.
     pub user_id: Option<String>,
-    /// The provider to ask.
+    /// The provider to ask; every provider when absent.
     pub provider: Option<String>,
 }
 
@@ -102,6 +102,43 @@ pub struct CertificateList {
     pub user_id: String,
     /// The citizen's certificates there (empty when none).
     pub certificates: Vec<CertificateView>,
+}
+
+/// `GET /v1/certificates` answer without `provider`: what every provider said.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateSearch {
+    /// The citizen.
+    pub user_id: String,
+    /// One entry per configured provider, in the order of `GET /v1/providers`.
+    pub results: Vec<ProviderCertificates>,
+}
+
+/// What one provider said about a citizen.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderCertificates {
+    /// The provider.
+    pub provider: String,
+    /// `found`, `not_found`, or `error` (the CA failed or did not answer in time).
+    pub status: SearchStatus,
+    /// The citizen's certificates there (empty unless `found`).
+    pub certificates: Vec<CertificateView>,
+    /// Why the provider could not answer, when `error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<TransactionErrorView>,
+}
+
+/// How one provider answered a certificate search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchStatus {
+    /// The citizen holds certificates there.
+    Found,
+    /// The provider answered: the citizen holds none there.
+    NotFound,
+    /// The provider failed or did not answer in time.
+    Error,
 }
 
 /// A citizen's certificate.

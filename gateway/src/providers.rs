@@ -28,15 +28,18 @@ pub struct Provider {
     consecutive_failures: AtomicU32,
     metrics: Metrics,
     sessions: SessionCache,
+    request_timeout: Duration,
 }
 
 impl Provider {
-    /// A provider around an adapter (tests build adapters of their own).
+    /// A provider around an adapter (tests build adapters of their own); `request_timeout`
+    /// is the longest one call to the CA may take.
     pub fn new(
         adapter: Arc<dyn CaAdapter>,
         trust_anchors: TrustAnchors,
         metrics: Metrics,
         sessions: SessionCache,
+        request_timeout: Duration,
     ) -> Self {
         metrics.register_provider(&adapter.descriptor().id);
         Self {
@@ -45,6 +48,7 @@ impl Provider {
             consecutive_failures: AtomicU32::new(0),
             metrics,
             sessions,
+            request_timeout,
         }
     }
 
@@ -212,6 +216,14 @@ impl Providers {
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Provider>> {
         self.by_id.values()
     }
+
+    /// The longest time any provider may take to answer one call.
+    pub fn longest_request_timeout(&self) -> Duration {
+        self.iter()
+            .map(|provider| provider.request_timeout)
+            .max()
+            .unwrap_or_default()
+    }
 }
 
 fn build_provider(
@@ -318,5 +330,6 @@ fn build_provider(
         trust_anchors,
         metrics.clone(),
         sessions,
+        request_timeout,
     ))
 }

@@ -16,7 +16,10 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{CertificateStatus, CertificateView, SignatureRequest};
+use crate::api::{
+    CertificateStatus, CertificateView, ProviderCertificates, SearchStatus, SignatureRequest,
+    TransactionErrorView,
+};
 use crate::auth::Principal;
 use crate::config::TransactionSettings;
 use crate::error::{ApiError, ErrorCode};
@@ -128,6 +131,72 @@ impl Signing {
             .iter()
             .filter_map(|certificate| certificate_view(certificate, now))
             .collect())
+    }
+
+    /// What every provider says about a citizen, asked all at once and bounded by one
+    /// deadline: the longest request timeout of any provider.
+    pub async fn search_certificates(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<ProviderCertificates>, ApiError> {
+        check_user_id(user_id)?;
+        let deadline = tokio::time::Instant::now() + self.providers.longest_request_timeout();
+        let mut lookups = tokio::task::JoinSet::new();
+        for (index, provider) in self.providers.iter().enumerate() {
+            let (provider, user_id) = (provider.clone(), user_id.to_owned());
+            lookups.spawn(async move {
+                let answer =
+                    tokio::time::timeout_at(deadline, provider.certificates(&user_id)).await;
+                (index, provider, answer)
+            });
+        }
+        let now = OffsetDateTime::now_utc();
+        let mut results: Vec<(usize, ProviderCertificates)> = Vec::new();
+        while let Some(joined) = lookups.join_next().await {
+            let (index, provider, answer) = joined.map_err(|error| {
+                tracing::error!(%error, "a certificate lookup task failed");
+                ApiError::new(ErrorCode::InternalError, "a certificate lookup failed")
+            })?;
+            let outcome = match answer {
+                Ok(Ok(found)) => {
+                    let certificates: Vec<CertificateView> = found
+                        .iter()
+                        .filter_map(|certificate| certificate_view(certificate, now))
+                        .collect();
+                    let status = if certificates.is_empty() {
+                        SearchStatus::NotFound
+                    } else {
+                        SearchStatus::Found
+                    };
+                    (status, certificates, None)
+                }
+                Ok(Err(error)) => (SearchStatus::Error, Vec::new(), Some(ApiError::from(error))),
+                Err(_) => (
+                    SearchStatus::Error,
+                    Vec::new(),
+                    Some(ApiError::new(
+                        ErrorCode::CaTimeout,
+                        "the CA did not answer in time",
+                    )),
+                ),
+            };
+            let (status, certificates, error) = outcome;
+            results.push((
+                index,
+                ProviderCertificates {
+                    provider: provider.id().to_owned(),
+                    status,
+                    certificates,
+                    error: error.map(|error| TransactionErrorView {
+                        code: error.code.as_str().to_owned(),
+                        message: error.message,
+                        retryable: error.code.retryable(),
+                    }),
+                },
+            ));
+        }
+        results.sort_by_key(|(index, _)| *index);
+        Ok(results.into_iter().map(|(_, result)| result).collect())
     }
 
     /// Creates a transaction and submits it to the CA, or returns the transaction an

@@ -125,6 +125,7 @@ async fn instances_share_one_login_and_log_in_again_when_the_ca_refuses_the_toke
                 anchors.clone(),
                 Metrics::new().unwrap(),
                 SessionCache::new(store.clone(), owner, Duration::from_secs(2)),
+                Duration::from_secs(2),
             ))
         })
         .collect();

@@ -504,3 +504,48 @@ async fn submission_the_ca_did_not_answer_in_time_is_reconciled_not_lost() {
     }
     assert_eq!(app.wait_until_final(&token, &id).await["status"], "signed");
 }
+
+#[tokio::test]
+async fn certificates_of_a_citizen_at_every_provider_in_one_call() {
+    let app = spawn_app_with(TestConfig {
+        offline_provider: true,
+        ..TestConfig::default()
+    })
+    .await;
+    let token = app.token().await;
+    let search = |user_id: &'static str| {
+        let app = &app;
+        let token = &token;
+        async move {
+            let response = app
+                .get(&format!("/v1/certificates?user_id={user_id}"), token)
+                .await;
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let known = search(RSA_CITIZEN).await;
+    assert_eq!(known["user_id"], RSA_CITIZEN);
+    let results = known["results"].as_array().unwrap();
+    let by_id = |id: &str| {
+        results
+            .iter()
+            .find(|r| r["provider"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(results.len(), 2);
+    assert_eq!(by_id("vnpt")["status"], "found");
+    assert_eq!(by_id("vnpt")["certificates"].as_array().unwrap().len(), 1);
+    assert_eq!(by_id("offline")["status"], "error");
+    assert_eq!(by_id("offline")["error"]["code"], "ca_unavailable");
+    assert_eq!(by_id("offline")["error"]["retryable"], true);
+    // In the order of GET /v1/providers (by id).
+    let order: Vec<&Value> = results.iter().map(|r| &r["provider"]).collect();
+    assert_eq!(order, ["offline", "vnpt"]);
+    let unknown = search(UNKNOWN_CITIZEN).await;
+    assert_eq!(unknown["results"][1]["provider"], "vnpt");
+    assert_eq!(unknown["results"][1]["status"], "not_found", "{unknown}");
+    let bad = app.get("/v1/certificates?user_id=123", &token).await;
+    assert_error(bad, 400, "invalid_user_id").await;
+}

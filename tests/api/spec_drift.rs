@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use kyso_gateway::api::{
-    CertificateList, HealthView, ProviderList, SignatureAccepted, SignatureRequest, TokenRequest,
-    TokenResponse, TransactionView,
+    CertificateList, CertificateSearch, HealthView, ProviderList, SignatureAccepted,
+    SignatureRequest, TokenRequest, TokenResponse, TransactionView,
 };
 use kyso_gateway::error::{ErrorBody, ErrorCode};
 use kyso_gateway::routes::served_routes;
@@ -142,6 +142,9 @@ fn check_response(route: &str, status: u16, media_type: &str, value: &Value, wha
     match (route, status) {
         ("POST /v1/oauth/token", 200) => parses::<TokenResponse>(value, what),
         ("GET /v1/providers", 200) => parses::<ProviderList>(value, what),
+        ("GET /v1/certificates", 200) if value.get("results").is_some() => {
+            parses::<CertificateSearch>(value, what);
+        }
         ("GET /v1/certificates", 200) => parses::<CertificateList>(value, what),
         ("POST /v1/signatures", 202) => parses::<SignatureAccepted>(value, what),
         ("GET /v1/signatures/{transaction_id}", 200)

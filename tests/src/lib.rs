@@ -56,6 +56,8 @@ pub struct TestConfig {
     pub trust_anchors_pem: Option<String>,
     /// Where transactions live (memory unless a test brings a Redis).
     pub store: StoreSettings,
+    /// Also configure a provider `offline` whose CA cannot be reached.
+    pub offline_provider: bool,
 }
 
 impl Default for TestConfig {
@@ -67,6 +69,7 @@ impl Default for TestConfig {
             max_documents: 5,
             trust_anchors_pem: None,
             store: StoreSettings::Memory,
+            offline_provider: false,
         }
     }
 }
@@ -143,6 +146,14 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
     provider.limits.max_documents = Some(config.max_documents);
     if let Some(anchors) = config.trust_anchors_pem {
         provider.trust_anchors_pem = Some(anchors);
+    }
+    if config.offline_provider {
+        let mut offline = settings.providers[0].clone();
+        offline.id = "offline".to_owned();
+        let kyso_gateway::config::AdapterSettings::VnptSmartca(vnpt) = &mut offline.adapter;
+        // Port 1 on loopback: nothing listens there, the connection is refused at once.
+        vnpt.base_url = "http://127.0.0.1:1/sca/sp769".to_owned();
+        settings.providers.push(offline);
     }
     let gateway = Gateway::start(settings.clone());
     TestApp {

@@ -1,29 +1,39 @@
-//! `GET /v1/certificates`: a citizen's certificates at one provider.
+//! `GET /v1/certificates`: a citizen's certificates at one provider, or at all of them.
 
-use actix_web::web;
+use actix_web::{HttpResponse, web};
 
-use crate::api::{CertificateList, CertificateQuery};
+use crate::api::{CertificateList, CertificateQuery, CertificateSearch};
 use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, ErrorCode};
 use crate::signing::Signing;
 
+/// With `provider`, that CA's answer (its failure is the request's error); without, every
+/// provider's answer side by side, so a portal can show all of a citizen's certificates.
 pub(super) async fn list(
     principal: Principal,
     query: web::Query<CertificateQuery>,
     signing: web::Data<Signing>,
-) -> Result<web::Json<CertificateList>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::CertificatesRead)?;
     let query = query.into_inner();
-    let (Some(user_id), Some(provider)) = (query.user_id, query.provider) else {
+    let Some(user_id) = query.user_id else {
         return Err(ApiError::new(
             ErrorCode::InvalidRequest,
-            "query parameters user_id and provider are required",
+            "query parameter user_id is required",
         ));
     };
-    let certificates = signing.certificates(&provider, &user_id).await?;
-    Ok(web::Json(CertificateList {
-        provider,
-        user_id,
-        certificates,
-    }))
+    Ok(match query.provider {
+        Some(provider) => {
+            let certificates = signing.certificates(&provider, &user_id).await?;
+            HttpResponse::Ok().json(CertificateList {
+                provider,
+                user_id,
+                certificates,
+            })
+        }
+        None => {
+            let results = signing.search_certificates(&user_id).await?;
+            HttpResponse::Ok().json(CertificateSearch { user_id, results })
+        }
+    })
 }
