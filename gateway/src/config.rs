@@ -89,7 +89,34 @@ impl Settings {
         };
         let mut value: serde_norway::Value = serde_norway::from_str(text).map_err(parse_error)?;
         expand_env(&mut value)?;
-        serde_norway::from_value(value).map_err(parse_error)
+        // Providers are parsed one by one, so that an error names the provider it is in.
+        let providers = match value.as_mapping_mut() {
+            Some(map) => map.insert(
+                "providers".into(),
+                serde_norway::Value::Sequence(Vec::new()),
+            ),
+            None => None,
+        };
+        let mut settings: Self = serde_norway::from_value(value).map_err(parse_error)?;
+        let Some(serde_norway::Value::Sequence(providers)) = providers else {
+            return Err(ConfigError::Parse {
+                path: origin.to_owned(),
+                message: "providers: a list of providers is required".into(),
+            });
+        };
+        for (index, provider) in providers.into_iter().enumerate() {
+            let name = provider
+                .get("id")
+                .and_then(serde_norway::Value::as_str)
+                .map_or_else(|| index.to_string(), str::to_owned);
+            let parsed =
+                serde_norway::from_value(provider).map_err(|error| ConfigError::Parse {
+                    path: origin.to_owned(),
+                    message: format!("providers[{name}]: {error}"),
+                })?;
+            settings.providers.push(parsed);
+        }
+        Ok(settings)
     }
 }
 
@@ -346,10 +373,23 @@ providers:
     }
 
     #[test]
-    fn unknown_adapter_field_is_an_error_naming_it() {
+    fn unknown_adapter_field_is_an_error_naming_it_and_its_provider() {
         let text = MINIMAL.replace("sp_id: sp", "sp_idd: sp");
         let error = Settings::parse(&text, Path::new("test.yaml")).unwrap_err();
-        assert!(error.to_string().contains("sp_idd"), "{error}");
+        let message = error.to_string();
+        assert!(message.contains("sp_idd"), "{message}");
+        assert!(message.contains("providers[vnpt]"), "{message}");
+    }
+
+    #[test]
+    fn missing_adapter_field_is_an_error_naming_it_and_its_provider() {
+        let text = MINIMAL.replace("    sp_id: sp\n", "");
+        let error = Settings::parse(&text, Path::new("test.yaml")).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("sp_id") && message.contains("providers[vnpt]"),
+            "{message}"
+        );
     }
 
     #[test]
