@@ -342,6 +342,23 @@ pub enum AdapterSettings {
     /// VNPT SmartCA, sp769 API.
     #[serde(rename = "vnpt-smartca")]
     VnptSmartca(kyso_adapter_vnpt::VnptSettings),
+    /// A CA that follows the national QĐ 769 protocol as is (BKAV, CA2, Vina-CA, ...).
+    #[serde(rename = "qd769")]
+    Qd769(kyso_adapter_qd769::Qd769Settings),
+    /// A CA reached through the national NEAC eSign gateway (`sign_v2`, `ca_name`).
+    #[serde(rename = "neac")]
+    Neac(kyso_adapter_qd769::NeacSettings),
+}
+
+impl AdapterSettings {
+    /// The CA's base URL.
+    pub fn base_url(&self) -> &str {
+        match self {
+            Self::VnptSmartca(settings) => &settings.base_url,
+            Self::Qd769(settings) => &settings.base_url,
+            Self::Neac(settings) => &settings.base_url,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -367,7 +384,9 @@ providers:
     #[test]
     fn parses_a_provider_with_its_adapter_settings() {
         let settings = Settings::parse(MINIMAL, Path::new("test.yaml")).unwrap();
-        let AdapterSettings::VnptSmartca(vnpt) = &settings.providers[0].adapter;
+        let AdapterSettings::VnptSmartca(vnpt) = &settings.providers[0].adapter else {
+            panic!("a vnpt-smartca provider");
+        };
         assert_eq!(vnpt.sp_id, "sp");
         assert_eq!(settings.transactions.poll_max_ms, 10_000);
     }

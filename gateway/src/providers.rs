@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use kyso_adapter_core::{
-    AdapterDescriptor, AdapterError, CaAdapter, CaCertificate, CaSession, SignOutcome, SignRequest,
+    AdapterDescriptor, AdapterError, CaAdapter, CaCertificate, CaSession, Capabilities,
+    SignOutcome, SignRequest,
 };
 
 use crate::api::ProviderStatus;
@@ -278,12 +279,7 @@ fn build_provider(
         .map_err(|error| ConfigError::invalid(context("timeouts"), error.to_string()))?;
     let request_timeout = Duration::from_millis(settings.timeouts.request_ms);
 
-    let (kind, mut capabilities) = match &settings.adapter {
-        AdapterSettings::VnptSmartca(_) => (
-            kyso_adapter_vnpt::KIND,
-            kyso_adapter_vnpt::default_capabilities(),
-        ),
-    };
+    let (kind, mut capabilities) = kind_and_defaults(&settings.adapter);
     let limits = &settings.limits;
     if let Some(max) = limits.max_documents {
         if max == 0 {
@@ -312,19 +308,15 @@ fn build_provider(
             .unwrap_or_else(|| settings.id.clone()),
         capabilities,
     };
-    let adapter: Arc<dyn CaAdapter> = match &settings.adapter {
-        AdapterSettings::VnptSmartca(vnpt) => {
-            reqwest::Url::parse(&vnpt.base_url).map_err(|error| {
-                ConfigError::invalid(context("base_url"), format!("not a URL: {error}"))
-            })?;
-            Arc::new(kyso_adapter_vnpt::VnptAdapter::new(
-                descriptor,
-                vnpt.clone(),
-                http,
-                request_timeout,
-            ))
-        }
-    };
+    let base_url = settings.adapter.base_url();
+    reqwest::Url::parse(base_url).map_err(|error| {
+        ConfigError::invalid(
+            context("base_url"),
+            format!("{base_url:?} is not a URL: {error}"),
+        )
+    })?;
+    let adapter = build_adapter(&settings.adapter, descriptor, http, request_timeout)
+        .map_err(|error| ConfigError::invalid(context(&error.field), error.message))?;
     Ok(Provider::new(
         adapter,
         trust_anchors,
@@ -332,4 +324,57 @@ fn build_provider(
         sessions,
         request_timeout,
     ))
+}
+
+/// Why an adapter could not be built from its settings.
+struct AdapterBuildError {
+    field: String,
+    message: String,
+}
+
+/// The kind name and default capabilities of an adapter.
+fn kind_and_defaults(settings: &AdapterSettings) -> (&'static str, Capabilities) {
+    match settings {
+        AdapterSettings::VnptSmartca(_) => (
+            kyso_adapter_vnpt::KIND,
+            kyso_adapter_vnpt::default_capabilities(),
+        ),
+        AdapterSettings::Qd769(_) => (
+            kyso_adapter_qd769::KIND,
+            kyso_adapter_qd769::default_capabilities(),
+        ),
+        AdapterSettings::Neac(_) => (
+            kyso_adapter_qd769::NEAC_KIND,
+            kyso_adapter_qd769::default_capabilities(),
+        ),
+    }
+}
+
+/// The adapter the settings describe.
+fn build_adapter(
+    settings: &AdapterSettings,
+    descriptor: AdapterDescriptor,
+    http: reqwest::Client,
+    request_timeout: Duration,
+) -> Result<Arc<dyn CaAdapter>, AdapterBuildError> {
+    Ok(match settings {
+        AdapterSettings::VnptSmartca(vnpt) => Arc::new(kyso_adapter_vnpt::VnptAdapter::new(
+            descriptor,
+            vnpt.clone(),
+            http,
+            request_timeout,
+        )),
+        AdapterSettings::Qd769(qd769) => Arc::new(kyso_adapter_qd769::Qd769Adapter::new(
+            descriptor,
+            qd769.clone(),
+            http,
+            request_timeout,
+        )),
+        AdapterSettings::Neac(neac) => Arc::new(kyso_adapter_qd769::NeacAdapter::new(
+            descriptor,
+            neac.clone(),
+            http,
+            request_timeout,
+        )),
+    })
 }

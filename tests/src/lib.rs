@@ -150,7 +150,9 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
     if config.offline_provider {
         let mut offline = settings.providers[0].clone();
         offline.id = "offline".to_owned();
-        let kyso_gateway::config::AdapterSettings::VnptSmartca(vnpt) = &mut offline.adapter;
+        let kyso_gateway::config::AdapterSettings::VnptSmartca(vnpt) = &mut offline.adapter else {
+            unreachable!("the test provider is a vnpt-smartca one");
+        };
         // Port 1 on loopback: nothing listens there, the connection is refused at once.
         vnpt.base_url = "http://127.0.0.1:1/sca/sp769".to_owned();
         settings.providers.push(offline);
