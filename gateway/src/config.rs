@@ -348,6 +348,9 @@ pub enum AdapterSettings {
     /// A CA reached through the national NEAC eSign gateway (`sign_v2`, `ca_name`).
     #[serde(rename = "neac")]
     Neac(kyso_adapter_qd769::NeacSettings),
+    /// FPT-CA eSignCloud.
+    #[serde(rename = "fpt-esigncloud")]
+    FptEsigncloud(kyso_adapter_fpt::FptSettings),
 }
 
 impl AdapterSettings {
@@ -357,6 +360,7 @@ impl AdapterSettings {
             Self::VnptSmartca(settings) => &settings.base_url,
             Self::Qd769(settings) => &settings.base_url,
             Self::Neac(settings) => &settings.base_url,
+            Self::FptEsigncloud(settings) => &settings.base_url,
         }
     }
 }

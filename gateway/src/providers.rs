@@ -332,6 +332,22 @@ struct AdapterBuildError {
     message: String,
 }
 
+impl AdapterBuildError {
+    /// From an adapter's message of the form `field: what is wrong`.
+    fn from_message(message: String) -> Self {
+        match message.split_once(": ") {
+            Some((field, rest)) if !field.contains(' ') => Self {
+                field: field.to_owned(),
+                message: rest.to_owned(),
+            },
+            _ => Self {
+                field: "settings".to_owned(),
+                message,
+            },
+        }
+    }
+}
+
 /// The kind name and default capabilities of an adapter.
 fn kind_and_defaults(settings: &AdapterSettings) -> (&'static str, Capabilities) {
     match settings {
@@ -346,6 +362,10 @@ fn kind_and_defaults(settings: &AdapterSettings) -> (&'static str, Capabilities)
         AdapterSettings::Neac(_) => (
             kyso_adapter_qd769::NEAC_KIND,
             kyso_adapter_qd769::default_capabilities(),
+        ),
+        AdapterSettings::FptEsigncloud(_) => (
+            kyso_adapter_fpt::KIND,
+            kyso_adapter_fpt::default_capabilities(),
         ),
     }
 }
@@ -376,5 +396,9 @@ fn build_adapter(
             http,
             request_timeout,
         )),
+        AdapterSettings::FptEsigncloud(fpt) => Arc::new(
+            kyso_adapter_fpt::FptAdapter::new(descriptor, fpt.clone(), http, request_timeout)
+                .map_err(AdapterBuildError::from_message)?,
+        ),
     })
 }

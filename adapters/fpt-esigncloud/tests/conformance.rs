@@ -1,0 +1,115 @@
+//! The FPT eSignCloud adapter against its simulator, through the shared conformance suite.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure should abort loudly
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use kyso_adapter_core::{AdapterDescriptor, CaAdapter};
+use kyso_adapter_fpt::{FptAdapter, FptSettings, default_capabilities};
+use kyso_adapter_testkit::{ConformanceTarget, Decision, Fault, conformance_tests};
+use kyso_sim_fpt::{Behaviour, CitizenSpec, RelyingPartySpec, RpKey, SimConfig, SimHandle};
+
+const CITIZEN: &str = "001099000001";
+/// Enrolled under an agreement derived from the CCCD, so that the template is exercised.
+const AGREEMENT_TEMPLATE: &str = "conformance-{user_id}";
+/// The adapter's timeout; the simulator's hang outlasts it.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
+
+struct Fpt {
+    sim: SimHandle,
+    adapter: FptAdapter,
+}
+
+#[async_trait]
+impl ConformanceTarget for Fpt {
+    async fn start() -> Self {
+        let config = SimConfig {
+            relying_party: RelyingPartySpec {
+                name: "CONFORMANCE_RP".into(),
+                user: "conformance".into(),
+                password: "conformance-password".into(),
+                signature: "Y29uZm9ybWFuY2Utc3RhdGljLXNpZ25hdHVyZQ==".into(),
+                key: RpKey::Generate,
+            },
+            citizens: vec![
+                CitizenSpec::new(CITIZEN, "Nguyễn Văn An", Behaviour::Manual)
+                    .with_agreement_uuid(AGREEMENT_TEMPLATE.replace("{user_id}", CITIZEN)),
+            ],
+            authorisation_ttl: Duration::from_secs(300),
+        };
+        let sim = kyso_sim_fpt::spawn(config).await.unwrap();
+        let mut capabilities = default_capabilities();
+        capabilities.max_documents = 5;
+        let adapter = FptAdapter::new(
+            AdapterDescriptor {
+                id: "fpt".into(),
+                kind: kyso_adapter_fpt::KIND,
+                display_name: "FPT-CA eSignCloud".into(),
+                capabilities,
+            },
+            FptSettings {
+                base_url: sim.base_url(),
+                relying_party: "CONFORMANCE_RP".into(),
+                relying_party_user: "conformance".into(),
+                relying_party_password: "conformance-password".to_owned().into(),
+                relying_party_signature: "Y29uZm9ybWFuY2Utc3RhdGljLXNpZ25hdHVyZQ=="
+                    .to_owned()
+                    .into(),
+                relying_party_key_pem: sim.relying_party_key_pem().unwrap().into(),
+                agreement_uuid_template: AGREEMENT_TEMPLATE.into(),
+                issuer_certificates_pem: Some(sim.issuing_ca_pem()),
+            },
+            reqwest::Client::new(),
+            REQUEST_TIMEOUT,
+        )
+        .unwrap();
+        Self { sim, adapter }
+    }
+
+    fn adapter(&self) -> &dyn CaAdapter {
+        &self.adapter
+    }
+
+    fn citizen(&self) -> &str {
+        CITIZEN
+    }
+
+    fn trust_anchors_pem(&self) -> String {
+        self.sim.root_certificate_pem()
+    }
+
+    fn decide_next(&self, decision: Decision) {
+        let behaviour = match decision {
+            Decision::Approve => Behaviour::ApproveAfter(Duration::from_millis(100)),
+            Decision::Reject => Behaviour::RejectAfter(Duration::from_millis(100)),
+            Decision::Expire => Behaviour::ExpireAfter(Duration::from_millis(100)),
+        };
+        self.sim
+            .control()
+            .set_behaviour(CITIZEN, behaviour)
+            .unwrap();
+    }
+
+    fn fail_next(&self, fault: Fault) {
+        self.sim.control().fail_next(match fault {
+            Fault::Unavailable => kyso_sim_fpt::Fault::Status(503),
+            Fault::Garbage => kyso_sim_fpt::Fault::Garbage,
+            Fault::Hang => kyso_sim_fpt::Fault::Hang(REQUEST_TIMEOUT * 3),
+        });
+    }
+
+    fn corrupt_next_signature(&self) {
+        self.sim.control().corrupt_next_signature();
+    }
+
+    fn sign_next_with_foreign_key(&self) {
+        self.sim.control().sign_next_with_foreign_key();
+    }
+
+    /// eSignCloud has no sessions: every request carries and signs the RP's credentials.
+    fn expire_session(&self) -> bool {
+        false
+    }
+}
+
+conformance_tests!(Fpt);
