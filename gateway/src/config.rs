@@ -351,6 +351,9 @@ pub enum AdapterSettings {
     /// FPT-CA eSignCloud.
     #[serde(rename = "fpt-esigncloud")]
     FptEsigncloud(kyso_adapter_fpt::FptSettings),
+    /// MISA eSign RemoteSigning.
+    #[serde(rename = "misa-esign")]
+    MisaEsign(kyso_adapter_misa::MisaSettings),
 }
 
 impl AdapterSettings {
@@ -361,6 +364,7 @@ impl AdapterSettings {
             Self::Qd769(settings) => &settings.base_url,
             Self::Neac(settings) => &settings.base_url,
             Self::FptEsigncloud(settings) => &settings.base_url,
+            Self::MisaEsign(settings) => &settings.base_url,
         }
     }
 }

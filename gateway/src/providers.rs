@@ -367,6 +367,10 @@ fn kind_and_defaults(settings: &AdapterSettings) -> (&'static str, Capabilities)
             kyso_adapter_fpt::KIND,
             kyso_adapter_fpt::default_capabilities(),
         ),
+        AdapterSettings::MisaEsign(_) => (
+            kyso_adapter_misa::KIND,
+            kyso_adapter_misa::default_capabilities(),
+        ),
     }
 }
 
@@ -400,5 +404,11 @@ fn build_adapter(
             kyso_adapter_fpt::FptAdapter::new(descriptor, fpt.clone(), http, request_timeout)
                 .map_err(AdapterBuildError::from_message)?,
         ),
+        AdapterSettings::MisaEsign(misa) => Arc::new(kyso_adapter_misa::MisaAdapter::new(
+            descriptor,
+            misa.clone(),
+            http,
+            request_timeout,
+        )),
     })
 }
