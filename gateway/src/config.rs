@@ -354,6 +354,9 @@ pub enum AdapterSettings {
     /// MISA eSign RemoteSigning.
     #[serde(rename = "misa-esign")]
     MisaEsign(kyso_adapter_misa::MisaSettings),
+    /// Viettel-CA MySign.
+    #[serde(rename = "viettel-mysign")]
+    ViettelMysign(kyso_adapter_viettel::ViettelSettings),
 }
 
 impl AdapterSettings {
@@ -365,6 +368,7 @@ impl AdapterSettings {
             Self::Neac(settings) => &settings.base_url,
             Self::FptEsigncloud(settings) => &settings.base_url,
             Self::MisaEsign(settings) => &settings.base_url,
+            Self::ViettelMysign(settings) => &settings.base_url,
         }
     }
 }

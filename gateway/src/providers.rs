@@ -371,6 +371,10 @@ fn kind_and_defaults(settings: &AdapterSettings) -> (&'static str, Capabilities)
             kyso_adapter_misa::KIND,
             kyso_adapter_misa::default_capabilities(),
         ),
+        AdapterSettings::ViettelMysign(_) => (
+            kyso_adapter_viettel::KIND,
+            kyso_adapter_viettel::default_capabilities(),
+        ),
     }
 }
 
@@ -410,5 +414,13 @@ fn build_adapter(
             http,
             request_timeout,
         )),
+        AdapterSettings::ViettelMysign(viettel) => {
+            Arc::new(kyso_adapter_viettel::ViettelAdapter::new(
+                descriptor,
+                viettel.clone(),
+                http,
+                request_timeout,
+            ))
+        }
     })
 }
