@@ -357,6 +357,9 @@ pub enum AdapterSettings {
     /// Viettel-CA MySign.
     #[serde(rename = "viettel-mysign")]
     ViettelMysign(kyso_adapter_viettel::ViettelSettings),
+    /// A Cloud Signature Consortium API v2 service (Mobile-ID RSSP and others).
+    #[serde(rename = "csc-v2")]
+    CscV2(kyso_adapter_csc::CscSettings),
 }
 
 impl AdapterSettings {
@@ -369,6 +372,7 @@ impl AdapterSettings {
             Self::FptEsigncloud(settings) => &settings.base_url,
             Self::MisaEsign(settings) => &settings.base_url,
             Self::ViettelMysign(settings) => &settings.base_url,
+            Self::CscV2(settings) => &settings.base_url,
         }
     }
 }

@@ -87,31 +87,36 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Sandbox { api, admin } => {
             init_tracing();
-            let (sim, settings) = sandbox::start(api, admin).await?;
+            let (simulators, settings) = sandbox::start(api, admin).await?;
             let app = Application::build(settings).context("cannot start the sandbox")?;
-            let banner = sandbox_banner(app.api_addr(), app.admin_addr(), &sim.base_url());
+            let banner = sandbox_banner(app.api_addr(), app.admin_addr(), &simulators.simulators());
             std::io::stdout().lock().write_all(banner.as_bytes())?;
             app.run_until_stopped().await?;
-            sim.stop().await;
+            simulators.stop().await;
             Ok(())
         }
     }
 }
 
-fn sandbox_banner(api: SocketAddr, admin: SocketAddr, sim_url: &str) -> String {
+fn sandbox_banner(api: SocketAddr, admin: SocketAddr, simulators: &[(&str, String)]) -> String {
+    let simulators: String = simulators
+        .iter()
+        .map(|(name, url)| format!("\n    {name:<18} {url}"))
+        .collect();
     format!(
         "\nkyso sandbox is running (Ctrl-C to stop)\n\
          \n  API        http://{api}\
          \n  admin      http://{admin}/metrics  /healthz  /readyz\
-         \n  simulator  {sim_url}  (VNPT SmartCA sp769; control under /_sim)\
          \n\n  demo client_id      {client_id}\
          \n  demo client_secret  {client_secret}\
-         \n\n  sandbox citizens (provider \"vnpt\"):\
-         \n    001099000001  approves after ~2 s (RSA-2048, PKCS#1 v1.5)\
-         \n    001099000002  rejects after ~2 s\
-         \n    001099000003  never answers (expires after 120 s)\
-         \n    001099000004  approves after ~2 s (ECDSA P-256)\
-         \n    001099000005  approves after ~2 s (RSA-PSS)\n\n",
+         \n\n  providers: vnpt, viettel, misa, fpt, bkav, neac-fpt, neac-ca2, csc (GET /v1/providers)\
+         \n  CA simulators (control endpoints under /_sim):{simulators}\
+         \n\n  sandbox citizens:\
+         \n    001099000001  holds a certificate at every provider; approves after ~2 s\
+         \n    001099000002  rejects after ~2 s (vnpt, viettel, misa, fpt, bkav, neac-fpt, csc)\
+         \n    001099000003  never answers (vnpt, viettel, misa, fpt, bkav, csc; expires after 120 s)\
+         \n    001099000004  approves after ~2 s with ECDSA P-256 (vnpt, csc)\
+         \n    001099000005  approves after ~2 s with RSA-PSS (vnpt)\n\n",
         client_id = sandbox::CLIENT_ID,
         client_secret = sandbox::CLIENT_SECRET,
     )

@@ -375,6 +375,10 @@ fn kind_and_defaults(settings: &AdapterSettings) -> (&'static str, Capabilities)
             kyso_adapter_viettel::KIND,
             kyso_adapter_viettel::default_capabilities(),
         ),
+        AdapterSettings::CscV2(_) => (
+            kyso_adapter_csc::KIND,
+            kyso_adapter_csc::default_capabilities(),
+        ),
     }
 }
 
@@ -422,5 +426,11 @@ fn build_adapter(
                 request_timeout,
             ))
         }
+        AdapterSettings::CscV2(csc) => Arc::new(kyso_adapter_csc::CscAdapter::new(
+            descriptor,
+            csc.clone(),
+            http,
+            request_timeout,
+        )),
     })
 }
