@@ -6,6 +6,7 @@ mod auth;
 mod errors;
 mod observability;
 mod redis;
+mod sandbox;
 mod sessions;
 mod signing;
 mod spec_drift;

@@ -317,22 +317,7 @@ impl TestApp {
 
     /// Polls the transaction until it is no longer pending.
     pub async fn wait_until_final(&self, token: &str, transaction_id: &str) -> Value {
-        let deadline = Instant::now() + patience();
-        loop {
-            let response = self
-                .get(&format!("/v1/signatures/{transaction_id}"), token)
-                .await;
-            assert_eq!(response.status(), 200);
-            let json: Value = response.json().await.unwrap();
-            if json["status"] != "pending" {
-                return json;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "transaction {transaction_id} still pending"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        wait_until_final(&self.http, &self.api, token, transaction_id).await
     }
 
     /// `GET /readyz` on the admin listener: the status code and the body.
@@ -357,6 +342,34 @@ impl TestApp {
             .text()
             .await
             .unwrap()
+    }
+}
+
+/// Polls a transaction on the API at `api` until it is no longer pending.
+pub async fn wait_until_final(
+    http: &reqwest::Client,
+    api: &str,
+    token: &str,
+    transaction_id: &str,
+) -> Value {
+    let deadline = Instant::now() + patience();
+    loop {
+        let response = http
+            .get(format!("{api}/v1/signatures/{transaction_id}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let json: Value = response.json().await.unwrap();
+        if json["status"] != "pending" {
+            return json;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "transaction {transaction_id} still pending"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 

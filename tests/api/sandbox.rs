@@ -1,0 +1,97 @@
+//! The sandbox as a newcomer meets it: every CA simulator behind one gateway, the same
+//! citizen holding a certificate at each, and a signing through every provider.
+
+use std::time::Duration;
+
+use kyso_gateway::sandbox;
+use kyso_tests::{Gateway, digest_of, sign_body, wait_until_final};
+use serde_json::Value;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_citizen_signs_at_every_provider() {
+    let loopback = "127.0.0.1:0".parse().unwrap();
+    let (simulators, mut settings) = sandbox::start(loopback, loopback).await.unwrap();
+    settings.listen.workers = Some(1);
+    settings.transactions.poll_initial_ms = 100;
+    settings.transactions.poll_max_ms = 300;
+    let gateway = Gateway::start(settings);
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{}/v1/oauth/token", gateway.api))
+        .basic_auth(sandbox::CLIENT_ID, Some(sandbox::CLIENT_SECRET))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let providers: Value = http
+        .get(format!("{}/v1/providers", gateway.api))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<String> = providers["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|provider| provider["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "bkav", "csc", "fpt", "misa", "neac-ca2", "neac-fpt", "viettel", "vnpt"
+        ]
+    );
+
+    // One call finds the citizen everywhere.
+    let search: Value = http
+        .get(format!(
+            "{}/v1/certificates?user_id=001099000001",
+            gateway.api
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for result in search["results"].as_array().unwrap() {
+        assert_eq!(result["status"], "found", "{result}");
+    }
+
+    // And signs everywhere; the sandbox citizen approves after about two seconds.
+    let mut transactions = Vec::new();
+    for provider in &ids {
+        let mut body = sign_body("001099000001", &digest_of(provider));
+        body["provider"] = Value::from(provider.as_str());
+        let response = http
+            .post(format!("{}/v1/signatures", gateway.api))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", format!("sandbox-{provider}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202, "{provider}");
+        let accepted: Value = response.json().await.unwrap();
+        transactions.push((
+            provider.clone(),
+            accepted["transaction_id"].as_str().unwrap().to_owned(),
+        ));
+    }
+    for (provider, id) in transactions {
+        let done = wait_until_final(&http, &gateway.api, &token, &id).await;
+        assert_eq!(done["status"], "signed", "{provider}: {done}");
+        assert_eq!(done["documents"][0]["verification"]["valid"], true);
+    }
+    tokio::time::timeout(Duration::from_secs(10), simulators.stop())
+        .await
+        .unwrap();
+}
