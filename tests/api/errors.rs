@@ -227,11 +227,6 @@ async fn bad_certificate_queries_and_unknown_resources_are_refused() {
     let cases = [
         ("/v1/certificates?provider=vnpt", 400, "invalid_request"),
         (
-            &*format!("/v1/certificates?user_id={RSA_CITIZEN}"),
-            400,
-            "invalid_request",
-        ),
-        (
             "/v1/certificates?user_id=12&provider=vnpt",
             400,
             "invalid_user_id",
