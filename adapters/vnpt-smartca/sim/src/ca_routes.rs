@@ -9,7 +9,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::sim::{CaError, Fault, Sim};
+use kyso_sim_kit::Fault;
+
+use crate::sim::{CaError, Sim};
 use crate::wire::{Envelope, MSG_SIG_WAIT, MSG_SUCCESS};
 
 /// The base path of VNPT's sp769 API.
@@ -74,30 +76,21 @@ async fn status(
     .await
 }
 
-/// Common frame of every CA endpoint: record, fault, delay, then `op`.
+/// Common frame of every CA endpoint: the kit's gate (record, delay, fault), then `op`.
 async fn handle<T: Serialize>(
     req: &HttpRequest,
     body: &[u8],
     sim: &Sim,
     op: impl FnOnce(&Sim) -> Result<(&'static str, T), CaError>,
 ) -> HttpResponse {
-    let (fault, delay) = sim.begin_call(req.path(), body);
-    let hang = match fault {
-        Some(Fault::Hang(hang)) => hang,
-        _ => std::time::Duration::ZERO,
-    };
-    let pause = delay.saturating_add(hang);
-    if !pause.is_zero() {
-        tokio::time::sleep(pause).await;
-    }
-    match fault {
+    match sim.gate.enter(req.path(), body).await {
         Some(Fault::Status(status)) => return error_response(&CaError::Injected(status)),
         Some(Fault::Garbage) => {
             return HttpResponse::Ok()
                 .content_type("text/html; charset=utf-8")
                 .body(GARBAGE_BODY);
         }
-        Some(Fault::Hang(_)) | None => {}
+        _ => {}
     }
     match op(sim) {
         Ok((message, data)) => HttpResponse::Ok().json(Envelope {

@@ -1,84 +1,13 @@
 //! What a simulator is started with: the SP credentials it accepts, the citizens it knows (with
 //! their key type, signature scheme and simulated behaviour in the SmartCA app) and the CA-side
-//! transaction lifetime.
+//! transaction lifetime. The key kinds, signature schemes and behaviours are `kyso-sim-kit`'s
+//! (re-exported at the crate root): real VNPT SmartCA returns raw RSA PKCS#1 v1.5 signatures; the
+//! other schemes exist so that the gateway's verification is exercised for every signature
+//! format it claims to support.
 
 use std::time::Duration;
 
-use serde::Serialize;
-
-/// The kind of key pair a simulated citizen holds. It follows from the [`SignatureScheme`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyKind {
-    /// RSA with a 2048-bit modulus (the only key type observed at VNPT).
-    Rsa2048,
-    /// ECDSA on NIST P-256.
-    P256,
-}
-
-/// How a citizen's key turns the submitted digest into the `signature_value` bytes.
-///
-/// Real VNPT SmartCA returns raw RSA PKCS#1 v1.5 signatures. The other schemes exist so that the
-/// gateway's verification is exercised for every signature format it claims to support.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SignatureScheme {
-    /// RSASSA-PKCS1-v1_5 over the DigestInfo of the inferred hash (what VNPT returns).
-    RsaPkcs1v15,
-    /// RSASSA-PSS, MGF1 with the inferred hash, salt length = digest length.
-    RsaPss,
-    /// ECDSA P-256, the signature DER-encoded (`SEQUENCE { r INTEGER, s INTEGER }`).
-    EcdsaDer,
-    /// ECDSA P-256, the signature as the 64-byte concatenation `r || s`.
-    EcdsaRaw,
-}
-
-impl SignatureScheme {
-    /// The key kind this scheme needs.
-    pub fn key_kind(self) -> KeyKind {
-        match self {
-            Self::RsaPkcs1v15 | Self::RsaPss => KeyKind::Rsa2048,
-            Self::EcdsaDer | Self::EcdsaRaw => KeyKind::P256,
-        }
-    }
-}
-
-/// What the simulated citizen does in the SmartCA app when a signing request reaches them.
-///
-/// Resolved lazily: the simulator compares a transaction's age with these durations whenever the
-/// transaction is looked at (status poll, control call); there are no background tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Behaviour {
-    /// Approve this long after the sign request arrived.
-    ApproveAfter(Duration),
-    /// Reject this long after the sign request arrived.
-    RejectAfter(Duration),
-    /// Let the transaction expire this long after the sign request arrived (as when the
-    /// citizen never opens the app), before the CA-wide expiry.
-    ExpireAfter(Duration),
-    /// Never answer by itself: the transaction waits until a control call (approve, reject,
-    /// expire) or the CA-side expiry decides it.
-    Manual,
-}
-
-impl Serialize for Behaviour {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let (kind, after) = match self {
-            Self::ApproveAfter(after) => ("approve_after", Some(after)),
-            Self::RejectAfter(after) => ("reject_after", Some(after)),
-            Self::ExpireAfter(after) => ("expire_after", Some(after)),
-            Self::Manual => ("manual", None),
-        };
-        let mut s = serializer.serialize_struct("Behaviour", 2)?;
-        s.serialize_field("kind", kind)?;
-        s.serialize_field(
-            "after_millis",
-            &after.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-        )?;
-        s.end()
-    }
-}
+use kyso_sim_kit::{Behaviour, SignatureScheme};
 
 /// One SmartCA subscriber known to the simulator. Each gets a fresh key pair and certificate at
 /// start.

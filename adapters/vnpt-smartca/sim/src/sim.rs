@@ -1,43 +1,33 @@
 //! The simulator's state and logic: the three CA operations (get_certificate, sign, status),
-//! the lazy resolution of transactions, fault injection, and [`SimControl`], the test/demo
-//! control surface. The HTTP layers (`ca_routes`, `control_routes`) only translate to and from
-//! these functions.
+//! the lazy resolution of transactions, and [`SimControl`], the test/demo control surface. The
+//! HTTP layers (`ca_routes`, and the kit's `/_sim` routes through [`ControlTarget`]) only
+//! translate to and from these functions. Fault injection, delay and the request log are the
+//! kit's [`CallGate`].
 //!
-//! All state sits behind one `std::sync::Mutex`, which is never held across an `.await`.
+//! All transaction state sits behind one `std::sync::Mutex`, which is never held across an
+//! `.await`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use kyso_sim_kit::faults::corrupt;
+use kyso_sim_kit::{
+    Behaviour, CallGate, CitizenKey, ControlError, ControlTarget, Decision, DigestAlgorithm, Fault,
+    KeyKind, RecordedRequest, SignatureScheme,
+};
 use serde::Serialize;
 
 use crate::SimError;
-use crate::config::{Behaviour, KeyKind, SignatureScheme, SimConfig};
-use crate::pki::{Citizen, CitizenKey, DigestAlgorithm, TestPki};
+use crate::config::SimConfig;
+use crate::pki::{Citizen, VnptPki};
 use crate::wire::{
     CERT_STATUS_ACTIVE, ChainData, GetCertificateData, GetCertificateRequest, MSG_EXPIRED,
     MSG_REJECTED, MSG_SUCCESS, MSG_WAITING, SERVICE_NAME, SERVICE_TYPE, SignData, SignRequest,
     SignatureItem, StatusData, UserCertificate,
 };
-
-/// At most this many CA-endpoint calls are kept for [`SimControl::requests`] (the oldest are
-/// dropped), so that a long-running sandbox does not grow without bound.
-pub const MAX_RECORDED_REQUESTS: usize = 10_000;
-
-/// A fault to inject into the next call of any CA endpoint (once).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Fault {
-    /// Answer with this HTTP status and the error envelope, without processing the call.
-    /// A status that is not a valid HTTP status code is answered as 500.
-    Status(u16),
-    /// Answer 200 with a non-JSON (HTML) body, without processing the call.
-    Garbage,
-    /// Sleep this long, then handle the call normally.
-    Hang(Duration),
-}
 
 /// Where a transaction stands, from the CA's point of view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -64,16 +54,6 @@ pub struct SimTransaction {
     pub state: TransactionState,
     /// Number of `sign_files` entries.
     pub document_count: usize,
-}
-
-/// One call of a CA endpoint, as received.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RecordedRequest {
-    /// The request path, e.g. `/sca/sp769/v1/signatures/sign`.
-    pub path: String,
-    /// The body parsed as JSON; `null` for an empty body, a JSON string holding the (lossily
-    /// decoded) text if the body is not JSON.
-    pub body: serde_json::Value,
 }
 
 /// A citizen as the simulator knows it, for tests and the `/_sim` API.
@@ -171,11 +151,6 @@ struct Transaction {
 struct State {
     transactions: Vec<Transaction>,
     by_id: HashMap<String, usize>,
-    requests: VecDeque<RecordedRequest>,
-    next_fault: Option<Fault>,
-    corrupt_next: bool,
-    foreign_next: bool,
-    delay: Duration,
     /// Behaviours set at run time, by citizen index, over the configured ones.
     behaviours: HashMap<usize, Behaviour>,
 }
@@ -185,8 +160,10 @@ pub(crate) struct Sim {
     sp_id: String,
     sp_password: String,
     ttl: Duration,
-    pki: TestPki,
+    pki: VnptPki,
     by_user: HashMap<String, usize>,
+    /// Faults, delay and the request log (`sp_password` redacted).
+    pub(crate) gate: CallGate,
     state: Mutex<State>,
 }
 
@@ -194,7 +171,7 @@ impl Sim {
     /// Generates the PKI and an empty state. CPU-bound: run it off the async executor.
     pub(crate) fn new(config: SimConfig) -> Result<Self, SimError> {
         config.validate().map_err(SimError::InvalidConfig)?;
-        let pki = TestPki::generate(&config.citizens)?;
+        let pki = VnptPki::generate(&config.citizens)?;
         let by_user = pki
             .citizens
             .iter()
@@ -207,6 +184,7 @@ impl Sim {
             ttl: config.transaction_ttl,
             pki,
             by_user,
+            gate: CallGate::new().redacting(["sp_password"]),
             state: Mutex::new(State::default()),
         })
     }
@@ -220,27 +198,6 @@ impl Sim {
         // No code path panics while holding the lock, and every mutation leaves the state
         // consistent, so a poisoned lock still holds usable state.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Start of every CA-endpoint call: records it, consumes the pending fault, and returns the
-    /// fault and the configured delay.
-    pub(crate) fn begin_call(&self, path: &str, body: &[u8]) -> (Option<Fault>, Duration) {
-        let body = if body.iter().all(u8::is_ascii_whitespace) {
-            serde_json::Value::Null
-        } else {
-            serde_json::from_slice(body).unwrap_or_else(|_| {
-                serde_json::Value::String(String::from_utf8_lossy(body).into_owned())
-            })
-        };
-        let mut st = self.lock();
-        if st.requests.len() >= MAX_RECORDED_REQUESTS {
-            st.requests.pop_front();
-        }
-        st.requests.push_back(RecordedRequest {
-            path: path.to_owned(),
-            body,
-        });
-        (st.next_fault.take(), st.delay)
     }
 
     fn check_sp(&self, sp_id: &str, sp_password: &str) -> Result<(), CaError> {
@@ -386,19 +343,18 @@ impl Sim {
             tracing::error!(transaction_id, error = %e, "approving the transaction failed");
             CaError::Internal
         })?;
-        let corrupt_next = st.corrupt_next;
         let tx = &mut st.transactions[index];
         let (message, signatures) = match tx.state {
             TransactionState::Waiting => (MSG_WAITING, None),
             TransactionState::Rejected => (MSG_REJECTED, None),
             TransactionState::Expired => (MSG_EXPIRED, None),
             TransactionState::Approved => {
-                let mut consumed_corruption = false;
                 if !tx.delivered {
                     tx.delivered = true;
-                    if corrupt_next {
-                        corrupt(&mut tx.signatures);
-                        consumed_corruption = true;
+                    if self.gate.take_corrupt() {
+                        for signature in &mut tx.signatures {
+                            corrupt(signature);
+                        }
                     }
                 }
                 let items = tx
@@ -411,9 +367,6 @@ impl Sim {
                         timestamp_signature: None,
                     })
                     .collect();
-                if consumed_corruption {
-                    st.corrupt_next = false;
-                }
                 (MSG_SUCCESS, Some(items))
             }
         };
@@ -438,18 +391,9 @@ impl Sim {
             .get(&tx.citizen)
             .copied()
             .unwrap_or(self.pki.citizens[tx.citizen].spec.behaviour);
-        let decision = match behaviour {
-            Behaviour::ApproveAfter(after) => Some((after, TransactionState::Approved)),
-            Behaviour::RejectAfter(after) => Some((after, TransactionState::Rejected)),
-            Behaviour::ExpireAfter(after) => Some((after, TransactionState::Expired)),
-            Behaviour::Manual => None,
-        };
-        match decision {
-            Some((after, outcome)) if after < self.ttl && age >= after => {
-                self.decide(st, index, outcome)
-            }
-            _ if age >= self.ttl => self.decide(st, index, TransactionState::Expired),
-            _ => Ok(()),
+        match behaviour.due(age, self.ttl) {
+            Some(decision) => self.decide(st, index, decision.into()),
+            None => Ok(()),
         }
     }
 
@@ -461,13 +405,12 @@ impl Sim {
         outcome: TransactionState,
     ) -> Result<(), SimError> {
         if outcome == TransactionState::Approved {
-            let foreign = st.foreign_next;
             let tx = &st.transactions[index];
             let citizen = &self.pki.citizens[tx.citizen];
             let scheme = citizen.spec.scheme;
             let foreign_key;
-            let key = if foreign {
-                foreign_key = CitizenKey::generate(scheme.key_kind())?.0;
+            let key = if self.gate.take_foreign() {
+                foreign_key = CitizenKey::generate(scheme.key_kind())?;
                 &foreign_key
             } else {
                 &citizen.key
@@ -475,9 +418,8 @@ impl Sim {
             let signatures = tx
                 .documents
                 .iter()
-                .map(|doc| key.sign(scheme, doc.algorithm, &doc.digest))
+                .map(|doc| key.sign_digest(scheme, doc.algorithm, &doc.digest))
                 .collect::<Result<Vec<_>, _>>()?;
-            st.foreign_next = false;
             st.transactions[index].signatures = signatures;
         }
         let tx = &mut st.transactions[index];
@@ -508,6 +450,34 @@ impl Sim {
         self.decide(&mut st, index, outcome)
     }
 
+    /// From now on, `user_id` answers as `behaviour`.
+    fn set_behaviour(&self, user_id: &str, behaviour: Behaviour) -> Result<(), SimError> {
+        let index = *self
+            .by_user
+            .get(user_id)
+            .ok_or_else(|| SimError::InvalidConfig(format!("no citizen {user_id}")))?;
+        self.lock().behaviours.insert(index, behaviour);
+        Ok(())
+    }
+
+    fn citizens(&self) -> Vec<CitizenInfo> {
+        let behaviours = self.lock().behaviours.clone();
+        self.pki
+            .citizens
+            .iter()
+            .enumerate()
+            .map(|(i, c)| CitizenInfo {
+                user_id: c.spec.user_id.clone(),
+                full_name: c.spec.full_name.clone(),
+                scheme: c.spec.scheme,
+                key_kind: c.spec.scheme.key_kind(),
+                behaviour: behaviours.get(&i).copied().unwrap_or(c.spec.behaviour),
+                serial_number: c.serial_hex.clone(),
+                cert_id: c.cert_id.clone(),
+            })
+            .collect()
+    }
+
     fn snapshot(&self) -> Vec<SimTransaction> {
         let mut st = self.lock();
         let now = Instant::now();
@@ -528,13 +498,55 @@ impl Sim {
     }
 }
 
-/// Flips one byte of every signature (the last: for DER signatures that keeps the encoding valid,
-/// so verification, not parsing, is what fails).
-fn corrupt(signatures: &mut [Vec<u8>]) {
-    for signature in signatures {
-        if let Some(last) = signature.last_mut() {
-            *last ^= 0x5a;
+impl From<Decision> for TransactionState {
+    fn from(decision: Decision) -> Self {
+        match decision {
+            Decision::Approve => Self::Approved,
+            Decision::Reject => Self::Rejected,
+            Decision::Expire => Self::Expired,
         }
+    }
+}
+
+/// The kit's `/_sim` routes drive the same functions as [`SimControl`].
+impl ControlTarget for Sim {
+    type Record = RecordedRequest;
+
+    fn gate(&self) -> &CallGate {
+        &self.gate
+    }
+
+    fn root_pem(&self) -> String {
+        self.root_pem().to_owned()
+    }
+
+    fn citizens(&self) -> impl Serialize {
+        Sim::citizens(self)
+    }
+
+    fn transactions(&self) -> impl Serialize {
+        self.snapshot()
+    }
+
+    fn decide(&self, transaction: &str, decision: Decision) -> Result<(), ControlError> {
+        self.control_decide(transaction, decision.into())
+            .map_err(control_error)
+    }
+
+    fn set_behaviour(&self, citizen: &str, behaviour: Behaviour) -> Result<(), ControlError> {
+        Sim::set_behaviour(self, citizen, behaviour).map_err(control_error)
+    }
+}
+
+/// The `/_sim` answer for a failed control call.
+fn control_error(error: SimError) -> ControlError {
+    let message = error.to_string();
+    match error {
+        SimError::UnknownTransaction(_) | SimError::InvalidConfig(_) => {
+            ControlError::NotFound(message)
+        }
+        SimError::NotWaiting { .. } => ControlError::Conflict(message),
+        _ => ControlError::Internal(message),
     }
 }
 
@@ -590,37 +602,31 @@ impl SimControl {
     /// # Errors
     /// [`SimError::InvalidConfig`] when no citizen has this `user_id`.
     pub fn set_behaviour(&self, user_id: &str, behaviour: Behaviour) -> Result<(), SimError> {
-        let index = *self
-            .sim
-            .by_user
-            .get(user_id)
-            .ok_or_else(|| SimError::InvalidConfig(format!("no citizen {user_id}")))?;
-        self.sim.lock().behaviours.insert(index, behaviour);
-        Ok(())
+        self.sim.set_behaviour(user_id, behaviour)
     }
 
     /// The next call of any of the three CA endpoints suffers `fault` (once). A later call
     /// replaces a fault that has not been used yet.
     pub fn fail_next(&self, fault: Fault) {
-        self.sim.lock().next_fault = Some(fault);
+        self.sim.gate.fail_next(fault);
     }
 
     /// The next `SUCCESS` status answer for a transaction not delivered before carries corrupted
     /// signatures (one byte flipped in each); later answers for that transaction repeat the same
     /// corrupted values.
     pub fn corrupt_next_signature(&self) {
-        self.sim.lock().corrupt_next = true;
+        self.sim.gate.corrupt_next_signature();
     }
 
     /// The next transaction to be approved is signed by a freshly generated key of the same kind
     /// as the citizen's, which does not match the citizen's certificate.
     pub fn sign_next_with_foreign_key(&self) {
-        self.sim.lock().foreign_next = true;
+        self.sim.gate.sign_next_with_foreign_key();
     }
 
     /// Latency added before every CA-endpoint answer (`Duration::ZERO` = none).
     pub fn set_delay(&self, delay: Duration) {
-        self.sim.lock().delay = delay;
+        self.sim.gate.set_delay(delay);
     }
 
     /// All transactions in creation order, resolved against the clock first (so a transaction
@@ -629,27 +635,15 @@ impl SimControl {
         self.sim.snapshot()
     }
 
-    /// The CA-endpoint calls received so far, oldest first (at most [`MAX_RECORDED_REQUESTS`]).
+    /// The CA-endpoint calls received so far, oldest first (at most
+    /// [`MAX_RECORDED_REQUESTS`](crate::MAX_RECORDED_REQUESTS)), `sp_password` redacted.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.sim.lock().requests.iter().cloned().collect()
+        self.sim.gate.requests()
     }
 
-    /// The citizens the simulator knows.
+    /// The citizens the simulator knows, with their current behaviour.
     pub fn citizens(&self) -> Vec<CitizenInfo> {
-        self.sim
-            .pki
-            .citizens
-            .iter()
-            .map(|c| CitizenInfo {
-                user_id: c.spec.user_id.clone(),
-                full_name: c.spec.full_name.clone(),
-                scheme: c.spec.scheme,
-                key_kind: c.spec.scheme.key_kind(),
-                behaviour: c.spec.behaviour,
-                serial_number: c.serial_hex.clone(),
-                cert_id: c.cert_id.clone(),
-            })
-            .collect()
+        self.sim.citizens()
     }
 
     /// The citizen's certificate in PEM, if the citizen exists.

@@ -817,6 +817,11 @@ async fn requests_are_recorded() {
         ]
     );
     assert_eq!(requests[1].body["sign_files"][0]["sign_type"], "hash");
+    assert_eq!(
+        requests[1].body["sp_password"], "[REDACTED]",
+        "secrets are not logged"
+    );
+    assert_eq!(requests[1].body["sp_id"], SP_ID);
     assert_eq!(requests[2].body, json!({}));
     assert_eq!(requests[3].body, json!("garbage"));
 }
@@ -908,6 +913,26 @@ async fn http_control_api() {
     t.status("tx-http").await;
     assert!(started.elapsed() >= Duration::from_millis(200));
     assert_eq!(post("/delay", Some(json!({"millis": 0}))).await, 204);
+    assert_eq!(
+        post(
+            &format!("/citizens/{BINH}/behaviour"),
+            Some(json!({"kind": "approve_after", "after_millis": 0}))
+        )
+        .await,
+        204
+    );
+    assert_eq!(
+        t.sim.control().citizens()[1].behaviour,
+        Behaviour::ApproveAfter(Duration::ZERO)
+    );
+    assert_eq!(
+        post(
+            "/citizens/nobody/behaviour",
+            Some(json!({"kind": "manual"}))
+        )
+        .await,
+        404
+    );
     assert_eq!(
         post("/faults", Some(json!({"kind": "nonsense"}))).await,
         400
