@@ -88,68 +88,42 @@ pub trait ConformanceTarget: Send + Sync + Sized + 'static {
     }
 }
 
-/// Expands to the whole suite as `#[tokio::test]`s for one [`ConformanceTarget`].
+/// Expands to the whole suite as `#[tokio::test]`s for one [`ConformanceTarget`], in a
+/// module `conformance`: one test per case function of this crate, named after it.
 #[macro_export]
 macro_rules! conformance_tests {
     ($target:ty) => {
+        $crate::conformance_cases!(
+            $target;
+            certificates_are_found_for_a_known_citizen_only,
+            approved_signature_verifies_with_the_citizens_certificate,
+            rejection_is_reported,
+            expiry_is_reported,
+            ca_error_is_a_retryable_ca_fault,
+            ca_timeout_is_reported_as_timeout,
+            ca_garbage_is_a_protocol_error,
+            signature_by_another_key_fails_verification,
+            corrupted_signature_fails_verification,
+            expired_session_is_refused_and_a_new_one_works,
+            batch_of_digests_is_signed_in_one_transaction,
+        );
+    };
+}
+
+/// The test functions of [`conformance_tests!`]; not for direct use.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! conformance_cases {
+    ($target:ty; $($case:ident),+ $(,)?) => {
         mod conformance {
             use super::*;
 
-            #[tokio::test]
-            async fn certificates_are_found_for_a_known_citizen_only() {
-                $crate::certificates_are_found_for_a_known_citizen_only::<$target>().await;
-            }
-
-            #[tokio::test]
-            async fn approved_signature_verifies_with_the_citizens_certificate() {
-                $crate::approved_signature_verifies_with_the_citizens_certificate::<$target>()
-                    .await;
-            }
-
-            #[tokio::test]
-            async fn rejection_is_reported() {
-                $crate::rejection_is_reported::<$target>().await;
-            }
-
-            #[tokio::test]
-            async fn expiry_is_reported() {
-                $crate::expiry_is_reported::<$target>().await;
-            }
-
-            #[tokio::test]
-            async fn ca_error_is_a_retryable_ca_fault() {
-                $crate::ca_error_is_a_retryable_ca_fault::<$target>().await;
-            }
-
-            #[tokio::test]
-            async fn ca_timeout_is_reported_as_timeout() {
-                $crate::ca_timeout_is_reported_as_timeout::<$target>().await;
-            }
-
-            #[tokio::test]
-            async fn ca_garbage_is_a_protocol_error() {
-                $crate::ca_garbage_is_a_protocol_error::<$target>().await;
-            }
-
-            #[tokio::test]
-            async fn signature_by_another_key_fails_verification() {
-                $crate::signature_by_another_key_fails_verification::<$target>().await;
-            }
-
-            #[tokio::test]
-            async fn corrupted_signature_fails_verification() {
-                $crate::corrupted_signature_fails_verification::<$target>().await;
-            }
-
-            #[tokio::test]
-            async fn expired_session_is_refused_and_a_new_one_works() {
-                $crate::expired_session_is_refused_and_a_new_one_works::<$target>().await;
-            }
-
-            #[tokio::test]
-            async fn batch_of_digests_is_signed_in_one_transaction() {
-                $crate::batch_of_digests_is_signed_in_one_transaction::<$target>().await;
-            }
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    $crate::$case::<$target>().await;
+                }
+            )+
         }
     };
 }
