@@ -7,10 +7,11 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use kyso_sim_kit::{Fault, wait_out};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::sim::{CaError, Fault, LoginFailure, Sim};
+use crate::sim::{CaError, LoginFailure, Sim};
 use crate::wire::{
     LoginEnvelope, LoginStatus, ResendOtpData, ResendOtpResponse, ResendOtpUser, TokenData,
 };
@@ -69,7 +70,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// Common frame of every CA endpoint: record, fault, delay, then `op`.
+/// Common frame of every CA endpoint: the kit's gate (record with method and query, delay,
+/// fault), then `op`.
 async fn frame(
     req: &HttpRequest,
     body: &[u8],
@@ -78,20 +80,12 @@ async fn frame(
 ) -> HttpResponse {
     let (fault, delay) =
         sim.begin_call(req.method().as_str(), req.path(), req.query_string(), body);
-    let hang = match fault {
-        Some(Fault::Hang(hang)) => hang,
-        _ => std::time::Duration::ZERO,
-    };
-    let pause = delay.saturating_add(hang);
-    if !pause.is_zero() {
-        tokio::time::sleep(pause).await;
-    }
-    match fault {
+    match wait_out(fault, delay).await {
         Some(Fault::Status(status)) => error_response(&CaError::Injected(status)),
         Some(Fault::Garbage) => HttpResponse::Ok()
             .content_type("text/html; charset=utf-8")
             .body(GARBAGE_BODY),
-        Some(Fault::Hang(_)) | None => op(sim),
+        _ => op(sim),
     }
 }
 

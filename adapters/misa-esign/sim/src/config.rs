@@ -4,51 +4,9 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
-
-/// What a simulated citizen does in the MISA eSign app when a signing request reaches them.
-///
-/// Resolved lazily: whenever a transaction is looked at (status call, control call, snapshot),
-/// its age is compared with these durations. No background task runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Behaviour {
-    /// Confirms this long after the request arrived.
-    ApproveAfter(Duration),
-    /// Refuses this long after the request arrived.
-    RejectAfter(Duration),
-    /// The request runs out this long after it arrived (the citizen never opened the app),
-    /// before the CA-wide transaction lifetime.
-    ExpireAfter(Duration),
-    /// Does nothing by itself: a control call (approve, reject, expire) or the CA-wide
-    /// transaction lifetime decides.
-    Manual,
-}
-
-impl Behaviour {
-    /// The behaviour's name and delay in milliseconds, as the `/_sim` API shows them.
-    pub(crate) fn parts(self) -> (&'static str, Option<Duration>) {
-        match self {
-            Self::ApproveAfter(after) => ("approve_after", Some(after)),
-            Self::RejectAfter(after) => ("reject_after", Some(after)),
-            Self::ExpireAfter(after) => ("expire_after", Some(after)),
-            Self::Manual => ("manual", None),
-        }
-    }
-}
-
-impl Serialize for Behaviour {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let (kind, after) = self.parts();
-        let mut out = serializer.serialize_struct("Behaviour", 2)?;
-        out.serialize_field("kind", kind)?;
-        out.serialize_field(
-            "after_millis",
-            &after.map(|after| u64::try_from(after.as_millis()).unwrap_or(u64::MAX)),
-        )?;
-        out.end()
-    }
-}
+/// What a simulated citizen does in the MISA eSign app when a signing request reaches them: the
+/// kit's behaviour, resolved lazily against the clock whenever a transaction is looked at.
+pub use kyso_sim_kit::Behaviour;
 
 /// One MISA eSign subscriber known to the simulator. Each gets a fresh RSA-2048 key, a
 /// certificate, a MISA user id and a key alias at start.

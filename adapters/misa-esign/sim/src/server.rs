@@ -1,24 +1,20 @@
 //! Starting and stopping a simulator: [`spawn`], [`spawn_on`] and [`SimHandle`].
 //!
-//! The actix-web server runs with one worker and no signal handling, driven by a task spawned
-//! on the caller's tokio runtime, so it works inside a `#[tokio::test]` or the gateway's
-//! sandbox mode alike.
+//! The server is the kit's [`SimServer`] (one worker, no signal handling, on the caller's tokio
+//! runtime), serving MISA's endpoints, the kit's `/_sim` control API extended with MISA's
+//! `/_sim/tokens/expire`, and a 404 in MISA's error shape.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpServer, web};
-use tokio::task::JoinHandle;
+use actix_web::{HttpResponse, web};
+use kyso_sim_kit::{SimServer, control};
+use serde_json::json;
 
 use crate::SimError;
 use crate::ca_routes;
 use crate::config::SimConfig;
-use crate::control_routes;
 use crate::sim::{Sim, SimControl};
-
-/// Seconds a graceful stop gives requests in flight.
-const SHUTDOWN_TIMEOUT_SECS: u64 = 2;
 
 /// Generates the PKI for `config` and serves the simulator on `127.0.0.1`, on a free port.
 ///
@@ -34,54 +30,42 @@ pub async fn spawn(config: SimConfig) -> Result<SimHandle, SimError> {
 /// # Errors
 /// An invalid configuration, a PKI failure, or a socket error.
 pub async fn spawn_on(config: SimConfig, listener: TcpListener) -> Result<SimHandle, SimError> {
-    let addr = listener.local_addr()?;
     // RSA key generation is CPU-bound: keep it off the async executor.
     let sim = tokio::task::spawn_blocking(move || Sim::new(config))
         .await
         .map_err(|error| SimError::Startup(error.to_string()))??;
-    let sim = Arc::new(sim);
-    let data = web::Data::from(Arc::clone(&sim));
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
+    let sim = web::Data::new(sim);
+    let data = sim.clone();
+    let server = SimServer::start("MISA eSign", listener, move |cfg| {
+        cfg.app_data(data.clone())
             .configure(ca_routes::configure)
-            .configure(control_routes::configure)
-            .default_service(web::to(ca_routes::not_found))
-    })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
-    .listen(listener)?
-    .run();
-    let server_handle = server.handle();
-    let task = tokio::spawn(async move {
-        if let Err(error) = server.await {
-            tracing::error!(%error, "the MISA simulator's server failed");
-        }
-    });
-    tracing::debug!(%addr, "MISA eSign simulator listening");
+            .service(control::scope::<Sim>().route("/tokens/expire", web::post().to(expire_tokens)))
+            .default_service(web::to(ca_routes::not_found));
+    })?;
+    tracing::debug!(addr = %server.addr(), "MISA eSign simulator listening");
     Ok(SimHandle {
-        addr,
-        sim,
-        server: server_handle,
-        task: Some(task),
+        sim: sim.into_inner(),
+        server,
     })
+}
+
+/// `POST /_sim/tokens/expire`: expires every access token issued so far; answers
+/// `{"expired": n}` (how many were live).
+async fn expire_tokens(sim: web::Data<Sim>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "expired": sim.expire_access_tokens() }))
 }
 
 /// A running simulator. Dropping it stops the server without waiting; [`SimHandle::stop`]
 /// stops it gracefully and waits.
 pub struct SimHandle {
-    addr: SocketAddr,
     sim: Arc<Sim>,
-    server: ServerHandle,
-    /// `None` once stopped.
-    task: Option<JoinHandle<()>>,
+    server: SimServer,
 }
 
 impl std::fmt::Debug for SimHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SimHandle")
-            .field("addr", &self.addr)
+            .field("addr", &self.server.addr())
             .finish_non_exhaustive()
     }
 }
@@ -89,13 +73,13 @@ impl std::fmt::Debug for SimHandle {
 impl SimHandle {
     /// The socket address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// MISA's "APIUrl": the host root, e.g. `http://127.0.0.1:40123`. Every path of MISA's
     /// guide is relative to it.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url("")
     }
 
     /// The root certificate, PEM: the trust anchor to give the gateway.
@@ -109,22 +93,7 @@ impl SimHandle {
     }
 
     /// Stops the server gracefully (requests in flight get up to 2 s) and waits for it.
-    pub async fn stop(mut self) {
-        self.server.stop(true).await;
-        if let Some(task) = self.task.take()
-            && let Err(error) = task.await
-        {
-            tracing::error!(%error, "the MISA simulator's server task failed");
-        }
-    }
-}
-
-impl Drop for SimHandle {
-    fn drop(&mut self) {
-        if self.task.take().is_some() {
-            // `stop` sends the command when called; its future only waits for completion, so
-            // dropping it needs no runtime and the server still stops.
-            drop(self.server.stop(false));
-        }
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 }

@@ -1,30 +1,35 @@
 //! The simulator's state and logic: logins and tokens, certificate look-ups, signing
-//! transactions resolved lazily against the clock, fault injection, and [`SimControl`], the
-//! control surface for tests and demos. The HTTP layers (`ca_routes`, `control_routes`) only
-//! translate to and from these functions.
+//! transactions resolved lazily against the clock, and [`SimControl`], the control surface for
+//! tests and demos. The HTTP layers (`ca_routes`, and the kit's `/_sim` routes through
+//! [`ControlTarget`]) only translate to and from these functions. Fault injection, delay and the
+//! request log are the kit's [`CallGate`], recording MISA's [`RecordedRequest`].
 //!
-//! All state sits behind one `std::sync::Mutex`, never held across an `.await`.
+//! All transaction and token state sits behind one `std::sync::Mutex`, never held across an
+//! `.await`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD as BASE64, URL_SAFE_NO_PAD};
-use rsa::RsaPrivateKey;
+use kyso_sim_kit::faults::corrupt;
+use kyso_sim_kit::{
+    CallGate, CitizenKey, ControlError, ControlTarget, Decision, DigestAlgorithm, KeyKind,
+    SignatureScheme,
+};
 use serde::Serialize;
 
 use crate::SimError;
 use crate::config::{Behaviour, SimConfig};
-use crate::pki::{self, Citizen, TestPki};
+use crate::pki::{self, Citizen, MisaPki};
 use crate::wire::{
     self, Cert, LoginRequest, LoginUser, RefreshRequest, RefreshResponse, ResendOtpRequest,
     SecondFactors, SignHashRequest, SignHashResponse, SignStatus, SignatureItem, TokenData,
     TwoFactorRequest, VerifyUser,
 };
 
-/// At most this many CA-endpoint calls are kept for [`SimControl::requests`] (oldest dropped).
-pub const MAX_RECORDED_REQUESTS: usize = 10_000;
+pub use kyso_sim_kit::{Fault, MAX_RECORDED_REQUESTS};
 
 /// The most characters of a `DocumentId` (MISA's limit).
 const MAX_DOCUMENT_ID_CHARS: usize = 36;
@@ -46,19 +51,6 @@ const ACTIVE: &str = "ACTIVE";
 const INACTIVE: &str = "INACTIVE";
 /// Fields whose values never reach the request log.
 const SECRET_FIELDS: [&str; 4] = ["password", "code", "refreshToken", "RefreshToken"];
-
-/// A fault injected into the next call of any CA endpoint (once).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Fault {
-    /// Answer this HTTP status with MISA's `ResponseError` body, without doing anything.
-    /// A value that is not an HTTP status is answered as 500.
-    Status(u16),
-    /// Answer 200 with an HTML page instead of JSON, without doing anything.
-    Garbage,
-    /// Wait this long, then handle the call normally.
-    Hang(Duration),
-}
 
 /// Where a transaction stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -87,7 +79,9 @@ pub struct SimTransaction {
     pub document_count: usize,
 }
 
-/// One call of a CA endpoint, as received (secrets in the body masked).
+/// One call of a CA endpoint, as received (secrets in the body masked): the record of the
+/// simulator's request log, which keeps the method and query string besides the kit's path and
+/// body.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RecordedRequest {
     /// `GET` or `POST`.
@@ -334,11 +328,6 @@ struct State {
     otp_window_until: Option<Instant>,
     transactions: Vec<Transaction>,
     by_id: HashMap<String, usize>,
-    requests: VecDeque<RecordedRequest>,
-    next_fault: Option<Fault>,
-    corrupt_next: bool,
-    foreign_next: bool,
-    delay: Duration,
     /// Behaviours set at run time, by citizen index.
     behaviours: HashMap<usize, Behaviour>,
 }
@@ -348,8 +337,10 @@ pub(crate) struct Sim {
     config: SimConfig,
     /// The service account's MISA user id.
     integrator_user_id: String,
-    pki: TestPki,
+    pki: MisaPki,
     by_cccd: HashMap<String, usize>,
+    /// Faults, delay and the request log (secret fields redacted).
+    pub(crate) gate: CallGate<RecordedRequest>,
     state: Mutex<State>,
 }
 
@@ -357,7 +348,7 @@ impl Sim {
     /// Generates the PKI. CPU-bound: run it off the executor.
     pub(crate) fn new(config: SimConfig) -> Result<Self, SimError> {
         config.validate().map_err(SimError::InvalidConfig)?;
-        let pki = TestPki::generate(&config.citizens)?;
+        let pki = MisaPki::generate(&config.citizens)?;
         let by_cccd = pki
             .citizens
             .iter()
@@ -369,6 +360,7 @@ impl Sim {
             integrator_user_id: uuid::Uuid::new_v4().to_string(),
             pki,
             by_cccd,
+            gate: CallGate::new().redacting(SECRET_FIELDS),
             state: Mutex::new(State::default()),
         })
     }
@@ -384,7 +376,8 @@ impl Sim {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Start of every CA-endpoint call: records it and takes the armed fault and the delay.
+    /// Start of every CA-endpoint call: records it (secrets redacted) and takes the armed fault
+    /// and the delay, for [`kyso_sim_kit::wait_out`].
     pub(crate) fn begin_call(
         &self,
         method: &str,
@@ -392,28 +385,12 @@ impl Sim {
         query: &str,
         body: &[u8],
     ) -> (Option<Fault>, Duration) {
-        let body = if body.iter().all(u8::is_ascii_whitespace) {
-            serde_json::Value::Null
-        } else {
-            match serde_json::from_slice::<serde_json::Value>(body) {
-                Ok(mut value) => {
-                    redact(&mut value);
-                    value
-                }
-                Err(_) => serde_json::Value::String(String::from_utf8_lossy(body).into_owned()),
-            }
-        };
-        let mut state = self.lock();
-        if state.requests.len() >= MAX_RECORDED_REQUESTS {
-            state.requests.pop_front();
-        }
-        state.requests.push_back(RecordedRequest {
+        self.gate.record(RecordedRequest {
             method: method.to_owned(),
             path: path.to_owned(),
             query: query.to_owned(),
-            body,
-        });
-        (state.next_fault.take(), state.delay)
+            body: self.gate.parse_body(body),
+        })
     }
 
     /// The `x-clientId`/`x-clientKey` check every endpoint starts with.
@@ -714,7 +691,6 @@ impl Sim {
                 tracing::error!(transaction_id, %error, "signing the transaction failed");
                 CaError::Internal
             })?;
-        let corrupt_next = state.corrupt_next;
         let transaction = &mut state.transactions[index];
         let mut answer = SignStatus {
             transaction_id: transaction.id.clone(),
@@ -723,7 +699,6 @@ impl Sim {
             error_description: None,
             signatures: None,
         };
-        let mut corruption_used = false;
         match transaction.state {
             TransactionState::Pending => {}
             TransactionState::Rejected => {
@@ -739,13 +714,8 @@ impl Sim {
             TransactionState::Signed => {
                 if !transaction.delivered {
                     transaction.delivered = true;
-                    if corrupt_next {
-                        for signature in &mut transaction.signatures {
-                            if let Some(last) = signature.last_mut() {
-                                *last ^= 0x01;
-                            }
-                        }
-                        corruption_used = true;
+                    if self.gate.take_corrupt() {
+                        transaction.signatures.iter_mut().for_each(|s| corrupt(s));
                     }
                 }
                 answer.status = wire::STATUS_SUCCESS;
@@ -762,9 +732,6 @@ impl Sim {
                 );
             }
         }
-        if corruption_used {
-            state.corrupt_next = false;
-        }
         Ok(answer)
     }
 
@@ -780,19 +747,9 @@ impl Sim {
             .get(&transaction.citizen)
             .copied()
             .unwrap_or(self.pki.citizens[transaction.citizen].spec.behaviour);
-        let planned = match behaviour {
-            Behaviour::ApproveAfter(after) => Some((after, TransactionState::Signed)),
-            Behaviour::RejectAfter(after) => Some((after, TransactionState::Rejected)),
-            Behaviour::ExpireAfter(after) => Some((after, TransactionState::Expired)),
-            Behaviour::Manual => None,
-        };
-        let ttl = self.config.transaction_ttl;
-        match planned {
-            Some((after, outcome)) if after < ttl && age >= after => {
-                self.decide(state, index, outcome)
-            }
-            _ if age >= ttl => self.decide(state, index, TransactionState::Expired),
-            _ => Ok(()),
+        match behaviour.due(age, self.config.transaction_ttl) {
+            Some(decision) => self.decide(state, index, decision.into()),
+            None => Ok(()),
         }
     }
 
@@ -805,20 +762,26 @@ impl Sim {
     ) -> Result<(), SimError> {
         if outcome == TransactionState::Signed {
             let transaction = &state.transactions[index];
-            let foreign_key: Option<RsaPrivateKey> = if state.foreign_next {
-                Some(pki::generate_rsa_key()?)
+            let foreign_key = if self.gate.take_foreign() {
+                Some(CitizenKey::generate(KeyKind::Rsa2048)?)
             } else {
                 None
             };
             let key = foreign_key
                 .as_ref()
                 .unwrap_or(&self.pki.citizens[transaction.citizen].key);
+            // MISA names SHA-256 only: PKCS#1 v1.5 over its DigestInfo.
             let signatures = transaction
                 .documents
                 .iter()
-                .map(|document| pki::sign_digest(key, &document.digest))
+                .map(|document| {
+                    key.sign_digest(
+                        SignatureScheme::RsaPkcs1v15,
+                        DigestAlgorithm::Sha256,
+                        &document.digest,
+                    )
+                })
                 .collect::<Result<Vec<_>, _>>()?;
-            state.foreign_next = false;
             state.transactions[index].signatures = signatures;
         }
         let transaction = &mut state.transactions[index];
@@ -848,6 +811,55 @@ impl Sim {
         self.decide(&mut state, index, outcome)
     }
 
+    /// From now on the citizen with this CCCD number answers as `behaviour`.
+    fn set_behaviour(&self, user_id: &str, behaviour: Behaviour) -> Result<(), SimError> {
+        let index = *self
+            .by_cccd
+            .get(user_id)
+            .ok_or_else(|| SimError::UnknownCitizen(user_id.to_owned()))?;
+        self.lock().behaviours.insert(index, behaviour);
+        Ok(())
+    }
+
+    fn citizens(&self) -> Vec<CitizenInfo> {
+        let behaviours = self.lock().behaviours.clone();
+        self.pki
+            .citizens
+            .iter()
+            .enumerate()
+            .map(|(index, citizen)| CitizenInfo {
+                user_id: citizen.spec.user_id.clone(),
+                full_name: citizen.spec.full_name.clone(),
+                behaviour: behaviours
+                    .get(&index)
+                    .copied()
+                    .unwrap_or(citizen.spec.behaviour),
+                misa_user_id: citizen.misa_user_id.clone(),
+                key_alias: citizen.key_alias.clone(),
+                key_status: if citizen.spec.key_active {
+                    ACTIVE
+                } else {
+                    INACTIVE
+                },
+                serial_number: citizen.serial_hex.clone(),
+            })
+            .collect()
+    }
+
+    /// Every access token issued so far is expired; returns how many were live.
+    pub(crate) fn expire_access_tokens(&self) -> usize {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let mut expired = 0;
+        for token in state.access_tokens.values_mut() {
+            if !token.revoked && token.expires_at > now {
+                expired += 1;
+            }
+            token.revoked = true;
+        }
+        expired
+    }
+
     fn snapshot(&self) -> Vec<SimTransaction> {
         let mut state = self.lock();
         let now = Instant::now();
@@ -874,20 +886,56 @@ fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
 }
 
-/// Masks the values of secret fields anywhere in a JSON value.
-fn redact(value: &mut serde_json::Value) {
-    match value {
-        serde_json::Value::Object(fields) => {
-            for (name, field) in fields.iter_mut() {
-                if SECRET_FIELDS.contains(&name.as_str()) {
-                    *field = serde_json::Value::String("[REDACTED]".to_owned());
-                } else {
-                    redact(field);
-                }
-            }
+impl From<Decision> for TransactionState {
+    fn from(decision: Decision) -> Self {
+        match decision {
+            Decision::Approve => Self::Signed,
+            Decision::Reject => Self::Rejected,
+            Decision::Expire => Self::Expired,
         }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(redact),
-        _ => {}
+    }
+}
+
+/// The kit's `/_sim` routes drive the same functions as [`SimControl`]; `server` adds MISA's own
+/// `/_sim/tokens/expire` to them.
+impl ControlTarget for Sim {
+    type Record = RecordedRequest;
+
+    fn gate(&self) -> &CallGate<RecordedRequest> {
+        &self.gate
+    }
+
+    fn root_pem(&self) -> String {
+        Sim::root_pem(self).to_owned()
+    }
+
+    fn citizens(&self) -> impl Serialize {
+        Sim::citizens(self)
+    }
+
+    fn transactions(&self) -> impl Serialize {
+        self.snapshot()
+    }
+
+    fn decide(&self, transaction: &str, decision: Decision) -> Result<(), ControlError> {
+        self.control_decide(transaction, decision.into())
+            .map_err(control_error)
+    }
+
+    fn set_behaviour(&self, citizen: &str, behaviour: Behaviour) -> Result<(), ControlError> {
+        Sim::set_behaviour(self, citizen, behaviour).map_err(control_error)
+    }
+}
+
+/// The `/_sim` answer for a failed control call.
+fn control_error(error: SimError) -> ControlError {
+    let message = error.to_string();
+    match error {
+        SimError::UnknownTransaction(_) | SimError::UnknownCitizen(_) => {
+            ControlError::NotFound(message)
+        }
+        SimError::NotPending { .. } => ControlError::Conflict(message),
+        _ => ControlError::Internal(message),
     }
 }
 
@@ -944,51 +992,36 @@ impl SimControl {
     /// # Errors
     /// [`SimError::UnknownCitizen`].
     pub fn set_behaviour(&self, user_id: &str, behaviour: Behaviour) -> Result<(), SimError> {
-        let index = *self
-            .sim
-            .by_cccd
-            .get(user_id)
-            .ok_or_else(|| SimError::UnknownCitizen(user_id.to_owned()))?;
-        self.sim.lock().behaviours.insert(index, behaviour);
-        Ok(())
+        self.sim.set_behaviour(user_id, behaviour)
     }
 
     /// The next call of any CA endpoint suffers `fault` (once). Arming another fault before
     /// that replaces it.
     pub fn fail_next(&self, fault: Fault) {
-        self.sim.lock().next_fault = Some(fault);
+        self.sim.gate.fail_next(fault);
     }
 
     /// The next `SUCCESS` answer of a transaction not answered `SUCCESS` before carries
-    /// signatures with one bit flipped; later answers for it repeat them.
+    /// corrupted signatures (one byte changed in each); later answers for it repeat them.
     pub fn corrupt_next_signature(&self) {
-        self.sim.lock().corrupt_next = true;
+        self.sim.gate.corrupt_next_signature();
     }
 
     /// The next transaction to be approved is signed with a freshly generated RSA key, not the
     /// citizen's.
     pub fn sign_next_with_foreign_key(&self) {
-        self.sim.lock().foreign_next = true;
+        self.sim.gate.sign_next_with_foreign_key();
     }
 
     /// Every access token issued so far is expired: the next call with one is refused with
     /// 401 `TokenExpired`, as MISA refuses an expired token. Returns how many were live.
     pub fn expire_access_tokens(&self) -> usize {
-        let mut state = self.sim.lock();
-        let now = Instant::now();
-        let mut expired = 0;
-        for token in state.access_tokens.values_mut() {
-            if !token.revoked && token.expires_at > now {
-                expired += 1;
-            }
-            token.revoked = true;
-        }
-        expired
+        self.sim.expire_access_tokens()
     }
 
     /// Latency added before every CA-endpoint answer (`Duration::ZERO`: none).
     pub fn set_delay(&self, delay: Duration) {
-        self.sim.lock().delay = delay;
+        self.sim.gate.set_delay(delay);
     }
 
     /// Every transaction, oldest first, resolved against the clock first (so one past its
@@ -1000,34 +1033,12 @@ impl SimControl {
     /// The CA-endpoint calls received so far, oldest first (at most
     /// [`MAX_RECORDED_REQUESTS`]).
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.sim.lock().requests.iter().cloned().collect()
+        self.sim.gate.requests()
     }
 
     /// The citizens the simulator knows.
     pub fn citizens(&self) -> Vec<CitizenInfo> {
-        let behaviours = self.sim.lock().behaviours.clone();
-        self.sim
-            .pki
-            .citizens
-            .iter()
-            .enumerate()
-            .map(|(index, citizen)| CitizenInfo {
-                user_id: citizen.spec.user_id.clone(),
-                full_name: citizen.spec.full_name.clone(),
-                behaviour: behaviours
-                    .get(&index)
-                    .copied()
-                    .unwrap_or(citizen.spec.behaviour),
-                misa_user_id: citizen.misa_user_id.clone(),
-                key_alias: citizen.key_alias.clone(),
-                key_status: if citizen.spec.key_active {
-                    ACTIVE
-                } else {
-                    INACTIVE
-                },
-                serial_number: citizen.serial_hex.clone(),
-            })
-            .collect()
+        self.sim.citizens()
     }
 
     /// The citizen's certificate, PEM, if the citizen exists.
@@ -1048,11 +1059,11 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_from_recorded_bodies() {
-        let mut body = serde_json::json!({
-            "userName": "svc", "password": "hunter2",
-            "nested": [{"refreshToken": "r"}], "code": "123456"
-        });
-        redact(&mut body);
+        let gate = CallGate::<RecordedRequest>::new().redacting(SECRET_FIELDS);
+        let body = gate.parse_body(
+            br#"{"userName": "svc", "password": "hunter2",
+                "nested": [{"refreshToken": "r"}], "code": "123456"}"#,
+        );
         assert_eq!(body["userName"], "svc");
         assert_eq!(body["password"], "[REDACTED]");
         assert_eq!(body["nested"][0]["refreshToken"], "[REDACTED]");

@@ -904,7 +904,7 @@ async fn http_control_api_steers_the_simulator() {
         .send()
         .await
         .unwrap();
-    assert_eq!(behaviour.status(), 200);
+    assert_eq!(behaviour.status(), 204);
     let rejected = sim.sign_ok(&token, &cert, &[digest(2)]).await;
     assert_eq!(
         sim.settle(&token, &rejected).await["errorCode"],
