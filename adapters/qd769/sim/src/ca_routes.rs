@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use kyso_sim_kit::Fault;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::config::{SignMode, SimPaths};
-use crate::sim::{CaError, Fault, Sim};
+use crate::sim::{CaError, Sim};
 use crate::wire::{Envelope, MSG_SUCCESS};
 
 /// The body of a [`Fault::Garbage`] answer: what a misconfigured proxy in front of a CA sends.
@@ -82,24 +83,15 @@ async fn status(req: HttpRequest, body: web::Bytes, sim: web::Data<Sim>) -> Http
     )
 }
 
-/// Common start of every CA endpoint: record, fault, delay. `Err` is the answer to send
-/// instead of handling the call.
+/// Common start of every CA endpoint: the kit's gate (record, delay, fault). `Err` is the
+/// answer to send instead of handling the call: an armed fault, in the 769 envelope.
 async fn frame(req: &HttpRequest, body: &[u8], sim: &Sim) -> Result<(), HttpResponse> {
-    let (fault, delay) = sim.begin_call(req.path(), body);
-    let hang = match fault {
-        Some(Fault::Hang(hang)) => hang,
-        _ => Duration::ZERO,
-    };
-    let pause = delay.saturating_add(hang);
-    if !pause.is_zero() {
-        tokio::time::sleep(pause).await;
-    }
-    match fault {
+    match sim.gate.enter(req.path(), body).await {
         Some(Fault::Status(status)) => Err(error_response(&CaError::Injected(status))),
         Some(Fault::Garbage) => Err(HttpResponse::Ok()
             .content_type("text/html; charset=utf-8")
             .body(GARBAGE_BODY)),
-        Some(Fault::Hang(_)) | None => Ok(()),
+        _ => Ok(()),
     }
 }
 

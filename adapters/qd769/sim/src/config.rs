@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use kyso_sim_kit::Behaviour;
+use serde::Serialize;
 
 /// Which role the simulator plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -92,69 +93,6 @@ impl SimPaths {
             get_certificate: "/sign_v2/get_certificate".to_owned(),
             sign: "/sign_v2/sign".to_owned(),
             status: "/sign_v2/sign/{transaction_id}/status".to_owned(),
-        }
-    }
-}
-
-/// What the simulated citizen does when a signing request reaches their CA app.
-///
-/// Resolved lazily: a transaction's age is compared with these durations whenever it is looked
-/// at (status call, waiting synchronous sign, control call); there are no background tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(into = "BehaviourRepr", try_from = "BehaviourRepr")]
-pub enum Behaviour {
-    /// Approve this long after the request arrived.
-    ApproveAfter(Duration),
-    /// Reject this long after the request arrived.
-    RejectAfter(Duration),
-    /// Let the transaction expire this long after the request arrived (before the CA-wide TTL).
-    ExpireAfter(Duration),
-    /// Never answer: a control call or the CA-wide TTL decides.
-    Manual,
-}
-
-/// [`Behaviour`] as JSON: `{"kind": "approve_after", "after_millis": 2000}`, `{"kind":
-/// "manual"}`.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BehaviourRepr {
-    kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    after_millis: Option<u64>,
-}
-
-impl From<Behaviour> for BehaviourRepr {
-    fn from(behaviour: Behaviour) -> Self {
-        let millis = |d: Duration| Some(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let (kind, after_millis) = match behaviour {
-            Behaviour::ApproveAfter(after) => ("approve_after", millis(after)),
-            Behaviour::RejectAfter(after) => ("reject_after", millis(after)),
-            Behaviour::ExpireAfter(after) => ("expire_after", millis(after)),
-            Behaviour::Manual => ("manual", None),
-        };
-        Self {
-            kind: kind.to_owned(),
-            after_millis,
-        }
-    }
-}
-
-impl TryFrom<BehaviourRepr> for Behaviour {
-    type Error = String;
-
-    fn try_from(repr: BehaviourRepr) -> Result<Self, Self::Error> {
-        let after = || {
-            repr.after_millis
-                .map(Duration::from_millis)
-                .ok_or_else(|| format!("{} needs after_millis", repr.kind))
-        };
-        match repr.kind.as_str() {
-            "approve_after" => Ok(Self::ApproveAfter(after()?)),
-            "reject_after" => Ok(Self::RejectAfter(after()?)),
-            "expire_after" => Ok(Self::ExpireAfter(after()?)),
-            "manual" if repr.after_millis.is_none() => Ok(Self::Manual),
-            "manual" => Err("manual takes no after_millis".to_owned()),
-            other => Err(format!("unknown behaviour kind {other:?}")),
         }
     }
 }

@@ -1,23 +1,19 @@
 //! Starting and stopping a simulator: [`spawn`], [`spawn_on`] and [`SimHandle`].
 //!
-//! The actix-web server runs with one worker and no signal handling, driven by a `tokio::spawn`ed
-//! task, so it works inside any tokio runtime (a `#[tokio::test]`, the gateway in sandbox mode).
+//! The server is the kit's [`SimServer`] (one worker, no signal handling, on the current tokio
+//! runtime), serving the 769 endpoints at the configured paths, the kit's `/_sim` control API
+//! and a 769-shaped 404.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpServer, web};
-use tokio::task::JoinHandle;
+use actix_web::web;
+use kyso_sim_kit::{SimServer, control};
 
 use crate::SimError;
 use crate::ca_routes;
 use crate::config::{SimConfig, SimMode};
-use crate::control_routes;
 use crate::sim::{Sim, SimControl};
-
-/// Seconds a graceful stop waits for requests in flight.
-const SHUTDOWN_TIMEOUT_SECS: u64 = 2;
 
 /// Generates the PKI for `config` and serves the simulator on `127.0.0.1` with a free port.
 ///
@@ -33,56 +29,37 @@ pub async fn spawn(config: SimConfig) -> Result<SimHandle, SimError> {
 /// # Errors
 /// An invalid config, a PKI generation failure, or a socket error.
 pub async fn spawn_on(config: SimConfig, listener: TcpListener) -> Result<SimHandle, SimError> {
-    let addr = listener.local_addr()?;
     // RSA key generation is CPU-bound; keep it off the async executor.
     let sim = tokio::task::spawn_blocking(move || Sim::new(config))
         .await
         .map_err(|e| SimError::Startup(e.to_string()))??;
-    let sim = Arc::new(sim);
-    let data = web::Data::from(Arc::clone(&sim));
+    let sim = web::Data::new(sim);
+    let data = sim.clone();
     let paths = sim.paths().clone();
-    let server = HttpServer::new(move || {
-        let paths = paths.clone();
-        App::new()
-            .app_data(data.clone())
-            .configure(move |cfg| ca_routes::configure(cfg, &paths))
-            .configure(control_routes::configure)
-            .default_service(web::to(ca_routes::not_found))
-    })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
-    .listen(listener)?
-    .run();
-    let server_handle = server.handle();
-    let task = tokio::spawn(async move {
-        if let Err(error) = server.await {
-            tracing::error!(%error, "the 769 simulator's server failed");
-        }
-    });
-    tracing::debug!(%addr, mode = ?sim.mode(), "769 simulator listening");
+    let server = SimServer::start("QĐ 769", listener, move |cfg| {
+        cfg.app_data(data.clone())
+            .configure(|cfg| ca_routes::configure(cfg, &paths))
+            .service(control::scope::<Sim>())
+            .default_service(web::to(ca_routes::not_found));
+    })?;
+    tracing::debug!(addr = %server.addr(), mode = ?sim.mode(), "769 simulator listening");
     Ok(SimHandle {
-        addr,
-        sim,
-        server: server_handle,
-        task: Some(task),
+        sim: sim.into_inner(),
+        server,
     })
 }
 
 /// A running simulator. Dropping it stops the server (without waiting); [`SimHandle::stop`]
 /// stops it gracefully and waits.
 pub struct SimHandle {
-    addr: SocketAddr,
     sim: Arc<Sim>,
-    server: ServerHandle,
-    /// `None` once stopped.
-    task: Option<JoinHandle<()>>,
+    server: SimServer,
 }
 
 impl std::fmt::Debug for SimHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SimHandle")
-            .field("addr", &self.addr)
+            .field("addr", &self.server.addr())
             .field("mode", &self.sim.mode())
             .finish_non_exhaustive()
     }
@@ -91,7 +68,7 @@ impl std::fmt::Debug for SimHandle {
 impl SimHandle {
     /// The socket address the simulator listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The role the simulator plays.
@@ -103,7 +80,7 @@ impl SimHandle {
     /// configured paths (by default `/get_certificate`..., or `/sign_v2/...` for NEAC) hang
     /// directly under it.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url("")
     }
 
     /// The root CA certificate in PEM: the trust anchor to give the gateway (one root for every
@@ -118,22 +95,7 @@ impl SimHandle {
     }
 
     /// Stops the server gracefully (requests in flight get up to 2 s) and waits until it is down.
-    pub async fn stop(mut self) {
-        self.server.stop(true).await;
-        if let Some(task) = self.task.take()
-            && let Err(error) = task.await
-        {
-            tracing::error!(%error, "the 769 simulator's server task failed");
-        }
-    }
-}
-
-impl Drop for SimHandle {
-    fn drop(&mut self) {
-        if self.task.take().is_some() {
-            // `ServerHandle::stop` sends the stop command when called; the returned future only
-            // waits for completion, so dropping it needs no runtime and still stops the server.
-            drop(self.server.stop(false));
-        }
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 }

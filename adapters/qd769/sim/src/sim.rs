@@ -1,48 +1,41 @@
 //! The simulator's state and logic: the three CA operations (get_certificate, sign, status),
 //! routing by `ca_name` in NEAC mode, the rendering checks, the lazy resolution of
-//! transactions, fault injection, and [`SimControl`], the test and demo control surface. The
-//! HTTP layers (`ca_routes`, `control_routes`) only translate to and from these functions.
+//! transactions, and [`SimControl`], the test and demo control surface. The HTTP layers
+//! (`ca_routes`, and the kit's `/_sim` routes through [`ControlTarget`]) only translate to and
+//! from these functions. Fault injection, delay and the request log are the kit's [`CallGate`].
 //!
-//! All state sits behind one `std::sync::Mutex`, never held across an `.await`.
+//! All transaction state sits behind one `std::sync::Mutex`, never held across an `.await`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use kyso_sim_kit::faults::corrupt;
+use kyso_sim_kit::{
+    Behaviour, CallGate, CitizenKey, ControlError, ControlTarget, Decision, DigestAlgorithm, Fault,
+    KeyKind, RecordedRequest, SignatureScheme,
+};
 use serde::Serialize;
 
 use crate::SimError;
 use crate::config::{
-    Behaviour, CertificateStatus, ChainLayout, FileOptionsLayout, HashEncoding, SignMode,
-    SimConfig, SimMode, SimPaths,
+    CertificateStatus, ChainLayout, FileOptionsLayout, HashEncoding, SignMode, SimConfig, SimMode,
+    SimPaths,
 };
-use crate::pki::{Citizen, DigestAlgorithm, SigningKey, TestPki};
+use crate::pki::{Citizen, Qd769Pki};
 use crate::wire::{
     CERT_STATUS_ACTIVE, CERT_STATUS_SUSPENDED, ChainData, Credentials, GetCertificateData,
     GetCertificateRequest, MSG_EXPIRED, MSG_REJECTED, MSG_SIG_WAIT, MSG_SUCCESS, MSG_WAITING,
     SignFile, SignRequest, SignedFile, StatusRequest, TransactionData, UserCertificate,
 };
 
-/// At most this many CA-endpoint calls are kept for [`SimControl::requests`] (oldest dropped).
-pub const MAX_RECORDED_REQUESTS: usize = 10_000;
+/// The request fields the log redacts: the SP's credentials.
+const SECRET_FIELDS: [&str; 2] = ["sp_password", "token"];
 
-/// What replaces `sp_password` and `token` in recorded requests.
-const REDACTED: &str = "[REDACTED]";
-
-/// A fault to inject into the next call of any CA endpoint (once).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Fault {
-    /// Answer with this HTTP status and the 769 error envelope, without processing the call.
-    /// A status that is not a valid HTTP status is answered as 500.
-    Status(u16),
-    /// Answer 200 with an HTML body, without processing the call.
-    Garbage,
-    /// Sleep this long, then handle the call normally.
-    Hang(Duration),
-}
+/// The signature scheme of every 769 signature: RSA PKCS#1 v1.5 over the submitted digest.
+const SCHEME: SignatureScheme = SignatureScheme::RsaPkcs1v15;
 
 /// Where a transaction stands, from the CA's point of view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -71,16 +64,6 @@ pub struct SimTransaction {
     pub state: TransactionState,
     /// Number of `sign_files` entries.
     pub document_count: usize,
-}
-
-/// One call of a CA endpoint, as received (credentials redacted).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RecordedRequest {
-    /// The request path, e.g. `/sign_v2/sign`.
-    pub path: String,
-    /// The body as JSON, with `sp_password` and `token` replaced by `[REDACTED]`; `null` for an
-    /// empty body, a JSON string of the (lossily decoded) text if it is not JSON.
-    pub body: serde_json::Value,
 }
 
 /// A citizen's certificate at one CA, for tests and the `/_sim` API.
@@ -187,11 +170,6 @@ struct Transaction {
 struct State {
     transactions: Vec<Transaction>,
     by_id: HashMap<String, usize>,
-    requests: VecDeque<RecordedRequest>,
-    next_fault: Option<Fault>,
-    corrupt_next: bool,
-    foreign_next: bool,
-    delay: Duration,
     /// Behaviours set at run time, by `user_id` (at every CA), over the configured ones.
     behaviours: HashMap<String, Behaviour>,
 }
@@ -216,7 +194,9 @@ pub(crate) struct Sim {
     paths: SimPaths,
     ttl: Duration,
     cas: Vec<SimCa>,
-    pki: TestPki,
+    pki: Qd769Pki,
+    /// Faults, delay and the request log (`sp_password` and `token` redacted).
+    pub(crate) gate: CallGate,
     state: Mutex<State>,
 }
 
@@ -224,7 +204,7 @@ impl Sim {
     /// Generates the PKI and an empty state. CPU-bound: run it off the async executor.
     pub(crate) fn new(config: SimConfig) -> Result<Self, SimError> {
         config.validate().map_err(SimError::InvalidConfig)?;
-        let pki = TestPki::generate(&config.cas)?;
+        let pki = Qd769Pki::generate(&config.cas)?;
         let cas = config
             .cas
             .iter()
@@ -251,6 +231,7 @@ impl Sim {
             ttl: config.transaction_ttl,
             cas,
             pki,
+            gate: CallGate::new().redacting(SECRET_FIELDS),
             state: Mutex::new(State::default()),
         })
     }
@@ -279,34 +260,6 @@ impl Sim {
 
     fn citizen(&self, ca: usize, citizen: usize) -> &Citizen {
         &self.pki.cas[ca].citizens[citizen]
-    }
-
-    /// Start of every CA-endpoint call: records it, takes the armed fault, returns it with the
-    /// configured delay.
-    pub(crate) fn begin_call(&self, path: &str, body: &[u8]) -> (Option<Fault>, Duration) {
-        let mut body = if body.iter().all(u8::is_ascii_whitespace) {
-            serde_json::Value::Null
-        } else {
-            serde_json::from_slice(body).unwrap_or_else(|_| {
-                serde_json::Value::String(String::from_utf8_lossy(body).into_owned())
-            })
-        };
-        if let Some(object) = body.as_object_mut() {
-            for field in ["sp_password", "token"] {
-                if let Some(value) = object.get_mut(field) {
-                    *value = serde_json::Value::String(REDACTED.to_owned());
-                }
-            }
-        }
-        let mut st = self.lock();
-        if st.requests.len() >= MAX_RECORDED_REQUESTS {
-            st.requests.pop_front();
-        }
-        st.requests.push_back(RecordedRequest {
-            path: path.to_owned(),
-            body,
-        });
-        (st.next_fault.take(), st.delay)
     }
 
     /// `sp_id` with `sp_password`, or with the `token` if one is configured.
@@ -373,7 +326,7 @@ impl Sim {
         let root_cert = BASE64.encode(&self.pki.root_der);
         UserCertificate {
             cert_id: citizen.cert_id.clone(),
-            cert_data: BASE64.encode(&citizen.cert_der),
+            cert_data: BASE64.encode(&citizen.certificate.der),
             chain_data: match self.chain_data {
                 ChainLayout::Array => ChainData::Array(vec![ca_cert, root_cert]),
                 ChainLayout::Object => ChainData::Object {
@@ -386,9 +339,9 @@ impl Sim {
                 CertificateStatus::Active => CERT_STATUS_ACTIVE,
                 CertificateStatus::Suspended => CERT_STATUS_SUSPENDED,
             },
-            cert_subject: citizen.subject.clone(),
-            cert_valid_from: citizen.valid_from.clone(),
-            cert_valid_to: citizen.valid_to.clone(),
+            cert_subject: citizen.certificate.subject.to_string(),
+            cert_valid_from: citizen.validity.0.clone(),
+            cert_valid_to: citizen.validity.1.clone(),
             transaction_id,
         }
     }
@@ -575,19 +528,16 @@ impl Sim {
             tracing::error!(transaction_id, error = %e, "approving the transaction failed");
             CaError::Internal
         })?;
-        let corrupt_next = st.corrupt_next;
         let tx = &mut st.transactions[index];
         let (message, signed_files) = match tx.state {
             TransactionState::Waiting => (MSG_WAITING, None),
             TransactionState::Rejected => (MSG_REJECTED, None),
             TransactionState::Expired => (MSG_EXPIRED, None),
             TransactionState::Approved => {
-                let mut consumed = false;
                 if !tx.delivered {
                     tx.delivered = true;
-                    if corrupt_next {
-                        corrupt(&mut tx.signatures);
-                        consumed = true;
+                    if self.gate.take_corrupt() {
+                        tx.signatures.iter_mut().for_each(|s| corrupt(s));
                     }
                 }
                 let files = tx
@@ -600,9 +550,6 @@ impl Sim {
                         timestamp_signature: None,
                     })
                     .collect();
-                if consumed {
-                    st.corrupt_next = false;
-                }
                 (MSG_SUCCESS, Some(files))
             }
         };
@@ -641,18 +588,9 @@ impl Sim {
             .get(&citizen.spec.user_id)
             .copied()
             .unwrap_or(citizen.spec.behaviour);
-        let decision = match behaviour {
-            Behaviour::ApproveAfter(after) => Some((after, TransactionState::Approved)),
-            Behaviour::RejectAfter(after) => Some((after, TransactionState::Rejected)),
-            Behaviour::ExpireAfter(after) => Some((after, TransactionState::Expired)),
-            Behaviour::Manual => None,
-        };
-        match decision {
-            Some((after, outcome)) if after < self.ttl && age >= after => {
-                self.decide(st, index, outcome)
-            }
-            _ if age >= self.ttl => self.decide(st, index, TransactionState::Expired),
-            _ => Ok(()),
+        match behaviour.due(age, self.ttl) {
+            Some(decision) => self.decide(st, index, decision.into()),
+            None => Ok(()),
         }
     }
 
@@ -667,8 +605,8 @@ impl Sim {
         if outcome == TransactionState::Approved {
             let tx = &st.transactions[index];
             let foreign_key;
-            let key = if st.foreign_next {
-                foreign_key = SigningKey::generate()?.0;
+            let key = if self.gate.take_foreign() {
+                foreign_key = CitizenKey::generate(KeyKind::Rsa2048)?;
                 &foreign_key
             } else {
                 &self.citizen(tx.ca, tx.citizen).key
@@ -676,9 +614,8 @@ impl Sim {
             let signatures = tx
                 .documents
                 .iter()
-                .map(|doc| key.sign(doc.algorithm, &doc.digest))
+                .map(|doc| key.sign_digest(SCHEME, doc.algorithm, &doc.digest))
                 .collect::<Result<Vec<_>, _>>()?;
-            st.foreign_next = false;
             st.transactions[index].signatures = signatures;
         }
         let tx = &mut st.transactions[index];
@@ -709,6 +646,39 @@ impl Sim {
         self.decide(&mut st, index, outcome)
     }
 
+    /// From now on `user_id` answers as `behaviour`, at every CA holding a certificate of theirs.
+    fn set_behaviour(&self, user_id: &str, behaviour: Behaviour) -> Result<(), SimError> {
+        if !self.cas.iter().any(|ca| ca.by_user.contains_key(user_id)) {
+            return Err(SimError::UnknownCitizen(user_id.to_owned()));
+        }
+        self.lock().behaviours.insert(user_id.to_owned(), behaviour);
+        Ok(())
+    }
+
+    /// Every citizen certificate, CA by CA, with the citizen's current behaviour.
+    fn citizens(&self) -> Vec<CitizenInfo> {
+        let behaviours = self.lock().behaviours.clone();
+        self.cas
+            .iter()
+            .zip(&self.pki.cas)
+            .flat_map(|(ca, pki)| {
+                let behaviours = &behaviours;
+                pki.citizens.iter().map(move |c| CitizenInfo {
+                    ca_name: ca.name.clone(),
+                    user_id: c.spec.user_id.clone(),
+                    full_name: c.spec.full_name.clone(),
+                    behaviour: behaviours
+                        .get(&c.spec.user_id)
+                        .copied()
+                        .unwrap_or(c.spec.behaviour),
+                    certificate_status: c.spec.certificate_status,
+                    serial_number: c.serial_hex.clone(),
+                    cert_id: c.cert_id.clone(),
+                })
+            })
+            .collect()
+    }
+
     fn snapshot(&self) -> Vec<SimTransaction> {
         let mut st = self.lock();
         let now = Instant::now();
@@ -730,12 +700,56 @@ impl Sim {
     }
 }
 
-/// Flips a bit pattern in the last byte of every signature.
-fn corrupt(signatures: &mut [Vec<u8>]) {
-    for signature in signatures {
-        if let Some(last) = signature.last_mut() {
-            *last ^= 0x5a;
+impl From<Decision> for TransactionState {
+    fn from(decision: Decision) -> Self {
+        match decision {
+            Decision::Approve => Self::Approved,
+            Decision::Reject => Self::Rejected,
+            Decision::Expire => Self::Expired,
         }
+    }
+}
+
+/// The kit's `/_sim` routes drive the same functions as [`SimControl`].
+impl ControlTarget for Sim {
+    type Record = RecordedRequest;
+
+    fn gate(&self) -> &CallGate {
+        &self.gate
+    }
+
+    fn root_pem(&self) -> String {
+        Sim::root_pem(self).to_owned()
+    }
+
+    fn citizens(&self) -> impl Serialize {
+        Sim::citizens(self)
+    }
+
+    fn transactions(&self) -> impl Serialize {
+        self.snapshot()
+    }
+
+    fn decide(&self, transaction: &str, decision: Decision) -> Result<(), ControlError> {
+        self.control_decide(transaction, decision.into())
+            .map_err(control_error)
+    }
+
+    fn set_behaviour(&self, citizen: &str, behaviour: Behaviour) -> Result<(), ControlError> {
+        Sim::set_behaviour(self, citizen, behaviour).map_err(control_error)
+    }
+}
+
+/// The `/_sim` answer for a failed control call.
+fn control_error(error: SimError) -> ControlError {
+    let message = error.to_string();
+    match error {
+        SimError::UnknownTransaction(_) | SimError::UnknownCitizen(_) => {
+            ControlError::NotFound(message)
+        }
+        SimError::NotWaiting { .. } => ControlError::Conflict(message),
+        SimError::InvalidConfig(_) => ControlError::BadRequest(message),
+        _ => ControlError::Internal(message),
     }
 }
 
@@ -792,42 +806,30 @@ impl SimControl {
     /// # Errors
     /// [`SimError::UnknownCitizen`] when no CA knows this `user_id`.
     pub fn set_behaviour(&self, user_id: &str, behaviour: Behaviour) -> Result<(), SimError> {
-        if !self
-            .sim
-            .cas
-            .iter()
-            .any(|ca| ca.by_user.contains_key(user_id))
-        {
-            return Err(SimError::UnknownCitizen(user_id.to_owned()));
-        }
-        self.sim
-            .lock()
-            .behaviours
-            .insert(user_id.to_owned(), behaviour);
-        Ok(())
+        self.sim.set_behaviour(user_id, behaviour)
     }
 
     /// The next call of any CA endpoint suffers `fault` (once); replaces an unused one.
     pub fn fail_next(&self, fault: Fault) {
-        self.sim.lock().next_fault = Some(fault);
+        self.sim.gate.fail_next(fault);
     }
 
     /// The next delivery of signatures not delivered before (a status answer or a synchronous
     /// sign answer) carries them corrupted (a byte flipped in each); later answers for that
     /// transaction repeat the corrupted values.
     pub fn corrupt_next_signature(&self) {
-        self.sim.lock().corrupt_next = true;
+        self.sim.gate.corrupt_next_signature();
     }
 
     /// The next transaction to be approved is signed by a fresh RSA key that does not match the
     /// citizen's certificate.
     pub fn sign_next_with_foreign_key(&self) {
-        self.sim.lock().foreign_next = true;
+        self.sim.gate.sign_next_with_foreign_key();
     }
 
     /// Latency added before every CA-endpoint answer (`Duration::ZERO` = none).
     pub fn set_delay(&self, delay: Duration) {
-        self.sim.lock().delay = delay;
+        self.sim.gate.set_delay(delay);
     }
 
     /// All transactions in creation order, resolved against the clock first.
@@ -836,41 +838,21 @@ impl SimControl {
     }
 
     /// The CA-endpoint calls received so far, oldest first (at most
-    /// [`MAX_RECORDED_REQUESTS`]), credentials redacted.
+    /// [`MAX_RECORDED_REQUESTS`](crate::MAX_RECORDED_REQUESTS)), credentials redacted.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.sim.lock().requests.iter().cloned().collect()
+        self.sim.gate.requests()
     }
 
     /// Every citizen certificate the simulator holds, CA by CA.
     pub fn citizens(&self) -> Vec<CitizenInfo> {
-        let behaviours = self.sim.lock().behaviours.clone();
-        self.sim
-            .cas
-            .iter()
-            .zip(&self.sim.pki.cas)
-            .flat_map(|(ca, pki)| {
-                let behaviours = &behaviours;
-                pki.citizens.iter().map(move |c| CitizenInfo {
-                    ca_name: ca.name.clone(),
-                    user_id: c.spec.user_id.clone(),
-                    full_name: c.spec.full_name.clone(),
-                    behaviour: behaviours
-                        .get(&c.spec.user_id)
-                        .copied()
-                        .unwrap_or(c.spec.behaviour),
-                    certificate_status: c.spec.certificate_status,
-                    serial_number: c.serial_hex.clone(),
-                    cert_id: c.cert_id.clone(),
-                })
-            })
-            .collect()
+        self.sim.citizens()
     }
 
     /// The citizen's certificate at `ca_name` in PEM, if both exist.
     pub fn citizen_certificate_pem(&self, ca_name: &str, user_id: &str) -> Option<String> {
         let ca = self.sim.cas.iter().position(|ca| ca.name == ca_name)?;
         let index = *self.sim.cas[ca].by_user.get(user_id)?;
-        Some(self.sim.citizen(ca, index).cert_pem.clone())
+        Some(self.sim.citizen(ca, index).certificate.pem.clone())
     }
 
     /// The root CA certificate in PEM: the trust anchor for the gateway.
