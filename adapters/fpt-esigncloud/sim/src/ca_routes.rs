@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use kyso_sim_kit::{Fault, wait_out};
 
-use crate::sim::{CaError, Fault, Prepared, Sim};
+use crate::sim::{CaError, Prepared, Sim};
 use crate::wire::{
     FN_AUTHORIZE_COUNTER_SIGNING, FN_CERTIFICATE_DETAIL, FN_PREPARE_HASH_SIGNING,
     FN_REGENERATE_AUTHORIZATION_CODE, FN_SIGNATURE_VALUE, HEADER_SERVICE_NAME, HEADER_SIGNATURE,
@@ -47,16 +48,9 @@ async fn function(
     let function = path.into_inner();
     let service_name = header(&req, HEADER_SERVICE_NAME);
     let header_signature = header(&req, HEADER_SIGNATURE);
+    // The kit's gate: record (secrets redacted), wait out delay and hang, take the fault.
     let (fault, delay) = sim.begin_call(&function, service_name, header_signature.is_some(), &body);
-    let hang = match fault {
-        Some(Fault::Hang(hang)) => hang,
-        _ => Duration::ZERO,
-    };
-    let pause = delay.saturating_add(hang);
-    if !pause.is_zero() {
-        tokio::time::sleep(pause).await;
-    }
-    match fault {
+    match wait_out(fault, delay).await {
         Some(Fault::Status(status)) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return HttpResponse::build(status).json(CaError::Injected(status.as_u16()).response());
@@ -66,7 +60,7 @@ async fn function(
                 .content_type("text/html; charset=utf-8")
                 .body(GARBAGE_BODY);
         }
-        Some(Fault::Hang(_)) | None => {}
+        _ => {}
     }
     let known = [
         FN_CERTIFICATE_DETAIL,

@@ -5,44 +5,11 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::Serialize;
-
 /// What the simulated subscriber does in FPT's mobile app when a signing request that must be
-/// authorised there (`authorizeMethod` 3) reaches them.
-///
-/// Resolved lazily: whenever a transaction is looked at (status call, control call), its age is
-/// compared with these durations; the simulator runs no background tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Behaviour {
-    /// Authorise this long after the signing request arrived.
-    ApproveAfter(Duration),
-    /// Refuse this long after the signing request arrived.
-    RejectAfter(Duration),
-    /// Let the authorisation lapse this long after the request arrived (before the CA-wide
-    /// [`SimConfig::authorisation_ttl`]).
-    ExpireAfter(Duration),
-    /// Never answer by itself: a control call, an OTP or the CA-wide expiry decides.
-    Manual,
-}
-
-impl Serialize for Behaviour {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let (kind, after) = match self {
-            Self::ApproveAfter(after) => ("approve_after", Some(*after)),
-            Self::RejectAfter(after) => ("reject_after", Some(*after)),
-            Self::ExpireAfter(after) => ("expire_after", Some(*after)),
-            Self::Manual => ("manual", None),
-        };
-        let mut state = serializer.serialize_struct("Behaviour", 2)?;
-        state.serialize_field("kind", kind)?;
-        state.serialize_field(
-            "millis",
-            &after.map(|after| u64::try_from(after.as_millis()).unwrap_or(u64::MAX)),
-        )?;
-        state.end()
-    }
-}
+/// authorised there (`authorizeMethod` 3) reaches them: the kit's [`kyso_sim_kit::Behaviour`].
+/// OTP and passcode transactions ignore it (the subscriber answers through the RP); the CA-wide
+/// [`SimConfig::authorisation_ttl`] expires what is still pending.
+pub use kyso_sim_kit::Behaviour;
 
 /// The passcode (`authorizeMethod` 4) a subscriber gets unless told otherwise.
 pub const DEFAULT_PASSCODE: &str = "123456";

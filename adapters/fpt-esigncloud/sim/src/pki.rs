@@ -1,90 +1,47 @@
-//! The simulator's test PKI, the subscribers' signing keys and the relying party's key.
+//! The simulator's test PKI as eSignCloud reports it, and the relying party's key.
 //!
-//! At start, rcgen (aws-lc-rs backend) generates a root ("Kyso Sandbox Root CA") and an issuing
-//! CA ("Kyso Sandbox FPT-CA", standing in for FPT's sub-CA), both ECDSA P-256 to keep start-up
-//! short, and, per subscriber, an RSA-2048 key and certificate shaped like a personal
-//! eSignCloud certificate:
-//! `CN=<full name>, UID=CCCD:<user_id>, C=VN`, key usage digitalSignature + contentCommitment.
-//! The private keys are then loaded into the `rsa` crate, which signs the RP's prehashed
-//! digests with PKCS#1 v1.5.
+//! `kyso-sim-kit` generates a root ("Kyso Sandbox Root CA"), an issuing CA ("Kyso Sandbox
+//! FPT-CA", standing in for FPT's sub-CA) and, per subscriber, an RSA-2048 key and a two-year
+//! certificate shaped like a personal eSignCloud certificate: `CN=<full name>,
+//! UID=CCCD:<user_id>, C=VN`, key usage digitalSignature + contentCommitment. This module adds
+//! eSignCloud's view of it (the `certificateDN`/`issuerDN` strings, epoch-millisecond validity,
+//! the `mimeType` of each digest algorithm) and the RP's key pair, which only eSignCloud has.
 
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, DnValue, IsCa,
-    KeyPair, KeyUsagePurpose, RsaKeySize, SerialNumber,
+use kyso_sim_kit::{
+    Certificate, CitizenCertSpec, CitizenKey, DigestAlgorithm, KeyKind, Subject, TestPki,
 };
-use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
-use rsa::{Pkcs1v15Sign, RsaPrivateKey, RsaPublicKey};
-use sha2::{Digest, Sha256, Sha384, Sha512};
+use rsa::pkcs8::{DecodePublicKey, EncodePrivateKey, LineEnding};
+use rsa::{Pkcs1v15Sign, RsaPublicKey};
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-use x509_parser::prelude::{FromDer, X509Certificate, X509Name};
+use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::SimError;
 use crate::config::{CitizenSpec, RpKey};
 
-/// OID of the `UID` (userId, RFC 4519) attribute, in rcgen's component form.
-const UID_OID: [u64; 7] = [0, 9, 2342, 19200300, 100, 1, 1];
+/// Days a subscriber certificate is valid: eSignCloud issues two-year personal certificates.
+const CITIZEN_VALIDITY_DAYS: i64 = 730;
 
-/// A digest algorithm eSignCloud names by the `mimeType` of a hash entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DigestAlgorithm {
-    Sha256,
-    Sha384,
-    Sha512,
-}
-
-impl DigestAlgorithm {
-    /// The algorithm of an `application/<alg>-binary` MIME type. `Err(true)` for a type the
-    /// real service knows but the simulator does not sign (`application/sha1-binary`),
-    /// `Err(false)` for anything else.
-    pub(crate) fn from_mime_type(mime_type: &str) -> Result<Self, bool> {
-        match mime_type.trim().to_ascii_lowercase().as_str() {
-            "application/sha256-binary" => Ok(Self::Sha256),
-            "application/sha384-binary" => Ok(Self::Sha384),
-            "application/sha512-binary" => Ok(Self::Sha512),
-            "application/sha1-binary" => Err(true),
-            _ => Err(false),
-        }
-    }
-
-    /// Digest length in bytes.
-    pub(crate) fn len(self) -> usize {
-        match self {
-            Self::Sha256 => 32,
-            Self::Sha384 => 48,
-            Self::Sha512 => 64,
-        }
-    }
-
-    /// The MIME type eSignCloud uses for this algorithm.
-    pub(crate) fn mime_type(self) -> &'static str {
-        match self {
-            Self::Sha256 => "application/sha256-binary",
-            Self::Sha384 => "application/sha384-binary",
-            Self::Sha512 => "application/sha512-binary",
-        }
+/// The algorithm of an `application/<alg>-binary` MIME type, as eSignCloud names the digest of
+/// a hash entry. `Err(true)` for a type the real service knows but the simulator does not sign
+/// (`application/sha1-binary`), `Err(false)` for anything else.
+pub(crate) fn digest_from_mime_type(mime_type: &str) -> Result<DigestAlgorithm, bool> {
+    match mime_type.trim().to_ascii_lowercase().as_str() {
+        "application/sha256-binary" => Ok(DigestAlgorithm::Sha256),
+        "application/sha384-binary" => Ok(DigestAlgorithm::Sha384),
+        "application/sha512-binary" => Ok(DigestAlgorithm::Sha512),
+        "application/sha1-binary" => Err(true),
+        _ => Err(false),
     }
 }
 
-/// A fresh RSA-2048 key: rcgen's (for certificates) and the same key in the `rsa` crate (for
-/// signing digests).
-pub(crate) fn generate_rsa() -> Result<(RsaPrivateKey, KeyPair), SimError> {
-    let key_pair = KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048)?;
-    let key = RsaPrivateKey::from_pkcs8_der(&key_pair.serialize_der())?;
-    Ok((key, key_pair))
-}
-
-/// RSASSA-PKCS1-v1_5 over the DigestInfo of an already computed `digest`.
-pub(crate) fn sign_digest(
-    key: &RsaPrivateKey,
-    algorithm: DigestAlgorithm,
-    digest: &[u8],
-) -> Result<Vec<u8>, SimError> {
-    let padding = match algorithm {
-        DigestAlgorithm::Sha256 => Pkcs1v15Sign::new::<Sha256>(),
-        DigestAlgorithm::Sha384 => Pkcs1v15Sign::new::<Sha384>(),
-        DigestAlgorithm::Sha512 => Pkcs1v15Sign::new::<Sha512>(),
-    };
-    Ok(key.sign(padding, digest)?)
+/// The MIME type eSignCloud uses for a digest algorithm.
+pub(crate) fn mime_type(algorithm: DigestAlgorithm) -> &'static str {
+    match algorithm {
+        DigestAlgorithm::Sha256 => "application/sha256-binary",
+        DigestAlgorithm::Sha384 => "application/sha384-binary",
+        DigestAlgorithm::Sha512 => "application/sha512-binary",
+    }
 }
 
 /// The relying party's public key, and its private key when the simulator issued it.
@@ -99,10 +56,16 @@ impl RelyingPartyKey {
     pub(crate) fn from_config(key: &RpKey) -> Result<Self, SimError> {
         match key {
             RpKey::Generate => {
-                let (private, key_pair) = generate_rsa()?;
+                let generated = CitizenKey::generate(KeyKind::Rsa2048)?;
+                let private = generated
+                    .as_rsa()
+                    .ok_or_else(|| SimError::RpKey("the generated key is not RSA".to_owned()))?;
+                let private_pem = private
+                    .to_pkcs8_pem(LineEnding::LF)
+                    .map_err(|error| SimError::RpKey(error.to_string()))?;
                 Ok(Self {
                     public: private.to_public_key(),
-                    private_pem: Some(key_pair.serialize_pem()),
+                    private_pem: Some(private_pem.as_str().to_owned()),
                 })
             }
             RpKey::Provided(text) => {
@@ -156,174 +119,95 @@ impl RelyingPartyKey {
     }
 }
 
-/// A subscriber with key and certificate.
+/// A subscriber: the spec and what the kit issued for it.
 pub(crate) struct Citizen {
     pub(crate) spec: CitizenSpec,
-    pub(crate) key: RsaPrivateKey,
-    pub(crate) cert_der: Vec<u8>,
-    pub(crate) cert_pem: String,
-    /// Uppercase hex, as `certificateSerialNumber`.
-    pub(crate) serial_hex: String,
+    pub(crate) key: CitizenKey,
+    pub(crate) certificate: Certificate,
+}
+
+impl Citizen {
+    /// `certificateSerialNumber`: uppercase hex.
+    pub(crate) fn serial_hex(&self) -> String {
+        self.certificate.serial_hex()
+    }
+
     /// `certificateDN`, e.g. `CN=Nguyễn Văn An,UID=CCCD:001099000001,C=VN`.
-    pub(crate) subject_dn: String,
-    /// `issuerDN`.
-    pub(crate) issuer_dn: String,
+    pub(crate) fn subject_dn(&self) -> String {
+        dn_string(&self.certificate.subject)
+    }
+
+    /// `issuerDN`, e.g. `CN=Kyso Sandbox FPT-CA,O=Kyso Sandbox,C=VN`.
+    pub(crate) fn issuer_dn(&self) -> String {
+        dn_string(&self.certificate.issuer)
+    }
+
     /// `validFrom`, epoch milliseconds.
-    pub(crate) valid_from_ms: i64,
+    pub(crate) fn valid_from_ms(&self) -> i64 {
+        epoch_millis(self.certificate.not_before)
+    }
+
     /// `validTo`, epoch milliseconds.
-    pub(crate) valid_to_ms: i64,
+    pub(crate) fn valid_to_ms(&self) -> i64 {
+        epoch_millis(self.certificate.not_after)
+    }
 }
 
 /// Root, issuing CA and subscribers.
-pub(crate) struct TestPki {
+pub(crate) struct FptPki {
     pub(crate) root_pem: String,
     pub(crate) ca_pem: String,
     pub(crate) citizens: Vec<Citizen>,
 }
 
-impl TestPki {
+impl FptPki {
     /// Generates everything. CPU-bound (RSA key generation): call it off the async executor.
     pub(crate) fn generate(specs: &[CitizenSpec]) -> Result<Self, SimError> {
-        let now = OffsetDateTime::now_utc();
-        // The CAs use P-256: generating two more RSA keys would double the start-up time.
-        let root_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-        let root = CertifiedIssuer::self_signed(
-            ca_params("Kyso Sandbox Root CA", None, now, 3653)?,
-            root_key,
-        )?;
-        let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-        let ca = CertifiedIssuer::signed_by(
-            ca_params("Kyso Sandbox FPT-CA", Some(0), now, 3650)?,
-            ca_key,
-            &root,
-        )?;
-        // Key generation dominates start-up; one thread per subscriber keeps it short.
-        let citizens = std::thread::scope(|scope| {
-            let ca = &ca;
-            let handles: Vec<_> = specs
-                .iter()
-                .map(|spec| scope.spawn(move || issue(spec, ca, now)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|handle| {
-                    handle.join().map_err(|_| {
-                        SimError::Startup("a key generation thread panicked".to_owned())
-                    })?
-                })
-                .collect::<Result<Vec<_>, SimError>>()
-        })?;
+        let TestPki {
+            root,
+            issuing_cas,
+            citizens,
+        } = TestPki::builder("Kyso Sandbox Root CA")
+            .issuing_ca("Kyso Sandbox FPT-CA")
+            .citizens(specs.iter().map(|spec| {
+                CitizenCertSpec::new(spec.full_name.as_str(), &spec.user_id, KeyKind::Rsa2048)
+                    .validity_days(CITIZEN_VALIDITY_DAYS)
+            }))
+            .build()?;
+        let ca_pem = issuing_cas
+            .into_iter()
+            .next()
+            .map(|ca| ca.pem)
+            .ok_or_else(|| SimError::Certificate("no issuing CA was generated".to_owned()))?;
+        let citizens = specs
+            .iter()
+            .zip(citizens)
+            .map(|(spec, issued)| Citizen {
+                spec: spec.clone(),
+                key: issued.key,
+                certificate: issued.certificate,
+            })
+            .collect();
         Ok(Self {
-            root_pem: root.pem(),
-            ca_pem: ca.pem(),
+            root_pem: root.pem,
+            ca_pem,
             citizens,
         })
     }
 }
 
-fn ca_params(
-    common_name: &str,
-    path_len: Option<u8>,
-    now: OffsetDateTime,
-    days: i64,
-) -> Result<CertificateParams, SimError> {
-    let mut name = DistinguishedName::new();
-    name.push(DnType::CommonName, common_name);
-    name.push(DnType::OrganizationName, "Kyso Sandbox");
-    name.push(DnType::CountryName, country_vn()?);
-    let mut params = CertificateParams::default();
-    params.distinguished_name = name;
-    params.is_ca = IsCa::Ca(match path_len {
-        Some(len) => BasicConstraints::Constrained(len),
-        None => BasicConstraints::Unconstrained,
-    });
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    params.use_authority_key_identifier_extension = path_len.is_some();
-    params.not_before = now - time::Duration::hours(1);
-    params.not_after = now + time::Duration::days(days);
-    params.serial_number = Some(random_serial().0);
-    Ok(params)
+/// A DN as eSignCloud's `certificateDN`/`issuerDN` strings: `LABEL=value` joined by commas
+/// (no space), in certificate order.
+fn dn_string(subject: &Subject) -> String {
+    subject
+        .attributes()
+        .iter()
+        .map(|(attribute, value)| format!("{}={value}", attribute.label()))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
-/// `VN` as a PrintableString, as RFC 5280 asks of countryName.
-fn country_vn() -> Result<DnValue, SimError> {
-    Ok(DnValue::PrintableString("VN".try_into()?))
-}
-
-/// A random positive 16-byte serial (top bit clear, next bit set so DER keeps 16 bytes) and its
-/// uppercase hex.
-fn random_serial() -> (SerialNumber, String) {
-    let mut bytes: [u8; 16] = rand::random();
-    bytes[0] = (bytes[0] & 0x7f) | 0x40;
-    (SerialNumber::from_slice(&bytes), hex::encode_upper(bytes))
-}
-
-fn issue(
-    spec: &CitizenSpec,
-    ca: &CertifiedIssuer<'_, KeyPair>,
-    now: OffsetDateTime,
-) -> Result<Citizen, SimError> {
-    let (key, key_pair) = generate_rsa()?;
-    let mut name = DistinguishedName::new();
-    name.push(DnType::CommonName, spec.full_name.as_str());
-    name.push(
-        DnType::CustomDnType(UID_OID.to_vec()),
-        format!("CCCD:{}", spec.user_id),
-    );
-    name.push(DnType::CountryName, country_vn()?);
-    let (serial, serial_hex) = random_serial();
-    let mut params = CertificateParams::default();
-    params.distinguished_name = name;
-    params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::ContentCommitment,
-    ];
-    params.use_authority_key_identifier_extension = true;
-    params.not_before = now - time::Duration::hours(1);
-    params.not_after = now + time::Duration::days(730);
-    params.serial_number = Some(serial);
-    let cert = params.signed_by(&key_pair, ca)?;
-    let cert_der = cert.der().to_vec();
-
-    let (_, parsed) = X509Certificate::from_der(&cert_der)
-        .map_err(|error| SimError::Certificate(error.to_string()))?;
-    let millis = |at: x509_parser::time::ASN1Time| {
-        i64::try_from(at.to_datetime().unix_timestamp_nanos() / 1_000_000)
-            .map_err(|error| SimError::Certificate(error.to_string()))
-    };
-    Ok(Citizen {
-        spec: spec.clone(),
-        key,
-        cert_pem: cert.pem(),
-        serial_hex,
-        subject_dn: dn_string(parsed.subject())?,
-        issuer_dn: dn_string(parsed.issuer())?,
-        valid_from_ms: millis(parsed.validity().not_before)?,
-        valid_to_ms: millis(parsed.validity().not_after)?,
-        cert_der,
-    })
-}
-
-/// A DN as eSignCloud's `certificateDN`/`issuerDN` strings: `LABEL=value` joined by commas,
-/// in certificate order.
-fn dn_string(name: &X509Name<'_>) -> Result<String, SimError> {
-    name.iter_attributes()
-        .map(|attribute| {
-            let oid = attribute.attr_type().to_id_string();
-            let label = match oid.as_str() {
-                "2.5.4.3" => "CN",
-                "2.5.4.6" => "C",
-                "2.5.4.10" => "O",
-                "0.9.2342.19200300.100.1.1" => "UID",
-                other => other,
-            }
-            .to_owned();
-            let value = attribute
-                .as_str()
-                .map_err(|error| SimError::Certificate(error.to_string()))?;
-            Ok(format!("{label}={value}"))
-        })
-        .collect::<Result<Vec<_>, SimError>>()
-        .map(|parts| parts.join(","))
+/// Epoch milliseconds of a certificate time (whole seconds).
+fn epoch_millis(at: OffsetDateTime) -> i64 {
+    at.unix_timestamp().saturating_mul(1000)
 }

@@ -1,23 +1,21 @@
 //! Starting and stopping a simulator: [`spawn`], [`spawn_on`] and [`SimHandle`].
 //!
-//! The actix-web server runs with one worker and no signal handling inside a `tokio::spawn`ed
-//! task, so it works within any tokio runtime (a `#[tokio::test]`, the gateway's sandbox).
+//! The server is the kit's [`SimServer`] (one worker, no signal handling, on the current tokio
+//! runtime), serving eSignCloud's functions, the kit's `/_sim` control API extended with
+//! eSignCloud's two extra downloads (`/_sim/issuing-ca.pem`, `/_sim/relying-party-key.pem`),
+//! and an eSignCloud-shaped 404.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpServer, web};
-use tokio::task::JoinHandle;
+use actix_web::{HttpResponse, web};
+use kyso_sim_kit::{SimServer, control};
+use serde_json::json;
 
 use crate::SimError;
 use crate::ca_routes::{self, BASE_PATH};
 use crate::config::SimConfig;
-use crate::control_routes;
 use crate::sim::{Sim, SimControl};
-
-/// Seconds a graceful stop gives requests in flight.
-const SHUTDOWN_TIMEOUT_SECS: u64 = 2;
 
 /// Generates keys and PKI for `config` and serves the simulator on `127.0.0.1` at a free port.
 ///
@@ -33,54 +31,64 @@ pub async fn spawn(config: SimConfig) -> Result<SimHandle, SimError> {
 /// # Errors
 /// An invalid configuration, a key or PKI generation failure, or a socket error.
 pub async fn spawn_on(config: SimConfig, listener: TcpListener) -> Result<SimHandle, SimError> {
-    let addr = listener.local_addr()?;
     // RSA key generation is CPU-bound: keep it off the async executor.
     let sim = tokio::task::spawn_blocking(move || Sim::new(config))
         .await
         .map_err(|error| SimError::Startup(error.to_string()))??;
-    let sim = Arc::new(sim);
-    let data = web::Data::from(Arc::clone(&sim));
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
+    let sim = web::Data::new(sim);
+    let data = sim.clone();
+    let server = SimServer::start("FPT eSignCloud", listener, move |cfg| {
+        cfg.app_data(data.clone())
             .configure(ca_routes::configure)
-            .configure(control_routes::configure)
-            .default_service(web::to(ca_routes::not_found))
-    })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
-    .listen(listener)?
-    .run();
-    let server_handle = server.handle();
-    let task = tokio::spawn(async move {
-        if let Err(error) = server.await {
-            tracing::error!(%error, "the eSignCloud simulator's server failed");
-        }
-    });
-    tracing::debug!(%addr, "FPT eSignCloud simulator listening");
+            .service(
+                control::scope::<Sim>()
+                    .route("/issuing-ca.pem", web::get().to(issuing_ca_pem))
+                    .route(
+                        "/relying-party-key.pem",
+                        web::get().to(relying_party_key_pem),
+                    ),
+            )
+            .default_service(web::to(ca_routes::not_found));
+    })?;
+    tracing::debug!(addr = %server.addr(), "FPT eSignCloud simulator listening");
     Ok(SimHandle {
-        addr,
-        sim,
-        server: server_handle,
-        task: Some(task),
+        sim: sim.into_inner(),
+        server,
     })
+}
+
+fn pem_response(pem: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/x-pem-file")
+        .body(pem)
+}
+
+/// `GET /_sim/issuing-ca.pem`: the issuing CA certificate.
+async fn issuing_ca_pem(sim: web::Data<Sim>) -> HttpResponse {
+    pem_response(sim.ca_pem().to_owned())
+}
+
+/// `GET /_sim/relying-party-key.pem`: the RP private key the simulator issued; 404 if it was
+/// configured.
+async fn relying_party_key_pem(sim: web::Data<Sim>) -> HttpResponse {
+    match sim.rp_private_pem() {
+        Some(pem) => pem_response(pem.to_owned()),
+        None => HttpResponse::NotFound()
+            .json(json!({ "error": "the relying party key was configured, not issued here" })),
+    }
 }
 
 /// A running simulator. Dropping it stops the server without waiting; [`SimHandle::stop`]
 /// stops it gracefully.
 pub struct SimHandle {
-    addr: SocketAddr,
     sim: Arc<Sim>,
-    server: ServerHandle,
-    /// `None` once stopped.
-    task: Option<JoinHandle<()>>,
+    server: SimServer,
 }
 
 impl std::fmt::Debug for SimHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SimHandle")
-            .field("addr", &self.addr)
+            .field("addr", &self.server.addr())
             .finish_non_exhaustive()
     }
 }
@@ -88,13 +96,13 @@ impl std::fmt::Debug for SimHandle {
 impl SimHandle {
     /// The socket address the simulator listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The REST base URL the functions hang off, e.g.
     /// `http://127.0.0.1:40123/eSignCloud/restapi` (no trailing slash).
     pub fn base_url(&self) -> String {
-        format!("http://{}{BASE_PATH}", self.addr)
+        self.server.url(BASE_PATH)
     }
 
     /// The root CA certificate (PEM): the trust anchor to give the gateway.
@@ -121,22 +129,7 @@ impl SimHandle {
     }
 
     /// Stops the server gracefully (requests in flight get up to 2 s) and waits for it.
-    pub async fn stop(mut self) {
-        self.server.stop(true).await;
-        if let Some(task) = self.task.take()
-            && let Err(error) = task.await
-        {
-            tracing::error!(%error, "the eSignCloud simulator's server task failed");
-        }
-    }
-}
-
-impl Drop for SimHandle {
-    fn drop(&mut self) {
-        if self.task.take().is_some() {
-            // `stop` sends the command when called; the future only awaits completion, so
-            // dropping it needs no runtime and still stops the server.
-            drop(self.server.stop(false));
-        }
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 }

@@ -1,47 +1,37 @@
 //! The simulator's state and logic: RP authentication, the eSignCloud functions, the lazy
-//! resolution of pending authorisations, fault injection, and [`SimControl`], the control
-//! surface for tests and demos. The HTTP layers (`ca_routes`, `control_routes`) only translate
-//! to and from these functions.
+//! resolution of pending authorisations, and [`SimControl`], the control surface for tests and
+//! demos. The HTTP layers (`ca_routes`, and the kit's `/_sim` routes through [`ControlTarget`])
+//! only translate to and from these functions. Fault injection, delay and the request log are
+//! the kit's [`CallGate`], recording eSignCloud's own [`RecordedRequest`].
 //!
-//! All state sits behind one `std::sync::Mutex`, never held across an `.await`.
+//! All transaction state sits behind one `std::sync::Mutex`, never held across an `.await`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use kyso_sim_kit::faults::corrupt;
+use kyso_sim_kit::{
+    Behaviour, CallGate, CitizenKey, ControlError, ControlTarget, Decision, DigestAlgorithm, Fault,
+    KeyKind, SignatureScheme,
+};
 use serde::Serialize;
 
 use crate::SimError;
-use crate::config::{Behaviour, RelyingPartySpec, SimConfig};
-use crate::pki::{Citizen, DigestAlgorithm, RelyingPartyKey, TestPki, generate_rsa, sign_digest};
+use crate::config::{RelyingPartySpec, SimConfig};
+use crate::pki::{Citizen, FptPki, RelyingPartyKey, digest_from_mime_type, mime_type};
 use crate::wire::{
     METHOD_EMAIL, METHOD_MOBILE, METHOD_PASSCODE, METHOD_SMS, METHOD_UAF, MODE_ASYNC_CLIENT_SERVER,
     MODE_ASYNC_SERVER_SERVER, MODE_SYNC, SERVICE_NAME, SignCloudReq, SignCloudResp, SignedFileData,
 };
-
-/// At most this many CA calls are kept for [`SimControl::requests`] (oldest dropped first).
-pub const MAX_RECORDED_REQUESTS: usize = 10_000;
 
 /// How far `credentialData.timestamp` may be from the simulator's clock, either way.
 pub const TIMESTAMP_WINDOW: Duration = Duration::from_secs(300);
 
 /// Wrong OTPs accepted for one transaction before it fails.
 pub const OTP_ATTEMPTS: u32 = 3;
-
-/// A fault injected into the next call of any CA function (once).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Fault {
-    /// Answer with this HTTP status and the eSignCloud error body (`responseCode` 9999),
-    /// without processing the call. A status that is not an HTTP status is answered as 500.
-    Status(u16),
-    /// Answer 200 with an HTML body, without processing the call.
-    Garbage,
-    /// Sleep this long, then handle the call normally.
-    Hang(Duration),
-}
 
 /// Where a signing transaction (a `billCode`) stands at the CA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -80,7 +70,12 @@ pub struct SimTransaction {
     pub notification: Option<String>,
 }
 
-/// One call of a CA function, as received, with the RP's secrets blanked out.
+/// The JSON fields the request log redacts, at any depth: the RP's `credentialData.password`,
+/// `.signature` (the static RP signature) and `.pkcs1Signature`.
+const SECRET_FIELDS: [&str; 3] = ["password", "signature", "pkcs1Signature"];
+
+/// One call of a CA function, as received, with the RP's secrets blanked out: the record of the
+/// kit's [`CallGate`] here, since eSignCloud's headers matter.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RecordedRequest {
     /// The function name (the last path segment).
@@ -90,8 +85,8 @@ pub struct RecordedRequest {
     /// Whether a `signature` header came with the call.
     pub signed: bool,
     /// The body as JSON, `credentialData.password`, `.signature` and `.pkcs1Signature`
-    /// replaced by `"[REDACTED]"`; a JSON string of the (lossily decoded) text if the body is
-    /// not JSON.
+    /// replaced by `"[REDACTED]"`; `null` for an empty body; a JSON string of the (lossily
+    /// decoded) text if the body is not JSON.
     pub body: serde_json::Value,
 }
 
@@ -220,11 +215,6 @@ struct Transaction {
 struct State {
     transactions: Vec<Transaction>,
     by_bill: HashMap<String, usize>,
-    requests: VecDeque<RecordedRequest>,
-    next_fault: Option<Fault>,
-    corrupt_next: bool,
-    foreign_next: bool,
-    delay: Duration,
     /// Behaviours set at run time, by citizen index.
     behaviours: HashMap<usize, Behaviour>,
 }
@@ -234,9 +224,11 @@ pub(crate) struct Sim {
     rp: RelyingPartySpec,
     rp_key: RelyingPartyKey,
     ttl: Duration,
-    pki: TestPki,
+    pki: FptPki,
     by_agreement: HashMap<String, usize>,
     by_user: HashMap<String, usize>,
+    /// Faults, delay and the request log (the RP's secrets redacted).
+    pub(crate) gate: CallGate<RecordedRequest>,
     state: Mutex<State>,
 }
 
@@ -253,7 +245,7 @@ impl Sim {
     pub(crate) fn new(config: SimConfig) -> Result<Self, SimError> {
         config.validate().map_err(SimError::InvalidConfig)?;
         let rp_key = RelyingPartyKey::from_config(&config.relying_party.key)?;
-        let pki = TestPki::generate(&config.citizens)?;
+        let pki = FptPki::generate(&config.citizens)?;
         let index = |key: fn(&Citizen) -> &String| {
             pki.citizens
                 .iter()
@@ -270,6 +262,7 @@ impl Sim {
             pki,
             by_agreement,
             by_user,
+            gate: CallGate::new().redacting(SECRET_FIELDS),
             state: Mutex::new(State::default()),
         })
     }
@@ -292,7 +285,8 @@ impl Sim {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Start of every CA call: records it, takes the pending fault, returns it with the delay.
+    /// Start of every CA call: records it in the gate's log, takes the armed fault, returns it
+    /// with the delay.
     pub(crate) fn begin_call(
         &self,
         function: &str,
@@ -300,33 +294,12 @@ impl Sim {
         signed: bool,
         body: &[u8],
     ) -> (Option<Fault>, Duration) {
-        let body = match serde_json::from_slice::<serde_json::Value>(body) {
-            Ok(mut value) => {
-                if let Some(credentials) = value
-                    .get_mut("credentialData")
-                    .and_then(serde_json::Value::as_object_mut)
-                {
-                    for field in ["password", "signature", "pkcs1Signature"] {
-                        if let Some(secret) = credentials.get_mut(field) {
-                            *secret = serde_json::Value::String("[REDACTED]".to_owned());
-                        }
-                    }
-                }
-                value
-            }
-            Err(_) => serde_json::Value::String(String::from_utf8_lossy(body).into_owned()),
-        };
-        let mut state = self.lock();
-        if state.requests.len() >= MAX_RECORDED_REQUESTS {
-            state.requests.pop_front();
-        }
-        state.requests.push_back(RecordedRequest {
+        self.gate.record(RecordedRequest {
             function: function.to_owned(),
             service_name: service_name.map(str::to_owned),
             signed,
-            body,
-        });
-        (state.next_fault.take(), state.delay)
+            body: self.gate.parse_body(body),
+        })
     }
 
     /// Checks the RP's credentials and both of its signatures.
@@ -399,12 +372,12 @@ impl Sim {
 
     fn certificate_fields(&self, citizen: usize, response: &mut SignCloudResp) {
         let citizen = &self.pki.citizens[citizen];
-        response.certificate = Some(BASE64.encode(&citizen.cert_der));
-        response.certificate_dn = Some(citizen.subject_dn.clone());
-        response.certificate_serial_number = Some(citizen.serial_hex.clone());
-        response.issuer_dn = Some(citizen.issuer_dn.clone());
-        response.valid_from = Some(citizen.valid_from_ms);
-        response.valid_to = Some(citizen.valid_to_ms);
+        response.certificate = Some(BASE64.encode(&citizen.certificate.der));
+        response.certificate_dn = Some(citizen.subject_dn());
+        response.certificate_serial_number = Some(citizen.serial_hex());
+        response.issuer_dn = Some(citizen.issuer_dn());
+        response.valid_from = Some(citizen.valid_from_ms());
+        response.valid_to = Some(citizen.valid_to_ms());
     }
 
     /// `getCertificateDetailForSignCloud`.
@@ -458,28 +431,27 @@ impl Sim {
             .iter()
             .enumerate()
             .map(|(i, file)| {
-                let algorithm =
-                    DigestAlgorithm::from_mime_type(&file.mime_type).map_err(|known| {
-                        if known {
-                            CaError::NotSupported(format!("mimeType {}", file.mime_type))
-                        } else {
-                            CaError::ParameterInvalid(format!(
-                                "multipleSigningFileData[{i}].mimeType {:?}",
-                                file.mime_type
-                            ))
-                        }
-                    })?;
+                let algorithm = digest_from_mime_type(&file.mime_type).map_err(|known| {
+                    if known {
+                        CaError::NotSupported(format!("mimeType {}", file.mime_type))
+                    } else {
+                        CaError::ParameterInvalid(format!(
+                            "multipleSigningFileData[{i}].mimeType {:?}",
+                            file.mime_type
+                        ))
+                    }
+                })?;
                 let digest = hex::decode(file.hash.trim()).map_err(|_| {
                     CaError::ParameterInvalid(format!(
                         "multipleSigningFileData[{i}].hash is not hex"
                     ))
                 })?;
-                if digest.len() != algorithm.len() {
+                if digest.len() != algorithm.output_len() {
                     return Err(CaError::ParameterInvalid(format!(
                         "multipleSigningFileData[{i}].hash has {} bytes, {} wants {}",
                         digest.len(),
-                        algorithm.mime_type(),
-                        algorithm.len()
+                        mime_type(algorithm),
+                        algorithm.output_len()
                     )));
                 }
                 Ok(Document {
@@ -644,7 +616,6 @@ impl Sim {
 
     /// The answer describing a transaction's current state.
     fn answer(&self, state: &mut State, index: usize) -> SignCloudResp {
-        let corrupt_next = state.corrupt_next;
         let tx = &mut state.transactions[index];
         let mut response = match tx.state {
             TransactionState::Waiting => SignCloudResp {
@@ -675,12 +646,12 @@ impl Sim {
                 ..SignCloudResp::default()
             },
             TransactionState::Approved => {
-                let mut consumed = false;
                 if !tx.delivered {
                     tx.delivered = true;
-                    if corrupt_next {
-                        corrupt(&mut tx.signatures);
-                        consumed = true;
+                    if self.gate.take_corrupt() {
+                        tx.signatures
+                            .iter_mut()
+                            .for_each(|signature| corrupt(signature));
                     }
                 }
                 let mut response = success();
@@ -694,13 +665,10 @@ impl Sim {
                             .map(|(document, signature)| SignedFileData {
                                 signature_value: BASE64.encode(signature),
                                 signed_file_name: document.file_name.clone(),
-                                mime_type: document.algorithm.mime_type().to_owned(),
+                                mime_type: mime_type(document.algorithm).to_owned(),
                             })
                             .collect(),
                     );
-                }
-                if consumed {
-                    state.corrupt_next = false;
                 }
                 response
             }
@@ -729,18 +697,9 @@ impl Sim {
         } else {
             Behaviour::Manual
         };
-        let decision = match behaviour {
-            Behaviour::ApproveAfter(after) => Some((after, TransactionState::Approved)),
-            Behaviour::RejectAfter(after) => Some((after, TransactionState::Rejected)),
-            Behaviour::ExpireAfter(after) => Some((after, TransactionState::Expired)),
-            Behaviour::Manual => None,
-        };
-        match decision {
-            Some((after, outcome)) if after < self.ttl && age >= after => {
-                self.decide(state, index, outcome)
-            }
-            _ if age >= self.ttl => self.decide(state, index, TransactionState::Expired),
-            _ => Ok(()),
+        match behaviour.due(age, self.ttl) {
+            Some(decision) => self.decide(state, index, decision.into()),
+            None => Ok(()),
         }
     }
 
@@ -753,8 +712,8 @@ impl Sim {
     ) -> Result<(), SimError> {
         if outcome == TransactionState::Approved {
             let foreign_key;
-            let key = if state.foreign_next {
-                foreign_key = generate_rsa()?.0;
+            let key = if self.gate.take_foreign() {
+                foreign_key = CitizenKey::generate(KeyKind::Rsa2048)?;
                 &foreign_key
             } else {
                 &self.pki.citizens[state.transactions[index].citizen].key
@@ -762,9 +721,14 @@ impl Sim {
             let signatures = state.transactions[index]
                 .documents
                 .iter()
-                .map(|document| sign_digest(key, document.algorithm, &document.digest))
+                .map(|document| {
+                    key.sign_digest(
+                        SignatureScheme::RsaPkcs1v15,
+                        document.algorithm,
+                        &document.digest,
+                    )
+                })
                 .collect::<Result<Vec<_>, _>>()?;
-            state.foreign_next = false;
             state.transactions[index].signatures = signatures;
         }
         let tx = &mut state.transactions[index];
@@ -816,6 +780,90 @@ impl Sim {
             })
             .collect()
     }
+
+    /// From now on the subscriber with this CCCD number (or `agreementUUID`) answers app
+    /// authorisations as `behaviour`.
+    fn set_behaviour(&self, user_id: &str, behaviour: Behaviour) -> Result<(), SimError> {
+        let index = self
+            .by_user
+            .get(user_id)
+            .or_else(|| self.by_agreement.get(user_id))
+            .copied()
+            .ok_or_else(|| SimError::InvalidConfig(format!("no subscriber {user_id}")))?;
+        self.lock().behaviours.insert(index, behaviour);
+        Ok(())
+    }
+
+    fn citizens(&self) -> Vec<CitizenInfo> {
+        let behaviours = self.lock().behaviours.clone();
+        self.pki
+            .citizens
+            .iter()
+            .enumerate()
+            .map(|(index, citizen)| CitizenInfo {
+                agreement_uuid: citizen.spec.agreement_uuid.clone(),
+                user_id: citizen.spec.user_id.clone(),
+                full_name: citizen.spec.full_name.clone(),
+                behaviour: behaviours
+                    .get(&index)
+                    .copied()
+                    .unwrap_or(citizen.spec.behaviour),
+                serial_number: citizen.serial_hex(),
+            })
+            .collect()
+    }
+}
+
+impl From<Decision> for TransactionState {
+    fn from(decision: Decision) -> Self {
+        match decision {
+            Decision::Approve => Self::Approved,
+            Decision::Reject => Self::Rejected,
+            Decision::Expire => Self::Expired,
+        }
+    }
+}
+
+/// The kit's `/_sim` routes drive the same functions as [`SimControl`].
+impl ControlTarget for Sim {
+    type Record = RecordedRequest;
+
+    fn gate(&self) -> &CallGate<RecordedRequest> {
+        &self.gate
+    }
+
+    fn root_pem(&self) -> String {
+        self.root_pem().to_owned()
+    }
+
+    fn citizens(&self) -> impl Serialize {
+        Sim::citizens(self)
+    }
+
+    fn transactions(&self) -> impl Serialize {
+        self.snapshot()
+    }
+
+    fn decide(&self, transaction: &str, decision: Decision) -> Result<(), ControlError> {
+        self.control_decide(transaction, decision.into())
+            .map_err(control_error)
+    }
+
+    fn set_behaviour(&self, citizen: &str, behaviour: Behaviour) -> Result<(), ControlError> {
+        Sim::set_behaviour(self, citizen, behaviour).map_err(control_error)
+    }
+}
+
+/// The `/_sim` answer for a failed control call.
+fn control_error(error: SimError) -> ControlError {
+    let message = error.to_string();
+    match error {
+        SimError::UnknownTransaction(_) | SimError::InvalidConfig(_) => {
+            ControlError::NotFound(message)
+        }
+        SimError::NotWaiting { .. } => ControlError::Conflict(message),
+        _ => ControlError::Internal(message),
+    }
 }
 
 fn success() -> SignCloudResp {
@@ -846,15 +894,6 @@ fn new_bill_code() -> String {
 /// A six-digit OTP.
 fn new_otp() -> String {
     format!("{:06}", rand::random::<u32>() % 1_000_000)
-}
-
-/// Flips the last byte of every signature, so that verification (not parsing) fails.
-fn corrupt(signatures: &mut [Vec<u8>]) {
-    for signature in signatures {
-        if let Some(last) = signature.last_mut() {
-            *last ^= 0x5a;
-        }
-    }
 }
 
 /// Control of a running simulator: decide transactions, steer subscribers, inject faults,
@@ -910,38 +949,30 @@ impl SimControl {
     /// # Errors
     /// [`SimError::InvalidConfig`] when no subscriber matches.
     pub fn set_behaviour(&self, user_id: &str, behaviour: Behaviour) -> Result<(), SimError> {
-        let index = self
-            .sim
-            .by_user
-            .get(user_id)
-            .or_else(|| self.sim.by_agreement.get(user_id))
-            .copied()
-            .ok_or_else(|| SimError::InvalidConfig(format!("no subscriber {user_id}")))?;
-        self.sim.lock().behaviours.insert(index, behaviour);
-        Ok(())
+        self.sim.set_behaviour(user_id, behaviour)
     }
 
     /// The next call of any CA function suffers `fault` (once); a later call replaces a fault
     /// not yet used.
     pub fn fail_next(&self, fault: Fault) {
-        self.sim.lock().next_fault = Some(fault);
+        self.sim.gate.fail_next(fault);
     }
 
     /// The next success answer for a transaction not delivered before carries corrupted
     /// signatures (one byte flipped in each); later answers for it repeat them.
     pub fn corrupt_next_signature(&self) {
-        self.sim.lock().corrupt_next = true;
+        self.sim.gate.corrupt_next_signature();
     }
 
     /// The next transaction to be approved is signed by a fresh RSA-2048 key that does not
     /// match the subscriber's certificate.
     pub fn sign_next_with_foreign_key(&self) {
-        self.sim.lock().foreign_next = true;
+        self.sim.gate.sign_next_with_foreign_key();
     }
 
     /// Latency added before every CA answer (`Duration::ZERO` = none).
     pub fn set_delay(&self, delay: Duration) {
-        self.sim.lock().delay = delay;
+        self.sim.gate.set_delay(delay);
     }
 
     /// All transactions, oldest first, resolved against the clock first.
@@ -949,37 +980,21 @@ impl SimControl {
         self.sim.snapshot()
     }
 
-    /// The CA calls received so far, oldest first (at most [`MAX_RECORDED_REQUESTS`]).
+    /// The CA calls received so far, oldest first (at most
+    /// [`MAX_RECORDED_REQUESTS`](crate::MAX_RECORDED_REQUESTS)), the RP's secrets redacted.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.sim.lock().requests.iter().cloned().collect()
+        self.sim.gate.requests()
     }
 
     /// The subscribers.
     pub fn citizens(&self) -> Vec<CitizenInfo> {
-        let state = self.sim.lock();
-        self.sim
-            .pki
-            .citizens
-            .iter()
-            .enumerate()
-            .map(|(index, citizen)| CitizenInfo {
-                agreement_uuid: citizen.spec.agreement_uuid.clone(),
-                user_id: citizen.spec.user_id.clone(),
-                full_name: citizen.spec.full_name.clone(),
-                behaviour: state
-                    .behaviours
-                    .get(&index)
-                    .copied()
-                    .unwrap_or(citizen.spec.behaviour),
-                serial_number: citizen.serial_hex.clone(),
-            })
-            .collect()
+        self.sim.citizens()
     }
 
     /// The certificate (PEM) of the subscriber with this CCCD number, if any.
     pub fn citizen_certificate_pem(&self, user_id: &str) -> Option<String> {
         let index = *self.sim.by_user.get(user_id)?;
-        Some(self.sim.pki.citizens[index].cert_pem.clone())
+        Some(self.sim.pki.citizens[index].certificate.pem.clone())
     }
 
     /// The root CA certificate (PEM): the gateway's trust anchor.
