@@ -1,7 +1,8 @@
 //! The algorithm OIDs the simulated service understands: digest algorithms
-//! (`hashAlgorithmOID`) and signature algorithms (`signAlgo`, `key.algo`).
+//! (`hashAlgorithmOID`) and signature algorithms (`signAlgo`, `key.algo`), and how a
+//! credential's key signs (the kit's [`SignatureScheme`] for its [`KeyKind`]).
 
-use crate::config::KeyKind;
+use kyso_sim_kit::{DigestAlgorithm, KeyKind, SignatureScheme};
 
 /// A digest algorithm a client may submit hashes of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,13 +28,27 @@ impl HashAlg {
         Self::ALL.into_iter().find(|alg| alg.oid() == oid)
     }
 
+    /// The kit's name for this digest algorithm.
+    pub(crate) fn digest(self) -> DigestAlgorithm {
+        match self {
+            Self::Sha256 => DigestAlgorithm::Sha256,
+            Self::Sha384 => DigestAlgorithm::Sha384,
+            Self::Sha512 => DigestAlgorithm::Sha512,
+        }
+    }
+
     /// Output length in bytes.
     pub(crate) fn len(self) -> usize {
-        match self {
-            Self::Sha256 => 32,
-            Self::Sha384 => 48,
-            Self::Sha512 => 64,
-        }
+        self.digest().output_len()
+    }
+}
+
+/// How a credential's key signs a submitted digest: RSASSA-PKCS1-v1_5 over the DigestInfo for
+/// RSA keys, DER-encoded ECDSA for P-256 keys.
+pub(crate) fn scheme(key: KeyKind) -> SignatureScheme {
+    match key {
+        KeyKind::Rsa2048 => SignatureScheme::RsaPkcs1v15,
+        KeyKind::P256 => SignatureScheme::EcdsaDer,
     }
 }
 

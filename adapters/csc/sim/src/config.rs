@@ -1,58 +1,13 @@
 //! What a simulator is started with: the client credentials `auth/login` accepts, lifetimes of
 //! tokens, consent requests and SADs, and the citizens it knows (key type, how they answer
 //! consent requests, and whether `credentials/authorize` blocks or answers asynchronously).
+//! The key kinds and behaviours are `kyso-sim-kit`'s (re-exported at the crate root); a
+//! behaviour's delay counts only if it ends before [`SimConfig::authorization_ttl`].
 
 use std::time::Duration;
 
+use kyso_sim_kit::{Behaviour, KeyKind};
 use serde::Serialize;
-
-/// The kind of key pair a simulated citizen's credential holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyKind {
-    /// RSA with a 2048-bit modulus; signs RSASSA-PKCS1-v1_5.
-    Rsa2048,
-    /// ECDSA on NIST P-256; signatures are DER `SEQUENCE { r, s }`.
-    P256,
-}
-
-/// What the simulated citizen does with a consent request (`credentials/authorize`) that
-/// reaches their phone.
-///
-/// Resolved lazily: whenever an authorization is looked at (`credentials/authorizeCheck`, a
-/// blocking `credentials/authorize`, a control call) its age is compared with these durations;
-/// there are no background tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Behaviour {
-    /// Approve this long after the request arrived.
-    ApproveAfter(Duration),
-    /// Refuse this long after the request arrived.
-    RejectAfter(Duration),
-    /// Let the request lapse this long after it arrived (before the service-wide
-    /// [`SimConfig::authorization_ttl`]).
-    ExpireAfter(Duration),
-    /// Never answer by itself: a control call or the service-wide expiry decides.
-    Manual,
-}
-
-impl Serialize for Behaviour {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let (kind, after) = match self {
-            Self::ApproveAfter(after) => ("approve_after", Some(after)),
-            Self::RejectAfter(after) => ("reject_after", Some(after)),
-            Self::ExpireAfter(after) => ("expire_after", Some(after)),
-            Self::Manual => ("manual", None),
-        };
-        let mut state = serializer.serialize_struct("Behaviour", 2)?;
-        state.serialize_field("kind", kind)?;
-        state.serialize_field(
-            "millis",
-            &after.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-        )?;
-        state.end()
-    }
-}
 
 /// How `credentials/authorize` answers for a citizen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

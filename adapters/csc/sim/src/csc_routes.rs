@@ -14,7 +14,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::sim::{CheckStep, CscError, Fault, Sim};
+use kyso_sim_kit::Fault;
+
+use crate::sim::{CheckStep, CscError, Sim};
 use crate::wire::{
     AuthorizeCheckRequest, ErrorBody, HandleResponse, InfoRequest, ListRequest, LoginRequest,
     RevokeRequest, ServiceInfo, SignAlgorithms,
@@ -62,31 +64,22 @@ enum Access {
     Bearer,
 }
 
-/// The frame of every method: record, fault, delay, access check. `Err` is the answer to
-/// send instead of running the method.
+/// The frame of every method: the kit's gate (record, delay, fault), then the access check.
+/// `Err` is the answer to send instead of running the method.
 async fn prelude(
     req: &HttpRequest,
     body: &[u8],
     sim: &Sim,
     access: Access,
 ) -> Result<(), HttpResponse> {
-    let (fault, delay) = sim.begin_call(req.path(), body);
-    let hang = match fault {
-        Some(Fault::Hang(hang)) => hang,
-        _ => Duration::ZERO,
-    };
-    let pause = delay.saturating_add(hang);
-    if !pause.is_zero() {
-        tokio::time::sleep(pause).await;
-    }
-    match fault {
+    match sim.gate.enter(req.path(), body).await {
         Some(Fault::Status(status)) => return Err(error_response(&CscError::injected(status))),
         Some(Fault::Garbage) => {
             return Err(HttpResponse::Ok()
                 .content_type("text/html; charset=utf-8")
                 .body(GARBAGE_BODY));
         }
-        Some(Fault::Hang(_)) | None => {}
+        _ => {}
     }
     if access == Access::Bearer {
         sim.check_token(bearer_token(req).as_deref())

@@ -1,24 +1,21 @@
 //! Starting and stopping a simulator: [`spawn`], [`spawn_on`] and [`SimHandle`].
 //!
-//! The actix-web server runs with one worker and without signal handling, driven by a
-//! `tokio::spawn`ed task, so it runs inside any tokio runtime (a `#[tokio::test]`, the gateway's
-//! sandbox mode, the `kyso-sim-csc` binary).
+//! The server is the kit's [`SimServer`] (one worker, no signal handling, on the current tokio
+//! runtime), serving the CSC methods, the kit's `/_sim` control API extended with
+//! `POST /_sim/tokens/expire`, and a CSC error object for anything else.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpServer, web};
-use tokio::task::JoinHandle;
+use actix_web::{HttpResponse, web};
+use kyso_sim_kit::{ControlError, SimServer, control};
+use serde::Deserialize;
+use serde_json::json;
 
 use crate::SimError;
 use crate::config::SimConfig;
-use crate::control_routes;
 use crate::csc_routes::{self, BASE_PATH};
 use crate::sim::{Sim, SimControl};
-
-/// Seconds a graceful stop gives requests in flight.
-const GRACEFUL_STOP_SECS: u64 = 2;
 
 /// Generates the PKI for `config` and serves the simulator on `127.0.0.1`, on a free port.
 ///
@@ -34,54 +31,67 @@ pub async fn spawn(config: SimConfig) -> Result<SimHandle, SimError> {
 /// # Errors
 /// An invalid configuration, a PKI generation failure or a socket error.
 pub async fn spawn_on(config: SimConfig, listener: TcpListener) -> Result<SimHandle, SimError> {
-    let addr = listener.local_addr()?;
     // Key generation is CPU-bound: keep it off the async executor.
     let sim = tokio::task::spawn_blocking(move || Sim::new(config))
         .await
         .map_err(|error| SimError::Startup(error.to_string()))??;
-    let sim = Arc::new(sim);
-    let data = web::Data::from(Arc::clone(&sim));
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
+    let sim = web::Data::new(sim);
+    let data = sim.clone();
+    let server = SimServer::start("CSC", listener, move |cfg| {
+        cfg.app_data(data.clone())
             .configure(csc_routes::configure)
-            .configure(control_routes::configure)
-            .default_service(web::to(csc_routes::not_found))
-    })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(GRACEFUL_STOP_SECS)
-    .listen(listener)?
-    .run();
-    let server_handle = server.handle();
-    let task = tokio::spawn(async move {
-        if let Err(error) = server.await {
-            tracing::error!(%error, "the CSC simulator's server failed");
-        }
-    });
-    tracing::debug!(%addr, "CSC simulator listening");
+            .service(control::scope::<Sim>().route("/tokens/expire", web::post().to(expire_tokens)))
+            .default_service(web::to(csc_routes::not_found));
+    })?;
+    tracing::debug!(addr = %server.addr(), "CSC simulator listening");
     Ok(SimHandle {
-        addr,
-        sim,
-        server: server_handle,
-        task: Some(task),
+        sim: sim.into_inner(),
+        server,
     })
+}
+
+/// The body of `POST /_sim/tokens/expire`; an empty body means `{}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpireTokensRequest {
+    /// Expire every access token, not only the latest.
+    #[serde(default)]
+    all: bool,
+}
+
+/// `POST /_sim/tokens/expire`: expires the latest (or every) access token; answers
+/// `{"expired": bool}`.
+async fn expire_tokens(
+    body: web::Bytes,
+    sim: web::Data<Sim>,
+) -> Result<HttpResponse, ControlError> {
+    let request = if body.iter().all(u8::is_ascii_whitespace) {
+        ExpireTokensRequest::default()
+    } else {
+        serde_json::from_slice::<ExpireTokensRequest>(&body)
+            .map_err(|error| ControlError::BadRequest(error.to_string()))?
+    };
+    let control = SimControl::new(sim.into_inner());
+    let expired = if request.all {
+        control.expire_all_tokens();
+        true
+    } else {
+        control.expire_current_token()
+    };
+    Ok(HttpResponse::Ok().json(json!({ "expired": expired })))
 }
 
 /// A running simulator. Dropping it stops the server without waiting; [`SimHandle::stop`]
 /// stops it gracefully and waits.
 pub struct SimHandle {
-    addr: SocketAddr,
     sim: Arc<Sim>,
-    server: ServerHandle,
-    /// `None` once stopped.
-    task: Option<JoinHandle<()>>,
+    server: SimServer,
 }
 
 impl std::fmt::Debug for SimHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SimHandle")
-            .field("addr", &self.addr)
+            .field("addr", &self.server.addr())
             .finish_non_exhaustive()
     }
 }
@@ -89,12 +99,12 @@ impl std::fmt::Debug for SimHandle {
 impl SimHandle {
     /// The socket address the simulator listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The CSC root the adapter's `base_url` takes, e.g. `http://127.0.0.1:40123/csc/v2`.
     pub fn base_url(&self) -> String {
-        format!("http://{}{BASE_PATH}", self.addr)
+        self.server.url(BASE_PATH)
     }
 
     /// The root CA certificate in PEM: the trust anchor to give the gateway.
@@ -108,22 +118,7 @@ impl SimHandle {
     }
 
     /// Stops the server gracefully (requests in flight get up to 2 s) and waits for it.
-    pub async fn stop(mut self) {
-        self.server.stop(true).await;
-        if let Some(task) = self.task.take()
-            && let Err(error) = task.await
-        {
-            tracing::error!(%error, "the CSC simulator's server task failed");
-        }
-    }
-}
-
-impl Drop for SimHandle {
-    fn drop(&mut self) {
-        if self.task.take().is_some() {
-            // `stop` sends the command when called; the future only waits for the result, so
-            // dropping it still stops the server and needs no runtime.
-            drop(self.server.stop(false));
-        }
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 }

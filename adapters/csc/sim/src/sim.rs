@@ -1,47 +1,40 @@
 //! The simulator's state and logic: access tokens, the CSC methods, consent requests and SADs,
-//! fault injection, and [`SimControl`], the surface tests and demos steer it with. The HTTP
-//! layers (`csc_routes`, `control_routes`) only translate to and from these functions.
+//! and [`SimControl`], the surface tests and demos steer it with. The HTTP layers (`csc_routes`,
+//! and the kit's `/_sim` routes through [`ControlTarget`]) only translate to and from these
+//! functions. Fault injection, delay and the request log are the kit's [`CallGate`].
 //!
 //! All state sits behind one `std::sync::Mutex`, never held across an `.await` nor while a
 //! signature is computed.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use kyso_sim_kit::faults;
+use kyso_sim_kit::{
+    Behaviour, CallGate, CitizenKey, ControlError, ControlTarget, Decision, Fault, KeyKind,
+    RecordedRequest, TestPki,
+};
 use serde::Serialize;
 
 use crate::SimError;
-use crate::algo::{HashAlg, P256_CURVE, SignAlg, key_algos};
-use crate::config::{Behaviour, ConsentMode, KeyKind, SimConfig};
-use crate::pki::{CredentialKey, TestPki};
+use crate::algo::{HashAlg, P256_CURVE, SignAlg, key_algos, scheme};
+use crate::config::{ConsentMode, SimConfig};
+use crate::pki::{self, CertFacts};
 use crate::wire::{
     AuthInfo, AuthorizeRequest, CertInfo, InfoRequest, InfoResponse, KeyInfo, ListRequest,
     ListResponse, ListedCredential, LoginRequest, LoginResponse, RevokeRequest, SadResponse,
     SignHashRequest, SignHashResponse,
 };
 
-/// At most this many CSC calls are kept for [`SimControl::requests`] (oldest dropped).
-pub const MAX_RECORDED_REQUESTS: usize = 10_000;
-
 /// The longest `description` `credentials/authorize` accepts, in characters.
 const MAX_DESCRIPTION_CHARS: usize = 500;
 
-/// A fault injected into the next call of any CSC method (once).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Fault {
-    /// Answer with this HTTP status and a CSC error object (`temporarily_unavailable` for
-    /// 503, `server_error` for other 5xx, ...), without processing the call. A number that
-    /// is not an HTTP status is answered as 500.
-    Status(u16),
-    /// Answer 200 with an HTML body, without processing the call.
-    Garbage,
-    /// Wait this long, then process the call normally.
-    Hang(Duration),
-}
+/// Request-body fields the request log redacts: the SAD, access and refresh tokens, and
+/// authentication data.
+const SECRET_FIELDS: [&str; 5] = ["SAD", "token", "refresh_token", "authData", "client_secret"];
 
 /// Where a consent request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -74,15 +67,6 @@ pub struct SimAuthorization {
     pub remaining_signatures: u32,
     /// What the citizen was shown.
     pub description: String,
-}
-
-/// One CSC call as received.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RecordedRequest {
-    /// The path, e.g. `/csc/v2/credentials/list`.
-    pub path: String,
-    /// The body as JSON: `null` when empty, a JSON string of the (lossy) text when not JSON.
-    pub body: serde_json::Value,
 }
 
 /// A citizen as the simulator knows it.
@@ -203,11 +187,6 @@ struct State {
     authorizations: Vec<Authorization>,
     by_handle: HashMap<String, usize>,
     by_sad: HashMap<String, usize>,
-    requests: VecDeque<RecordedRequest>,
-    next_fault: Option<Fault>,
-    corrupt_next: bool,
-    foreign_next: bool,
-    delay: Duration,
     behaviours: HashMap<usize, Behaviour>,
 }
 
@@ -223,6 +202,8 @@ pub(crate) struct Sim {
     citizens: Vec<Citizen>,
     by_user_id: HashMap<String, usize>,
     by_credential: HashMap<String, usize>,
+    /// Faults, delay and the request log (secrets redacted).
+    pub(crate) gate: CallGate,
     state: Mutex<State>,
 }
 
@@ -240,7 +221,7 @@ impl Sim {
     /// Generates the PKI and an empty state. CPU-bound: run it off the async executor.
     pub(crate) fn new(config: SimConfig) -> Result<Self, SimError> {
         config.validate().map_err(SimError::InvalidConfig)?;
-        let pki = TestPki::generate(&config.citizens)?;
+        let pki = pki::generate(&config.citizens)?;
         let citizens: Vec<Citizen> = config
             .citizens
             .into_iter()
@@ -270,6 +251,7 @@ impl Sim {
             citizens,
             by_user_id,
             by_credential,
+            gate: CallGate::new().redacting(SECRET_FIELDS),
             state: Mutex::new(State::default()),
         })
     }
@@ -281,27 +263,7 @@ impl Sim {
     }
 
     pub(crate) fn root_pem(&self) -> &str {
-        &self.pki.root_pem
-    }
-
-    /// Records a call and takes the armed fault and the configured delay.
-    pub(crate) fn begin_call(&self, path: &str, body: &[u8]) -> (Option<Fault>, Duration) {
-        let recorded = if body.iter().all(u8::is_ascii_whitespace) {
-            serde_json::Value::Null
-        } else {
-            serde_json::from_slice(body).unwrap_or_else(|_| {
-                serde_json::Value::String(String::from_utf8_lossy(body).into_owned())
-            })
-        };
-        let mut st = self.lock();
-        if st.requests.len() >= MAX_RECORDED_REQUESTS {
-            st.requests.pop_front();
-        }
-        st.requests.push_back(RecordedRequest {
-            path: path.to_owned(),
-            body: recorded,
-        });
-        (st.next_fault.take(), st.delay)
+        &self.pki.root.pem
     }
 
     /// Checks a bearer access token: unknown or revoked is `invalid_token`, past its lifetime
@@ -429,17 +391,20 @@ impl Sim {
         auth_info: bool,
     ) -> InfoResponse {
         let citizen = &self.citizens[index];
-        let issued = &self.pki.credentials[index];
+        let issued = &self.pki.citizens[index];
         let certificates = match certificates {
             Certificates::None => None,
-            Certificates::Single => Some(vec![BASE64.encode(&issued.cert_der)]),
-            Certificates::Chain => Some(vec![
-                BASE64.encode(&issued.cert_der),
-                BASE64.encode(&self.pki.issuing_der),
-                BASE64.encode(&self.pki.root_der),
-            ]),
+            Certificates::Single => Some(vec![BASE64.encode(&issued.certificate.der)]),
+            Certificates::Chain => Some(
+                std::iter::once(&issued.certificate)
+                    .chain(self.pki.issuer_of(issued))
+                    .chain(std::iter::once(&self.pki.root))
+                    .map(|certificate| BASE64.encode(&certificate.der))
+                    .collect(),
+            ),
         };
-        let facts = cert_info.then_some(&issued.facts);
+        let facts = cert_info.then(|| CertFacts::of(issued));
+        let facts = facts.as_ref();
         InfoResponse {
             description: format!("Chữ ký số của {}", citizen.spec.full_name),
             signature_qualifier: "eu_eidas_aes",
@@ -605,27 +570,14 @@ impl Sim {
             .get(&authorization.citizen)
             .copied()
             .unwrap_or(self.citizens[authorization.citizen].spec.behaviour);
-        let planned = match behaviour {
-            Behaviour::ApproveAfter(after) => Some((after, AuthorizationState::Approved)),
-            Behaviour::RejectAfter(after) => Some((after, AuthorizationState::Rejected)),
-            Behaviour::ExpireAfter(after) => Some((after, AuthorizationState::Expired)),
-            Behaviour::Manual => None,
-        };
-        match planned {
-            Some((after, outcome)) if after < self.authorization_ttl && age >= after => {
-                self.decide(st, index, outcome, now);
-            }
-            _ if age >= self.authorization_ttl => {
-                self.decide(st, index, AuthorizationState::Expired, now);
-            }
-            _ => {}
+        if let Some(decision) = behaviour.due(age, self.authorization_ttl) {
+            self.decide(st, index, decision.into(), now);
         }
     }
 
     /// Moves a waiting request to `outcome`; approval mints the SAD.
     fn decide(&self, st: &mut State, index: usize, outcome: AuthorizationState, now: Instant) {
-        let foreign =
-            outcome == AuthorizationState::Approved && std::mem::take(&mut st.foreign_next);
+        let foreign = outcome == AuthorizationState::Approved && self.gate.take_foreign();
         let sad = (outcome == AuthorizationState::Approved).then(random_token);
         if let Some(sad) = &sad {
             st.by_sad.insert(sad.clone(), index);
@@ -688,7 +640,7 @@ impl Sim {
             .as_deref()
             .ok_or_else(|| CscError::missing("SAD"))?;
 
-        let (foreign, corrupt) = {
+        let (foreign, corrupting) = {
             let mut st = self.lock();
             let position = *st.by_sad.get(sad).ok_or_else(|| CscError::invalid("SAD"))?;
             let now = Instant::now();
@@ -719,38 +671,31 @@ impl Sim {
                 )));
             }
             authorization.remaining -= count;
-            let foreign = authorization.foreign;
-            (foreign, std::mem::take(&mut st.corrupt_next))
+            (authorization.foreign, self.gate.take_corrupt())
         };
 
         let stranger;
         let key = if foreign {
-            stranger = CredentialKey::generate(key_kind)
-                .map_err(|error| {
-                    tracing::error!(%error, "generating a foreign key failed");
-                    CscError::server_error()
-                })?
-                .0;
+            stranger = CitizenKey::generate(key_kind).map_err(|error| {
+                tracing::error!(%error, "generating a foreign key failed");
+                CscError::server_error()
+            })?;
             &stranger
         } else {
-            &self.pki.credentials[index].key
+            &self.pki.citizens[index].key
         };
         let mut signatures = digests
             .iter()
-            .map(|digest| key.sign(hash, digest))
+            .map(|digest| key.sign_digest(scheme(key_kind), hash.digest(), digest))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|error| {
                 tracing::error!(%error, "signing failed");
                 CscError::server_error()
             })?;
-        if corrupt {
-            // The last byte: for DER ECDSA that keeps the encoding valid, so verification (not
-            // parsing) is what fails.
-            for signature in &mut signatures {
-                if let Some(last) = signature.last_mut() {
-                    *last ^= 0x5a;
-                }
-            }
+        if corrupting {
+            signatures
+                .iter_mut()
+                .for_each(|signature| faults::corrupt(signature));
         }
         tracing::info!(
             credential_id = %self.citizens[index].credential_id,
@@ -787,6 +732,33 @@ impl Sim {
         Ok(())
     }
 
+    /// From now on the citizen (by CCCD number or `userID`) answers as `behaviour`.
+    fn set_behaviour(&self, citizen: &str, behaviour: Behaviour) -> Result<(), SimError> {
+        let index = self
+            .citizen_index(citizen)
+            .ok_or_else(|| SimError::UnknownCitizen(citizen.to_owned()))?;
+        self.lock().behaviours.insert(index, behaviour);
+        Ok(())
+    }
+
+    fn citizens(&self) -> Vec<CitizenInfo> {
+        let overrides = self.lock().behaviours.clone();
+        self.citizens
+            .iter()
+            .enumerate()
+            .map(|(i, c)| CitizenInfo {
+                cccd: c.spec.cccd.clone(),
+                user_id: c.spec.user_id.clone(),
+                full_name: c.spec.full_name.clone(),
+                key: c.spec.key,
+                behaviour: overrides.get(&i).copied().unwrap_or(c.spec.behaviour),
+                consent: c.spec.consent,
+                credential_id: c.credential_id.clone(),
+                serial_number: self.pki.citizens[i].certificate.serial_hex(),
+            })
+            .collect()
+    }
+
     fn snapshot(&self) -> Vec<SimAuthorization> {
         let mut st = self.lock();
         let now = Instant::now();
@@ -805,6 +777,61 @@ impl Sim {
                 description: a.description.clone(),
             })
             .collect()
+    }
+}
+
+impl From<Decision> for AuthorizationState {
+    fn from(decision: Decision) -> Self {
+        match decision {
+            Decision::Approve => Self::Approved,
+            Decision::Reject => Self::Rejected,
+            Decision::Expire => Self::Expired,
+        }
+    }
+}
+
+/// The kit's `/_sim` routes drive the same functions as [`SimControl`]; CSC calls the
+/// transactions `authorizations`.
+impl ControlTarget for Sim {
+    type Record = RecordedRequest;
+    const TRANSACTIONS: &'static str = "authorizations";
+
+    fn gate(&self) -> &CallGate {
+        &self.gate
+    }
+
+    fn root_pem(&self) -> String {
+        self.root_pem().to_owned()
+    }
+
+    fn citizens(&self) -> impl Serialize {
+        Sim::citizens(self)
+    }
+
+    fn transactions(&self) -> impl Serialize {
+        self.snapshot()
+    }
+
+    fn decide(&self, transaction: &str, decision: Decision) -> Result<(), ControlError> {
+        self.control_decide(transaction, decision.into())
+            .map_err(control_error)
+    }
+
+    fn set_behaviour(&self, citizen: &str, behaviour: Behaviour) -> Result<(), ControlError> {
+        Sim::set_behaviour(self, citizen, behaviour).map_err(control_error)
+    }
+}
+
+/// The `/_sim` answer for a failed control call.
+fn control_error(error: SimError) -> ControlError {
+    let message = error.to_string();
+    match error {
+        SimError::UnknownAuthorization(_) | SimError::UnknownCitizen(_) => {
+            ControlError::NotFound(message)
+        }
+        SimError::NotWaiting { .. } => ControlError::Conflict(message),
+        SimError::InvalidConfig(_) => ControlError::BadRequest(message),
+        _ => ControlError::Internal(message),
     }
 }
 
@@ -904,28 +931,23 @@ impl SimControl {
     /// # Errors
     /// [`SimError::UnknownCitizen`].
     pub fn set_behaviour(&self, citizen: &str, behaviour: Behaviour) -> Result<(), SimError> {
-        let index = self
-            .sim
-            .citizen_index(citizen)
-            .ok_or_else(|| SimError::UnknownCitizen(citizen.to_owned()))?;
-        self.sim.lock().behaviours.insert(index, behaviour);
-        Ok(())
+        self.sim.set_behaviour(citizen, behaviour)
     }
 
     /// The next call of any CSC method suffers `fault` (once); replaces an unused one.
     pub fn fail_next(&self, fault: Fault) {
-        self.sim.lock().next_fault = Some(fault);
+        self.sim.gate.fail_next(fault);
     }
 
     /// The next `signatures/signHash` answer has one byte flipped in every signature.
     pub fn corrupt_next_signature(&self) {
-        self.sim.lock().corrupt_next = true;
+        self.sim.gate.corrupt_next_signature();
     }
 
     /// The next consent request to be approved gets a SAD whose signatures are made by a
     /// freshly generated key of the same kind, which matches no certificate.
     pub fn sign_next_with_foreign_key(&self) {
-        self.sim.lock().foreign_next = true;
+        self.sim.gate.sign_next_with_foreign_key();
     }
 
     /// Expires the access token issued last: its next use is refused with 401
@@ -956,7 +978,7 @@ impl SimControl {
 
     /// Latency added before every CSC answer (`Duration::ZERO` = none).
     pub fn set_delay(&self, delay: Duration) {
-        self.sim.lock().delay = delay;
+        self.sim.gate.set_delay(delay);
     }
 
     /// Every consent request, oldest first, resolved against the clock.
@@ -964,35 +986,22 @@ impl SimControl {
         self.sim.snapshot()
     }
 
-    /// The CSC calls received, oldest first (at most [`MAX_RECORDED_REQUESTS`]).
+    /// The CSC calls received, oldest first (at most
+    /// [`MAX_RECORDED_REQUESTS`](crate::MAX_RECORDED_REQUESTS)), the SAD, tokens and `authData`
+    /// redacted.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.sim.lock().requests.iter().cloned().collect()
+        self.sim.gate.requests()
     }
 
     /// The citizens.
     pub fn citizens(&self) -> Vec<CitizenInfo> {
-        let overrides = self.sim.lock().behaviours.clone();
-        self.sim
-            .citizens
-            .iter()
-            .enumerate()
-            .map(|(i, c)| CitizenInfo {
-                cccd: c.spec.cccd.clone(),
-                user_id: c.spec.user_id.clone(),
-                full_name: c.spec.full_name.clone(),
-                key: c.spec.key,
-                behaviour: overrides.get(&i).copied().unwrap_or(c.spec.behaviour),
-                consent: c.spec.consent,
-                credential_id: c.credential_id.clone(),
-                serial_number: self.sim.pki.credentials[i].facts.serial_hex.clone(),
-            })
-            .collect()
+        self.sim.citizens()
     }
 
     /// The citizen's certificate (by CCCD number or `userID`) in PEM.
     pub fn citizen_certificate_pem(&self, citizen: &str) -> Option<String> {
         let index = self.sim.citizen_index(citizen)?;
-        Some(self.sim.pki.credentials[index].cert_pem.clone())
+        Some(self.sim.pki.citizens[index].certificate.pem.clone())
     }
 
     /// The root CA certificate in PEM: the trust anchor to give the gateway.

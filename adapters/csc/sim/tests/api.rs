@@ -870,7 +870,7 @@ async fn control_api_over_http() {
     assert_eq!(citizens[0]["user_id"], format!("CCCD:{AN}"));
     assert_eq!(
         citizens[2]["behaviour"],
-        json!({ "kind": "manual", "millis": null })
+        json!({ "kind": "manual", "after_millis": null })
     );
 
     // A manual request, approved over HTTP; approving twice conflicts.
