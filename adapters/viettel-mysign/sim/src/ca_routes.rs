@@ -1,8 +1,9 @@
 //! The MySign gateway endpoints over HTTP, under `/vtss/service`.
 //!
 //! Bodies are taken as raw bytes and parsed here (not with actix's extractors) so that every
-//! call, even a malformed one, is recorded, meets the injected fault and the configured delay,
-//! and a malformed body gets Viettel's error shape instead of actix's default answer.
+//! call, even a malformed one, passes the kit's [`CallGate`](kyso_sim_kit::CallGate) (recorded,
+//! delayed, meets the injected fault), and a malformed body gets Viettel's error shape instead of
+//! actix's default answer.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,10 +11,12 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use actix_web::{HttpRequest, HttpResponse, web};
+use kyso_sim_kit::faults::redact;
+use kyso_sim_kit::{Fault, wait_out};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::sim::{CaError, Fault, Sim};
+use crate::sim::{CaError, RecordedRequest, Sim};
 use crate::wire::{AuthenticateForm, ErrorBody, ErrorCode, Signatures, TransactionCreated};
 
 /// The base path of Viettel's gateway API.
@@ -39,7 +42,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn login(req: HttpRequest, body: web::Bytes, sim: web::Data<Sim>) -> HttpResponse {
-    if let Some(answer) = prelude(&req, json_view(&body), &sim).await {
+    if let Some(answer) = prelude(&req, sim.gate.parse_body(&body), &sim).await {
         return answer;
     }
     respond(parse(&body).and_then(|request| sim.login(request)))
@@ -48,8 +51,12 @@ async fn login(req: HttpRequest, body: web::Bytes, sim: web::Data<Sim>) -> HttpR
 async fn authenticate(req: HttpRequest, body: web::Bytes, sim: web::Data<Sim>) -> HttpResponse {
     let form = parse_form(&body);
     let view = match &form {
-        Ok(fields) => serde_json::to_value(fields).unwrap_or(serde_json::Value::Null),
-        Err(_) => json_view(&body),
+        Ok(fields) => {
+            let mut view = serde_json::to_value(fields).unwrap_or(serde_json::Value::Null);
+            redact(&mut view, sim.gate.secret_fields());
+            view
+        }
+        Err(_) => sim.gate.parse_body(&body),
     };
     if let Some(answer) = prelude(&req, view, &sim).await {
         return answer;
@@ -74,14 +81,14 @@ async fn certificates_info(
     body: web::Bytes,
     sim: web::Data<Sim>,
 ) -> HttpResponse {
-    if let Some(answer) = prelude(&req, json_view(&body), &sim).await {
+    if let Some(answer) = prelude(&req, sim.gate.parse_body(&body), &sim).await {
         return answer;
     }
     respond(parse(&body).and_then(|request| sim.certificates_info(bearer(&req), request)))
 }
 
 async fn sign_hash(req: HttpRequest, body: web::Bytes, sim: web::Data<Sim>) -> HttpResponse {
-    if let Some(answer) = prelude(&req, json_view(&body), &sim).await {
+    if let Some(answer) = prelude(&req, sim.gate.parse_body(&body), &sim).await {
         return answer;
     }
     let (transaction_id, mode) =
@@ -103,32 +110,29 @@ async fn sign_hash(req: HttpRequest, body: web::Bytes, sim: web::Data<Sim>) -> H
 }
 
 async fn status(req: HttpRequest, body: web::Bytes, sim: web::Data<Sim>) -> HttpResponse {
-    if let Some(answer) = prelude(&req, json_view(&body), &sim).await {
+    if let Some(answer) = prelude(&req, sim.gate.parse_body(&body), &sim).await {
         return answer;
     }
     respond(parse(&body).and_then(|request| sim.status(bearer(&req), request)))
 }
 
-/// Common start of every CA endpoint: record the call, then apply the delay and an armed fault.
-/// `Some` is the answer when the fault replaces the call.
+/// Common start of every CA endpoint: the kit's gate records the call (`body` already redacted)
+/// and waits out the delay and an armed hang. `Some` is the answer when an armed fault replaces
+/// the call, in Viettel's shape.
 async fn prelude(req: &HttpRequest, body: serde_json::Value, sim: &Sim) -> Option<HttpResponse> {
-    let (fault, delay) = sim.begin_call(req.path(), bearer(req).is_some(), body);
-    let hang = match fault {
-        Some(Fault::Hang(hang)) => hang,
-        _ => Duration::ZERO,
-    };
-    let pause = delay.saturating_add(hang);
-    if !pause.is_zero() {
-        tokio::time::sleep(pause).await;
-    }
-    match fault {
-        Some(Fault::Status(status)) => Some(error_response(&CaError::Injected(status))),
-        Some(Fault::Garbage) => Some(
+    let (fault, delay) = sim.gate.record(RecordedRequest {
+        path: req.path().to_owned(),
+        bearer: bearer(req).is_some(),
+        body,
+    });
+    match wait_out(fault, delay).await? {
+        Fault::Status(status) => Some(error_response(&CaError::Injected(status))),
+        Fault::Garbage => Some(
             HttpResponse::Ok()
                 .content_type("text/html; charset=utf-8")
                 .body(GARBAGE_BODY),
         ),
-        Some(Fault::Hang(_)) | None => None,
+        _ => None,
     }
 }
 
@@ -145,15 +149,6 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, CaError> {
     serde_json::from_slice(body)
         .map_err(|e| CaError::BadRequest(format!("malformed request body: {e}")))
-}
-
-/// The body as JSON for the request log: parsed, `null` when empty, else the text as a string.
-fn json_view(body: &[u8]) -> serde_json::Value {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return serde_json::Value::Null;
-    }
-    serde_json::from_slice(body)
-        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(body).into_owned()))
 }
 
 /// Parses an `application/x-www-form-urlencoded` body. A repeated field keeps its last value.

@@ -1,46 +1,13 @@
 //! What a simulator starts with: the service-provider (SP) credentials it accepts, the MySign
 //! subscribers it knows and how each answers in the app, and the lifetimes of its access tokens
-//! and signing requests.
+//! and signing requests. What a subscriber does in the MySign app is the kit's [`Behaviour`],
+//! resolved lazily whenever a transaction is looked at (status request, a synchronous `signHash`
+//! waiting, a control call); there are no background tasks.
 
 use std::time::Duration;
 
+pub use kyso_sim_kit::Behaviour;
 use serde::Serialize;
-
-/// What a simulated subscriber does in the MySign app when a signing request reaches them.
-///
-/// Resolved lazily: whenever a transaction is looked at (status request, a synchronous
-/// `signHash` waiting, a control call) its age is compared with these durations; there are no
-/// background tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Behaviour {
-    /// Confirms this long after the request arrived.
-    ApproveAfter(Duration),
-    /// Refuses this long after the request arrived.
-    RejectAfter(Duration),
-    /// Lets the request time out this long after it arrived (before the CA-wide lifetime).
-    ExpireAfter(Duration),
-    /// Never answers by itself: a control call or the CA-wide lifetime decides.
-    Manual,
-}
-
-impl Serialize for Behaviour {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let (kind, after) = match self {
-            Self::ApproveAfter(after) => ("approve_after", Some(after)),
-            Self::RejectAfter(after) => ("reject_after", Some(after)),
-            Self::ExpireAfter(after) => ("expire_after", Some(after)),
-            Self::Manual => ("manual", None),
-        };
-        let mut out = serializer.serialize_struct("Behaviour", 2)?;
-        out.serialize_field("kind", kind)?;
-        out.serialize_field(
-            "after_millis",
-            &after.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-        )?;
-        out.end()
-    }
-}
 
 /// The state of a subscriber's certificate, as `certificates/info` reports it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]

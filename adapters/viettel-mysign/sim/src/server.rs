@@ -1,23 +1,28 @@
 //! Starting and stopping a simulator: [`spawn`], [`spawn_on`] and [`SimHandle`].
 //!
-//! The actix-web server runs with one worker and no signal handling, driven by a `tokio::spawn`ed
-//! task, so it works inside any tokio runtime (a `#[tokio::test]`, the gateway's sandbox).
+//! The server is the kit's [`SimServer`] (one worker, no signal handling, on the current tokio
+//! runtime), serving MySign's endpoints, the kit's `/_sim` control API extended with Viettel's
+//! token routes, and a Viettel-shaped 404.
+//!
+//! Viettel's additions to `/_sim` (the common routes are listed in `kyso_sim_kit::control`):
+//!
+//! | method and path | body | effect |
+//! |---|---|---|
+//! | `POST /_sim/tokens/expire` | `{"which":"current"}` or `{"which":"all"}` | the CA refuses the last (or every) token; answers `{"expired": N}` |
+//! | `GET /_sim/tokens` | - | the issued tokens (without their values) |
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpServer, web};
-use tokio::task::JoinHandle;
+use actix_web::{HttpResponse, Scope, web};
+use kyso_sim_kit::{SimServer, control};
+use serde::Deserialize;
+use serde_json::json;
 
 use crate::SimError;
 use crate::ca_routes::{self, BASE_PATH};
 use crate::config::SimConfig;
-use crate::control_routes;
 use crate::sim::{Sim, SimControl};
-
-/// Seconds a graceful stop waits for requests in flight.
-const SHUTDOWN_TIMEOUT_SECS: u64 = 2;
 
 /// Generates the PKI for `config` and serves the simulator on `127.0.0.1` with a free port.
 ///
@@ -33,54 +38,73 @@ pub async fn spawn(config: SimConfig) -> Result<SimHandle, SimError> {
 /// # Errors
 /// An invalid config, a PKI generation failure, or a socket error.
 pub async fn spawn_on(config: SimConfig, listener: TcpListener) -> Result<SimHandle, SimError> {
-    let addr = listener.local_addr()?;
     // RSA key generation is CPU-bound; keep it off the async executor.
     let sim = tokio::task::spawn_blocking(move || Sim::new(config))
         .await
         .map_err(|e| SimError::Startup(e.to_string()))??;
-    let sim = Arc::new(sim);
-    let data = web::Data::from(Arc::clone(&sim));
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
+    let sim = web::Data::new(sim);
+    let data = sim.clone();
+    let server = SimServer::start("Viettel MySign", listener, move |cfg| {
+        cfg.app_data(data.clone())
             .configure(ca_routes::configure)
-            .configure(control_routes::configure)
-            .default_service(web::to(ca_routes::not_found))
-    })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
-    .listen(listener)?
-    .run();
-    let server_handle = server.handle();
-    let task = tokio::spawn(async move {
-        if let Err(error) = server.await {
-            tracing::error!(%error, "the Viettel simulator's server failed");
-        }
-    });
-    tracing::debug!(%addr, client_id = %sim.client_id(), "Viettel MySign simulator listening");
+            .service(control_scope())
+            .default_service(web::to(ca_routes::not_found));
+    })?;
+    tracing::debug!(
+        addr = %server.addr(),
+        client_id = %sim.client_id(),
+        "Viettel MySign simulator listening"
+    );
     Ok(SimHandle {
-        addr,
-        sim,
-        server: server_handle,
-        task: Some(task),
+        sim: sim.into_inner(),
+        server,
     })
+}
+
+/// The kit's `/_sim` scope plus Viettel's token routes.
+fn control_scope() -> Scope {
+    control::scope::<Sim>()
+        .route("/tokens/expire", web::post().to(expire_tokens))
+        .route("/tokens", web::get().to(tokens))
+}
+
+/// Which tokens `/_sim/tokens/expire` expires.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpireTokensRequest {
+    which: WhichTokens,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum WhichTokens {
+    Current,
+    All,
+}
+
+async fn expire_tokens(body: web::Json<ExpireTokensRequest>, sim: web::Data<Sim>) -> HttpResponse {
+    let expired = match body.into_inner().which {
+        WhichTokens::Current => usize::from(sim.expire_current_token()),
+        WhichTokens::All => sim.expire_all_tokens(),
+    };
+    HttpResponse::Ok().json(json!({ "expired": expired }))
+}
+
+async fn tokens(sim: web::Data<Sim>) -> HttpResponse {
+    HttpResponse::Ok().json(sim.issued_tokens())
 }
 
 /// A running simulator. Dropping it stops the server (without waiting); [`SimHandle::stop`]
 /// stops it gracefully and waits.
 pub struct SimHandle {
-    addr: SocketAddr,
     sim: Arc<Sim>,
-    server: ServerHandle,
-    /// `None` once stopped.
-    task: Option<JoinHandle<()>>,
+    server: SimServer,
 }
 
 impl std::fmt::Debug for SimHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SimHandle")
-            .field("addr", &self.addr)
+            .field("addr", &self.server.addr())
             .finish_non_exhaustive()
     }
 }
@@ -88,13 +112,13 @@ impl std::fmt::Debug for SimHandle {
 impl SimHandle {
     /// The socket address the simulator listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The gateway API's base URL, e.g. `http://127.0.0.1:40123/vtss/service`: what the
     /// adapter's `base_url` setting takes.
     pub fn base_url(&self) -> String {
-        format!("http://{}{BASE_PATH}", self.addr)
+        self.server.url(BASE_PATH)
     }
 
     /// The root CA certificate in PEM: the trust anchor to give the gateway.
@@ -108,22 +132,7 @@ impl SimHandle {
     }
 
     /// Stops the server gracefully (requests in flight get up to 2 s) and waits until it is down.
-    pub async fn stop(mut self) {
-        self.server.stop(true).await;
-        if let Some(task) = self.task.take()
-            && let Err(error) = task.await
-        {
-            tracing::error!(%error, "the Viettel simulator's server task failed");
-        }
-    }
-}
-
-impl Drop for SimHandle {
-    fn drop(&mut self) {
-        if self.task.take().is_some() {
-            // `ServerHandle::stop` sends the stop command when called; the returned future only
-            // waits for completion, so dropping it needs no runtime and still stops the server.
-            drop(self.server.stop(false));
-        }
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 }

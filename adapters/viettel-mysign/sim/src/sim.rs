@@ -1,21 +1,27 @@
 //! The simulator's state and logic: access tokens, the three signing operations
-//! (certificates/info, signHash, requests/status), the lazy resolution of transactions, fault
-//! injection, and [`SimControl`], the control surface for tests and demos. The HTTP layers
-//! (`ca_routes`, `control_routes`) only translate to and from these functions.
+//! (certificates/info, signHash, requests/status), the lazy resolution of transactions, and
+//! [`SimControl`], the control surface for tests and demos. The HTTP layers (`ca_routes`, and the
+//! kit's `/_sim` routes through [`ControlTarget`]) only translate to and from these functions.
+//! Fault injection, delay and the request log are the kit's [`CallGate`].
 //!
 //! All state sits behind one `std::sync::Mutex`, never held across an `.await`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD as BASE64, URL_SAFE_NO_PAD};
+use kyso_sim_kit::faults::corrupt;
+use kyso_sim_kit::{
+    CallGate, CitizenKey, ControlError, ControlTarget, Decision, DigestAlgorithm, Fault, KeyKind,
+    SignatureScheme,
+};
 use serde::Serialize;
 
 use crate::SimError;
 use crate::config::{Behaviour, CertificateStatus, SimConfig};
-use crate::pki::{Citizen, SigningKey, TestPki};
+use crate::pki::{Citizen, ViettelPki};
 use crate::wire::{
     AuthenticateForm, CREDENTIAL_DESCRIPTION, CertInfo, CertificatesInfoRequest, CredentialInfo,
     ERR_CERTIFICATE_INVALID, ERR_CLIENT_SECRET, ERR_CLIENT_UNKNOWN, ERR_INTERNAL, ERR_USER_UNKNOWN,
@@ -24,26 +30,12 @@ use crate::wire::{
     StatusResponse, TokenResponse,
 };
 
-/// At most this many CA-endpoint calls are kept for [`SimControl::requests`] (the oldest are
-/// dropped), so that a long-running sandbox does not grow without bound.
-pub const MAX_RECORDED_REQUESTS: usize = 10_000;
+/// Request-body fields the request log never keeps.
+const SECRET_FIELDS: [&str; 1] = ["client_secret"];
 
 /// The longest `description` / `document_name` MySign accepts, counted in base64 characters
 /// ("encoded length < 100").
 const MAX_DISPLAY_B64_LEN: usize = 99;
-
-/// A fault to inject into the next call of any CA endpoint (once).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Fault {
-    /// Answer with this HTTP status and Viettel's error body, without processing the call.
-    /// A status that is not an HTTP error status (4xx or 5xx) is answered as 500.
-    Status(u16),
-    /// Answer 200 with a body that is not JSON (an HTML error page), without processing the call.
-    Garbage,
-    /// Sleep this long, then handle the call normally.
-    Hang(Duration),
-}
 
 /// Where a transaction stands, from the CA's point of view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -85,7 +77,7 @@ pub struct SimTransaction {
     pub mode: u8,
 }
 
-/// One call of a CA endpoint, as received.
+/// One call of a CA endpoint, as received: the record type of the simulator's [`CallGate`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RecordedRequest {
     /// The request path, e.g. `/vtss/service/signHash`.
@@ -93,8 +85,8 @@ pub struct RecordedRequest {
     /// Whether an `Authorization: Bearer` header came with it (the token is not kept).
     pub bearer: bool,
     /// The body as JSON (a form body becomes an object of its fields), with every
-    /// `client_secret` replaced by `[REDACTED]`; a JSON string holding the (lossily decoded)
-    /// text when the body is neither.
+    /// `client_secret` (at any depth) replaced by `[REDACTED]`; `null` for an empty body; a JSON
+    /// string holding the (lossily decoded) text when the body is neither.
     pub body: serde_json::Value,
 }
 
@@ -302,11 +294,6 @@ struct State {
     last_token: Option<String>,
     transactions: Vec<Transaction>,
     by_id: HashMap<String, usize>,
-    requests: VecDeque<RecordedRequest>,
-    next_fault: Option<Fault>,
-    corrupt_next: bool,
-    foreign_next: bool,
-    delay: Duration,
     /// Behaviours set at run time, by citizen index, over the configured ones.
     behaviours: HashMap<usize, Behaviour>,
 }
@@ -319,14 +306,14 @@ pub(crate) struct Sim {
     user_id_prefix: String,
     token_lifetime: Duration,
     ttl: Duration,
-    pki: TestPki,
-    /// Signs instead of the subscriber's key after [`SimControl::sign_next_with_foreign_key`].
-    foreign_key: SigningKey,
+    pki: ViettelPki,
     /// MySign `user_id` (prefix + CCCD) to citizen index.
     by_user: HashMap<String, usize>,
     /// CCCD number to citizen index.
     by_cccd: HashMap<String, usize>,
     by_credential: HashMap<String, usize>,
+    /// Faults, delay and the request log (`client_secret` redacted).
+    pub(crate) gate: CallGate<RecordedRequest>,
     state: Mutex<State>,
 }
 
@@ -334,8 +321,7 @@ impl Sim {
     /// Generates the PKI and an empty state. CPU-bound: run it off the async executor.
     pub(crate) fn new(config: SimConfig) -> Result<Self, SimError> {
         config.validate().map_err(SimError::InvalidConfig)?;
-        let pki = TestPki::generate(&config.citizens)?;
-        let foreign_key = SigningKey::generate()?;
+        let pki = ViettelPki::generate(&config.citizens)?;
         let index = |key: &dyn Fn(&Citizen) -> String| {
             pki.citizens
                 .iter()
@@ -354,10 +340,10 @@ impl Sim {
             token_lifetime: config.token_lifetime,
             ttl: config.transaction_ttl,
             pki,
-            foreign_key,
             by_user,
             by_cccd,
             by_credential,
+            gate: CallGate::new().redacting(SECRET_FIELDS),
             state: Mutex::new(State::default()),
         })
     }
@@ -374,25 +360,6 @@ impl Sim {
     /// matters to a test double, so a poisoned lock is simply taken over.
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Records a CA call and takes the armed fault and the configured delay.
-    pub(crate) fn begin_call(
-        &self,
-        path: &str,
-        bearer: bool,
-        body: serde_json::Value,
-    ) -> (Option<Fault>, Duration) {
-        let mut st = self.lock();
-        if st.requests.len() >= MAX_RECORDED_REQUESTS {
-            st.requests.pop_front();
-        }
-        st.requests.push_back(RecordedRequest {
-            path: path.to_owned(),
-            bearer,
-            body: redact(body),
-        });
-        (st.next_fault.take(), st.delay)
     }
 
     fn check_client(&self, client_id: &str, client_secret: &str) -> Result<(), CaError> {
@@ -677,7 +644,7 @@ impl Sim {
         }
         match st.transactions[index].state {
             TransactionState::Waiting => None,
-            TransactionState::Approved => Some(Ok(deliver(&mut st, index))),
+            TransactionState::Approved => Some(Ok(self.deliver(&mut st, index))),
             TransactionState::Rejected => Some(Err(CaError::SyncRejected)),
             TransactionState::Expired => Some(Err(CaError::SyncTimeout)),
         }
@@ -714,7 +681,7 @@ impl Sim {
                 st.transactions[index].signing_reported = true;
                 (STATUS_SIGNING, None)
             }
-            TransactionState::Approved => (STATUS_SUCCESS, Some(deliver(&mut st, index))),
+            TransactionState::Approved => (STATUS_SUCCESS, Some(self.deliver(&mut st, index))),
         };
         Ok(StatusResponse {
             signatures,
@@ -734,18 +701,9 @@ impl Sim {
             .get(&tx.citizen)
             .copied()
             .unwrap_or(self.pki.citizens[tx.citizen].spec.behaviour);
-        let decision = match behaviour {
-            Behaviour::ApproveAfter(after) => Some((after, TransactionState::Approved)),
-            Behaviour::RejectAfter(after) => Some((after, TransactionState::Rejected)),
-            Behaviour::ExpireAfter(after) => Some((after, TransactionState::Expired)),
-            Behaviour::Manual => None,
-        };
-        match decision {
-            Some((after, outcome)) if after < self.ttl && age >= after => {
-                self.decide(st, index, outcome)
-            }
-            _ if age >= self.ttl => self.decide(st, index, TransactionState::Expired),
-            _ => Ok(()),
+        match behaviour.due(age, self.ttl) {
+            Some(decision) => self.decide(st, index, decision.into()),
+            None => Ok(()),
         }
     }
 
@@ -758,17 +716,26 @@ impl Sim {
     ) -> Result<(), SimError> {
         if outcome == TransactionState::Approved {
             let tx = &st.transactions[index];
-            let key = if st.foreign_next {
-                &self.foreign_key
+            let foreign_key;
+            let key = if self.gate.take_foreign() {
+                foreign_key = CitizenKey::generate(KeyKind::Rsa2048)?;
+                &foreign_key
             } else {
                 &self.pki.citizens[tx.citizen].key
             };
+            // RSASSA-PKCS1-v1_5 over `DigestInfo(SHA-256, digest)`: the raw signature MySign
+            // returns.
             let signatures = tx
                 .documents
                 .iter()
-                .map(|document| key.sign_sha256(&document.digest))
+                .map(|document| {
+                    key.sign_digest(
+                        SignatureScheme::RsaPkcs1v15,
+                        DigestAlgorithm::Sha256,
+                        &document.digest,
+                    )
+                })
                 .collect::<Result<Vec<_>, _>>()?;
-            st.foreign_next = false;
             st.transactions[index].signatures = signatures;
         }
         let tx = &mut st.transactions[index];
@@ -797,6 +764,101 @@ impl Sim {
             });
         }
         self.decide(&mut st, index, outcome)
+    }
+
+    /// The base64 signatures of an approved transaction. The first delivery applies an armed
+    /// corruption, which later deliveries then repeat.
+    fn deliver(&self, st: &mut State, index: usize) -> Vec<String> {
+        let tx = &mut st.transactions[index];
+        if !tx.delivered {
+            tx.delivered = true;
+            if self.gate.take_corrupt() {
+                tx.signatures
+                    .iter_mut()
+                    .for_each(|signature| corrupt(signature));
+            }
+        }
+        tx.signatures
+            .iter()
+            .map(|signature| BASE64.encode(signature))
+            .collect()
+    }
+
+    /// From now on, subscriber `user_id` (CCCD number) answers as `behaviour`.
+    fn set_behaviour(&self, user_id: &str, behaviour: Behaviour) -> Result<(), SimError> {
+        let index = *self
+            .by_cccd
+            .get(user_id)
+            .ok_or_else(|| SimError::InvalidConfig(format!("no citizen {user_id}")))?;
+        self.lock().behaviours.insert(index, behaviour);
+        Ok(())
+    }
+
+    /// Revokes the token issued last; false when no token was issued yet.
+    pub(crate) fn expire_current_token(&self) -> bool {
+        let mut st = self.lock();
+        let Some(last) = st.last_token.clone() else {
+            return false;
+        };
+        match st.tokens.get_mut(&last) {
+            Some(token) => {
+                token.revoked = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Revokes every token; returns how many were still live.
+    pub(crate) fn expire_all_tokens(&self) -> usize {
+        let lifetime = self.token_lifetime;
+        let mut st = self.lock();
+        let mut live = 0;
+        for token in st.tokens.values_mut() {
+            if !token.revoked && token.issued.elapsed() < lifetime {
+                live += 1;
+            }
+            token.revoked = true;
+        }
+        live
+    }
+
+    /// The tokens the simulator still remembers, without their values.
+    pub(crate) fn issued_tokens(&self) -> Vec<IssuedToken> {
+        let lifetime = self.token_lifetime;
+        let st = self.lock();
+        st.tokens
+            .values()
+            .map(|token| IssuedToken {
+                user_id: match token.scope {
+                    Scope::Client => None,
+                    Scope::User(index) => Some(self.pki.citizens[index].spec.user_id.clone()),
+                },
+                expired: token.revoked || token.issued.elapsed() >= lifetime,
+            })
+            .collect()
+    }
+
+    fn citizens(&self) -> Vec<CitizenInfo> {
+        let st = self.lock();
+        self.pki
+            .citizens
+            .iter()
+            .enumerate()
+            .map(|(index, c)| CitizenInfo {
+                user_id: c.spec.user_id.clone(),
+                mysign_user_id: format!("{}{}", self.user_id_prefix, c.spec.user_id),
+                full_name: c.spec.full_name.clone(),
+                behaviour: st
+                    .behaviours
+                    .get(&index)
+                    .copied()
+                    .unwrap_or(c.spec.behaviour),
+                certificate_status: c.spec.certificate_status,
+                credential_id: c.credential_id.clone(),
+                serial_number: c.serial_decimal.clone(),
+            })
+            .collect()
     }
 
     fn snapshot(&self) -> Vec<SimTransaction> {
@@ -828,40 +890,64 @@ impl Sim {
     }
 }
 
+impl From<Decision> for TransactionState {
+    fn from(decision: Decision) -> Self {
+        match decision {
+            Decision::Approve => Self::Approved,
+            Decision::Reject => Self::Rejected,
+            Decision::Expire => Self::Expired,
+        }
+    }
+}
+
+/// The kit's `/_sim` routes drive the same functions as [`SimControl`].
+impl ControlTarget for Sim {
+    type Record = RecordedRequest;
+
+    fn gate(&self) -> &CallGate<RecordedRequest> {
+        &self.gate
+    }
+
+    fn root_pem(&self) -> String {
+        self.root_pem().to_owned()
+    }
+
+    fn citizens(&self) -> impl Serialize {
+        Sim::citizens(self)
+    }
+
+    fn transactions(&self) -> impl Serialize {
+        self.snapshot()
+    }
+
+    fn decide(&self, transaction: &str, decision: Decision) -> Result<(), ControlError> {
+        self.control_decide(transaction, decision.into())
+            .map_err(control_error)
+    }
+
+    fn set_behaviour(&self, citizen: &str, behaviour: Behaviour) -> Result<(), ControlError> {
+        Sim::set_behaviour(self, citizen, behaviour).map_err(control_error)
+    }
+}
+
+/// The `/_sim` answer for a failed control call.
+fn control_error(error: SimError) -> ControlError {
+    let message = error.to_string();
+    match error {
+        SimError::UnknownTransaction(_) | SimError::InvalidConfig(_) => {
+            ControlError::NotFound(message)
+        }
+        SimError::NotWaiting { .. } => ControlError::Conflict(message),
+        _ => ControlError::Internal(message),
+    }
+}
+
 /// Which certificates `certificates/info` puts in `cert.certificates`.
 #[derive(Debug, Clone, Copy)]
 enum ChainShape {
     None,
     Single,
     Chain,
-}
-
-/// The base64 signatures of an approved transaction. The first delivery applies an armed
-/// corruption, which later deliveries then repeat.
-fn deliver(st: &mut State, index: usize) -> Vec<String> {
-    let corrupt_next = st.corrupt_next;
-    let tx = &mut st.transactions[index];
-    let mut corrupted = false;
-    if !tx.delivered {
-        tx.delivered = true;
-        if corrupt_next {
-            for signature in &mut tx.signatures {
-                if let Some(last) = signature.last_mut() {
-                    *last ^= 0x5a;
-                }
-            }
-            corrupted = true;
-        }
-    }
-    let signatures = tx
-        .signatures
-        .iter()
-        .map(|signature| BASE64.encode(signature))
-        .collect();
-    if corrupted {
-        st.corrupt_next = false;
-    }
-    signatures
 }
 
 /// Decodes a `description` / `document_name`: base64 (< 100 characters) of text limited to
@@ -887,16 +973,6 @@ fn display_text(field: &str, encoded: &str) -> Result<String, CaError> {
         )));
     }
     Ok(text)
-}
-
-/// Replaces every `client_secret` value in a recorded body.
-fn redact(mut body: serde_json::Value) -> serde_json::Value {
-    if let Some(object) = body.as_object_mut()
-        && let Some(secret) = object.get_mut("client_secret")
-    {
-        *secret = serde_json::Value::String("[REDACTED]".to_owned());
-    }
-    body
 }
 
 /// Control of a running simulator: decide transactions, inject faults, expire tokens, inspect
@@ -952,82 +1028,46 @@ impl SimControl {
     /// # Errors
     /// [`SimError::InvalidConfig`] when no subscriber has this number.
     pub fn set_behaviour(&self, user_id: &str, behaviour: Behaviour) -> Result<(), SimError> {
-        let index = *self
-            .sim
-            .by_cccd
-            .get(user_id)
-            .ok_or_else(|| SimError::InvalidConfig(format!("no citizen {user_id}")))?;
-        self.sim.lock().behaviours.insert(index, behaviour);
-        Ok(())
+        self.sim.set_behaviour(user_id, behaviour)
     }
 
     /// The next call of any CA endpoint (token endpoints included) suffers `fault`, once. A
     /// later call replaces a fault not used yet.
     pub fn fail_next(&self, fault: Fault) {
-        self.sim.lock().next_fault = Some(fault);
+        self.sim.gate.fail_next(fault);
     }
 
     /// The next approved transaction whose signatures have not been handed out yet gets them
     /// with one byte flipped in each; later answers for it repeat the same corrupted values.
     pub fn corrupt_next_signature(&self) {
-        self.sim.lock().corrupt_next = true;
+        self.sim.gate.corrupt_next_signature();
     }
 
     /// The next transaction to be approved is signed with an RSA key that is not the
     /// subscriber's.
     pub fn sign_next_with_foreign_key(&self) {
-        self.sim.lock().foreign_next = true;
+        self.sim.gate.sign_next_with_foreign_key();
     }
 
     /// The CA stops accepting the access token it issued last, as when it expires: the next
     /// call bearing it is answered `401 invalid_token`. False when no token was issued yet.
     pub fn expire_current_token(&self) -> bool {
-        let mut st = self.sim.lock();
-        let Some(last) = st.last_token.clone() else {
-            return false;
-        };
-        match st.tokens.get_mut(&last) {
-            Some(token) => {
-                token.revoked = true;
-                true
-            }
-            None => false,
-        }
+        self.sim.expire_current_token()
     }
 
     /// The CA stops accepting every token it issued so far. Returns how many were still live.
     pub fn expire_all_tokens(&self) -> usize {
-        let lifetime = self.sim.token_lifetime;
-        let mut st = self.sim.lock();
-        let mut live = 0;
-        for token in st.tokens.values_mut() {
-            if !token.revoked && token.issued.elapsed() < lifetime {
-                live += 1;
-            }
-            token.revoked = true;
-        }
-        live
+        self.sim.expire_all_tokens()
     }
 
     /// The tokens issued so far that the simulator still remembers, in no particular order.
     pub fn issued_tokens(&self) -> Vec<IssuedToken> {
-        let lifetime = self.sim.token_lifetime;
-        let st = self.sim.lock();
-        st.tokens
-            .values()
-            .map(|token| IssuedToken {
-                user_id: match token.scope {
-                    Scope::Client => None,
-                    Scope::User(index) => Some(self.sim.pki.citizens[index].spec.user_id.clone()),
-                },
-                expired: token.revoked || token.issued.elapsed() >= lifetime,
-            })
-            .collect()
+        self.sim.issued_tokens()
     }
 
     /// Latency added before every CA-endpoint answer (`Duration::ZERO` = none).
     pub fn set_delay(&self, delay: Duration) {
-        self.sim.lock().delay = delay;
+        self.sim.gate.set_delay(delay);
     }
 
     /// All transactions in creation order, resolved against the clock first.
@@ -1036,33 +1076,14 @@ impl SimControl {
     }
 
     /// The CA-endpoint calls received so far, oldest first (at most
-    /// [`MAX_RECORDED_REQUESTS`]).
+    /// [`MAX_RECORDED_REQUESTS`](crate::MAX_RECORDED_REQUESTS)), `client_secret` redacted.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.sim.lock().requests.iter().cloned().collect()
+        self.sim.gate.requests()
     }
 
     /// The subscribers the simulator knows.
     pub fn citizens(&self) -> Vec<CitizenInfo> {
-        let st = self.sim.lock();
-        self.sim
-            .pki
-            .citizens
-            .iter()
-            .enumerate()
-            .map(|(index, c)| CitizenInfo {
-                user_id: c.spec.user_id.clone(),
-                mysign_user_id: format!("{}{}", self.sim.user_id_prefix, c.spec.user_id),
-                full_name: c.spec.full_name.clone(),
-                behaviour: st
-                    .behaviours
-                    .get(&index)
-                    .copied()
-                    .unwrap_or(c.spec.behaviour),
-                certificate_status: c.spec.certificate_status,
-                credential_id: c.credential_id.clone(),
-                serial_number: c.serial_decimal.clone(),
-            })
-            .collect()
+        self.sim.citizens()
     }
 
     /// The subscriber's certificate in PEM, if the subscriber exists.
@@ -1097,8 +1118,8 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_from_recorded_bodies() {
-        let body = serde_json::json!({"client_id": "sp", "client_secret": "s3cret"});
-        let redacted = redact(body);
+        let gate = CallGate::<RecordedRequest>::new().redacting(SECRET_FIELDS);
+        let redacted = gate.parse_body(br#"{"client_id": "sp", "client_secret": "s3cret"}"#);
         assert_eq!(redacted["client_secret"], "[REDACTED]");
         assert_eq!(redacted["client_id"], "sp");
     }

@@ -913,7 +913,7 @@ async fn the_control_api_works_over_http() {
     let bad = sim
         .http
         .post(control_url("/faults"))
-        .json(&json!({"kind": "status", "status": 200}))
+        .json(&json!({"kind": "status", "status": 7}))
         .send()
         .await
         .unwrap();
