@@ -5,34 +5,30 @@
 //! citizen's CA through an adapter, follows the CA until the citizen answers, and verifies
 //! every signature before a portal sees it.
 //!
-//! Layout:
-//! - [`startup`]: builds the application from [`config::Settings`] and runs both listeners.
-//! - [`routes`]: the HTTP surface (one route table, also read by the spec-drift test).
-//! - [`api`]: the JSON bodies of the unified protocol (`spec/openapi.yaml`).
-//! - [`auth`]: token issuing and checking.
-//! - [`signing`]: transactions from request to verified result, and the CA followers.
-//! - [`transaction`]: the transaction record and its state machine.
-//! - [`store`]: where transactions and idempotency records live.
+//! Layers, each depending only on those below it:
+//! - [`http`]: the HTTP surface: routes, request/response views, the one mapping of errors
+//!   to HTTP, the authentication extractor, request ids.
+//! - [`services`]: what the gateway does: certificate search, validation, submission,
+//!   following, cancellation, token issuing.
+//! - [`providers`]: the configured CAs (adapters, trust anchors, shared CA sessions).
+//! - [`store`]: where transactions, idempotency records and leases live (memory or Redis).
+//! - [`domain`]: the transaction and its state machine, requests, certificates, error codes;
+//!   no HTTP, no store.
 //! - [`verify`] (the `kyso-verify` crate): certificate and signature verification, the
 //!   gateway's invariant.
-//! - [`providers`]: the configured CAs.
-//! - [`sessions`]: CA login sessions shared by every instance.
-//! - [`error`]: the error codes and their HTTP mapping, in one place.
-//! - [`metrics`], [`request_context`]: observability.
-//! - [`sandbox`]: the zero-setup mode with an in-process CA simulator.
+//!
+//! Around them: [`config`] (settings), [`startup`] (building and running the application,
+//! graceful shutdown), [`metrics`], and `sandbox` (the zero-setup mode with in-process CA
+//! simulators; the `sandbox` feature).
 
-pub mod api;
-pub mod auth;
 pub mod config;
-pub mod error;
+pub mod domain;
+pub mod http;
 pub mod metrics;
 pub mod providers;
-pub mod request_context;
-pub mod routes;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
-pub mod sessions;
-pub mod signing;
+pub mod services;
 pub mod startup;
 pub mod store;
-pub mod transaction;
 pub use kyso_verify as verify;

@@ -7,9 +7,10 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use kyso_gateway::auth::hash_secret;
 use kyso_gateway::config::Settings;
+#[cfg(feature = "sandbox")]
 use kyso_gateway::sandbox;
+use kyso_gateway::services::auth::hash_secret;
 use kyso_gateway::startup::Application;
 
 #[derive(Parser)]
@@ -37,7 +38,9 @@ enum Command {
         #[arg(long)]
         admin: Option<SocketAddr>,
     },
-    /// Run a self-contained sandbox: simulated VNPT SmartCA, in-memory store, demo client.
+    /// Run a self-contained sandbox: every CA simulated in-process, in-memory store, demo
+    /// client.
+    #[cfg(feature = "sandbox")]
     Sandbox {
         /// The portal API's address.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -85,6 +88,7 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped().await?;
             Ok(())
         }
+        #[cfg(feature = "sandbox")]
         Command::Sandbox { api, admin } => {
             init_tracing();
             let (simulators, settings) = sandbox::start(api, admin).await?;
@@ -98,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+#[cfg(feature = "sandbox")]
 fn sandbox_banner(api: SocketAddr, admin: SocketAddr, simulators: &[(&str, String)]) -> String {
     let simulators: String = simulators
         .iter()

@@ -10,11 +10,11 @@ use std::net::SocketAddr;
 use kyso_adapter_core::{HashAlgorithm, KeyAlgorithm};
 use kyso_adapter_qd769::{HashEncoding, NeacCredential, NeacSettings, Qd769Settings};
 
-use crate::auth::{generate_signing_key_pem, hash_secret};
 use crate::config::{
     AdapterSettings, AuthSettings, ClientSettings, LimitSettings, ListenSettings, ProviderSettings,
     Settings, StoreSettings, TimeoutSettings, TransactionSettings,
 };
+use crate::services::auth::{generate_signing_key_pem, hash_secret};
 
 /// The demo portal's client id.
 pub const CLIENT_ID: &str = "sandbox-portal";

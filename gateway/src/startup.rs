@@ -1,4 +1,10 @@
-//! Building the application from settings and running its two listeners.
+//! Building the application from settings, running its two listeners, and stopping it.
+//!
+//! On SIGTERM or SIGINT (as Kubernetes sends on a rolling deploy) an instance stops
+//! accepting connections, lets in-flight requests finish (at most
+//! [`SHUTDOWN_DRAIN_SECS`]), then gives its follow leases up so other instances adopt its
+//! pending transactions at once, and exits: well within the pod's grace period in
+//! `deploy/`.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -8,16 +14,19 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
-use crate::auth::Authority;
 use crate::config::{ConfigError, Settings, StoreSettings};
+use crate::http::{self as routes, request_context};
 use crate::metrics::Metrics;
 use crate::providers::Providers;
-use crate::request_context;
-use crate::routes;
-use crate::signing::Signing;
+use crate::services::Signing;
+use crate::services::auth::Authority;
 use crate::store::Store;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
+
+/// Longest time in-flight requests get to finish on shutdown, in seconds. Below the
+/// Kubernetes grace period in `deploy/` (30 s), with room to hand transactions over.
+pub const SHUTDOWN_DRAIN_SECS: u64 = 20;
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +152,12 @@ impl AppHandle {
         self.api.stop(false).await;
         self.admin.stop(false).await;
     }
+
+    /// Stops the instance as SIGTERM does: no new connections, in-flight requests finish,
+    /// then [`Application::run_until_stopped`] hands the pending transactions over.
+    pub async fn shut_down(&self) {
+        tokio::join!(self.api.stop(true), self.admin.stop(true));
+    }
 }
 
 /// A listener on `addr` and the address it got (port 0 picks a free one).
@@ -198,6 +213,7 @@ impl Application {
                     .wrap(from_fn(request_context::track))
             })
             .workers(workers)
+            .shutdown_timeout(SHUTDOWN_DRAIN_SECS)
             .listen(api_listener)
             .map_err(|source| StartError::Bind {
                 addr: api_addr,
@@ -217,6 +233,7 @@ impl Application {
                 .wrap(from_fn(request_context::track))
         })
         .workers(1)
+        .shutdown_timeout(SHUTDOWN_DRAIN_SECS)
         .listen(admin_listener)
         .map_err(|source| StartError::Bind {
             addr: admin_addr,
@@ -253,9 +270,11 @@ impl Application {
         self.admin_addr
     }
 
-    /// Serves until both listeners stop (on SIGINT/SIGTERM, or when the task is dropped).
+    /// Serves until both listeners stop (on SIGINT/SIGTERM, or [`AppHandle::shut_down`]),
+    /// then hands this instance's pending transactions over to the others.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let (api, admin) = tokio::join!(self.api, self.admin);
+        self.handle.signing.hand_over().await;
         api.and(admin)
     }
 }

@@ -13,7 +13,7 @@ use kyso_adapter_core::{
 };
 use kyso_gateway::metrics::Metrics;
 use kyso_gateway::providers::Provider;
-use kyso_gateway::sessions::SessionCache;
+use kyso_gateway::providers::sessions::SessionCache;
 use kyso_gateway::store::Store;
 use kyso_gateway::store::redis::RedisStore;
 use kyso_gateway::verify::TrustAnchors;

@@ -5,12 +5,13 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use kyso_gateway::api::{
+use kyso_gateway::domain::error::ErrorCode;
+use kyso_gateway::http::error::ErrorBody;
+use kyso_gateway::http::served_routes;
+use kyso_gateway::http::views::{
     CertificateList, CertificateSearch, HealthView, ProviderList, SignatureAccepted,
     SignatureRequest, TokenRequest, TokenResponse, TransactionView,
 };
-use kyso_gateway::error::{ErrorBody, ErrorCode};
-use kyso_gateway::routes::served_routes;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -160,7 +161,7 @@ fn check_response(route: &str, status: u16, media_type: &str, value: &Value, wha
                 .find(|known| known.as_str() == code)
                 .unwrap_or_else(|| panic!("{what}: unknown code {code}"));
             assert_eq!(
-                known.status().as_u16(),
+                known.http_status(),
                 status,
                 "{what}: {code} has another status"
             );

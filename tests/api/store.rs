@@ -5,19 +5,30 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kyso_adapter_core::HashAlgorithm;
+use kyso_gateway::domain::transaction::{
+    SignerCertificate, Submission, Transaction, TransactionStatus, new_transaction_id, shard_of_key,
+};
 use kyso_gateway::store::memory::MemoryStore;
 use kyso_gateway::store::redis::RedisStore;
-use kyso_gateway::store::{IdempotencyRecord, Lease, Store, Swap};
-use kyso_gateway::transaction::{SignerCertificate, Transaction, TransactionStatus};
+use kyso_gateway::store::{CreateTtls, Created, IdempotencyRecord, Lease, Store, Swap};
 use kyso_tests::redis_server::{RedisCluster, RedisServer};
 use time::OffsetDateTime;
 
 const LONG: Duration = Duration::from_secs(60);
 
-fn pending(id: &str) -> Transaction {
+fn ttls(lease: Duration) -> CreateTtls {
+    CreateTtls {
+        record: LONG,
+        idempotency: LONG,
+        lease,
+    }
+}
+
+/// A new pending transaction for the idempotency key `key`, in its shard.
+fn pending(key: &str) -> Transaction {
     let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
     Transaction {
-        id: id.to_owned(),
+        id: new_transaction_id(shard_of_key(key)),
         client_id: "portal".into(),
         provider: "vnpt".into(),
         user_id: "001099000001".into(),
@@ -33,20 +44,84 @@ fn pending(id: &str) -> Transaction {
             chain_der: vec![vec![4]],
         },
         documents: Vec::new(),
-        ca_reference: None,
+        submission: Submission::Intended {
+            caller_reference: None,
+        },
         error: None,
         version: 1,
     }
 }
 
+fn record_of(transaction: &Transaction, fingerprint: &str) -> IdempotencyRecord {
+    IdempotencyRecord {
+        fingerprint: fingerprint.to_owned(),
+        transaction_id: transaction.id.clone(),
+    }
+}
+
+/// Every orphan of every shard.
+async fn orphans(store: &dyn Store) -> Vec<String> {
+    let mut all = Vec::new();
+    for shard in 0..store.shards() {
+        all.extend(store.orphaned_transactions(shard, 1000).await.unwrap());
+    }
+    all
+}
+
 async fn store_contract(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
 
-    // Transactions: insert, read, compare-and-set.
-    let first = pending("t1");
-    store.insert_transaction(&first, LONG).await.unwrap();
-    assert_eq!(store.transaction("t1").await.unwrap(), Some(first.clone()));
-    assert_eq!(store.transaction("nope").await.unwrap(), None);
+    // Creating: key, record, pending entry and lease in one step.
+    let first = pending("k1");
+    let first_record = record_of(&first, "f1");
+    assert_eq!(
+        store
+            .create_transaction("k1", &first_record, &first, "a", ttls(LONG))
+            .await
+            .unwrap(),
+        Created::New
+    );
+    assert_eq!(
+        store.idempotency_record("k1").await.unwrap(),
+        Some(first_record.clone())
+    );
+    assert_eq!(
+        store.transaction(&first.id).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store.transaction(&new_transaction_id(3)).await.unwrap(),
+        None
+    );
+    assert_eq!(store.transaction("not-an-id").await.unwrap(), None);
+    // The same step again (a client's replay after a lost reply) is recognised as its own.
+    assert_eq!(
+        store
+            .create_transaction("k1", &first_record, &first, "a", ttls(LONG))
+            .await
+            .unwrap(),
+        Created::New
+    );
+    // Another request with the key gets the first one's record, and writes nothing.
+    let other = pending("k1");
+    assert_eq!(
+        store
+            .create_transaction("k1", &record_of(&other, "f2"), &other, "b", ttls(LONG))
+            .await
+            .unwrap(),
+        Created::Existing(first_record.clone())
+    );
+    assert_eq!(store.transaction(&other.id).await.unwrap(), None);
+    // The creator holds the follow lease: nobody else can take it, nothing is orphaned.
+    assert!(
+        !store
+            .acquire_lease(Lease::Follow(&first.id), "b", LONG)
+            .await
+            .unwrap()
+    );
+    assert!(!orphans(store.as_ref()).await.contains(&first.id));
+
+    // Compare-and-set.
     let now = OffsetDateTime::now_utc();
     let signed = first.finish(TransactionStatus::Signed, now).unwrap();
     let cancelled = first.finish(TransactionStatus::Cancelled, now).unwrap();
@@ -66,69 +141,72 @@ async fn store_contract(store: Arc<dyn Store>) {
         Swap::Conflict(None)
     ));
 
-    // The pending index.
+    // Orphans: a lease that runs out, or is given up, makes its transaction an orphan;
+    // renewing it, or forgetting the transaction, takes it out again.
+    let short = Duration::from_millis(300);
+    let second = pending("k2");
+    store
+        .create_transaction("k2", &record_of(&second, "f"), &second, "a", ttls(short))
+        .await
+        .unwrap();
+    assert!(!orphans(store.as_ref()).await.contains(&second.id));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(orphans(store.as_ref()).await.contains(&second.id));
     assert!(
         store
-            .pending_transactions(10)
+            .acquire_lease(Lease::Follow(&second.id), "b", LONG)
             .await
             .unwrap()
-            .contains(&"t1".to_owned())
     );
-    store.forget_pending("t1").await.unwrap();
+    assert!(!orphans(store.as_ref()).await.contains(&second.id));
+    store
+        .release_lease(Lease::Follow(&second.id), "a")
+        .await
+        .unwrap();
     assert!(
-        !store
-            .pending_transactions(10)
+        !orphans(store.as_ref()).await.contains(&second.id),
+        "only the holder releases"
+    );
+    store
+        .release_lease(Lease::Follow(&second.id), "b")
+        .await
+        .unwrap();
+    assert!(
+        orphans(store.as_ref()).await.contains(&second.id),
+        "released: orphaned at once"
+    );
+    store.forget_pending(&second.id).await.unwrap();
+    assert!(!orphans(store.as_ref()).await.contains(&second.id));
+    // A lease taken after the transaction was forgotten does not bring it back.
+    assert!(
+        store
+            .acquire_lease(Lease::Follow(&second.id), "c", short)
             .await
             .unwrap()
-            .contains(&"t1".to_owned())
     );
+    store
+        .release_lease(Lease::Follow(&second.id), "c")
+        .await
+        .unwrap();
+    assert!(!orphans(store.as_ref()).await.contains(&second.id));
 
-    // Idempotency keys.
-    let record = |n: &str| IdempotencyRecord {
-        fingerprint: format!("f{n}"),
-        transaction_id: format!("t{n}"),
-    };
-    assert_eq!(
-        store
-            .claim_idempotency_key("k", &record("1"), LONG)
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        store
-            .claim_idempotency_key("k", &record("2"), LONG)
-            .await
-            .unwrap(),
-        Some(record("1"))
-    );
+    // Idempotency keys are released only by the record they hold.
     store
-        .release_idempotency_key("k", &record("2"))
+        .release_idempotency_key("k1", &record_of(&other, "f2"))
         .await
         .unwrap();
-    assert!(
-        store
-            .claim_idempotency_key("k", &record("2"), LONG)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(store.idempotency_record("k1").await.unwrap().is_some());
     store
-        .release_idempotency_key("k", &record("1"))
+        .release_idempotency_key("k1", &first_record)
         .await
         .unwrap();
-    assert_eq!(
-        store
-            .claim_idempotency_key("k", &record("2"), LONG)
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(store.idempotency_record("k1").await.unwrap(), None);
 
     // Leases: exclusive, renewable by the holder, released only by it, expiring; each
     // kind in its own key space.
     let short = Duration::from_millis(300);
-    let follow = Lease::Follow("t1");
+    let lease_holder = pending("k3");
+    let follow = Lease::Follow(&lease_holder.id);
     assert!(store.acquire_lease(follow, "a", short).await.unwrap());
     assert!(store.acquire_lease(follow, "a", short).await.unwrap());
     assert!(!store.acquire_lease(follow, "b", short).await.unwrap());
@@ -187,7 +265,7 @@ async fn unreachable_redis_is_unavailable_within_the_timeout() {
     redis.stop();
     let store = RedisStore::standalone(&url, &prefix(), Duration::from_millis(300), None).unwrap();
     let started = std::time::Instant::now();
-    assert!(store.transaction("t").await.is_err());
+    assert!(store.transaction(&new_transaction_id(1)).await.is_err());
     assert!(store.ping().await.is_err());
     assert!(started.elapsed() < Duration::from_secs(2));
 }

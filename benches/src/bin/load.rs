@@ -50,7 +50,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::{Parser, ValueEnum};
 use kyso_adapter_core::HashAlgorithm;
-use kyso_gateway::api::{DocumentInput, SignatureRequest};
+use kyso_gateway::http::views::{DocumentInput, SignatureRequest};
 use kyso_gateway::sandbox;
 use kyso_gateway::startup::Application;
 use kyso_sim_vnpt::{

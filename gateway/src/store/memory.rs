@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{IdempotencyRecord, Lease, Store, StoreError, Swap};
-use crate::transaction::Transaction;
+use super::{CreateTtls, Created, IdempotencyRecord, Lease, Store, StoreError, Swap};
+use crate::domain::transaction::Transaction;
 
 /// Expired entries are swept after this many writes.
 const SWEEP_EVERY_WRITES: u64 = 1024;
@@ -24,7 +24,8 @@ struct Maps {
     idempotency: HashMap<String, Expiring<IdempotencyRecord>>,
     tokens: HashMap<String, Expiring<String>>,
     leases: HashMap<String, Expiring<String>>,
-    pending: std::collections::BTreeSet<String>,
+    /// Pending transactions and when their follow lease runs out.
+    pending: HashMap<String, Instant>,
     writes: u64,
 }
 
@@ -36,6 +37,8 @@ impl Maps {
             self.idempotency.retain(|_, entry| entry.expires > now);
             self.tokens.retain(|_, entry| entry.expires > now);
             self.leases.retain(|_, entry| entry.expires > now);
+            let transactions = &self.transactions;
+            self.pending.retain(|id, _| transactions.contains_key(id));
         }
     }
 }
@@ -78,22 +81,54 @@ impl MemoryStore {
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn insert_transaction(
+    async fn create_transaction(
         &self,
+        scoped_key: &str,
+        record: &IdempotencyRecord,
         transaction: &Transaction,
-        ttl: Duration,
-    ) -> Result<(), StoreError> {
+        owner: &str,
+        ttls: CreateTtls,
+    ) -> Result<Created, StoreError> {
         self.with_maps(|maps, now| {
+            if let Some(existing) = live(&maps.idempotency, scoped_key, now) {
+                if existing != record {
+                    return Created::Existing(existing.clone());
+                }
+                return Created::New;
+            }
+            maps.idempotency.insert(
+                scoped_key.to_owned(),
+                Expiring {
+                    value: record.clone(),
+                    expires: now + ttls.idempotency,
+                },
+            );
             maps.transactions.insert(
                 transaction.id.clone(),
                 Expiring {
                     value: transaction.clone(),
-                    expires: now + ttl,
+                    expires: now + ttls.record,
                 },
             );
-            maps.pending.insert(transaction.id.clone());
+            maps.leases.insert(
+                lease_key(Lease::Follow(&transaction.id)),
+                Expiring {
+                    value: owner.to_owned(),
+                    expires: now + ttls.lease,
+                },
+            );
+            maps.pending
+                .insert(transaction.id.clone(), now + ttls.lease);
             maps.wrote(now);
+            Created::New
         })
+    }
+
+    async fn idempotency_record(
+        &self,
+        scoped_key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.with_maps(|maps, now| live(&maps.idempotency, scoped_key, now).cloned())
     }
 
     async fn transaction(&self, id: &str) -> Result<Option<Transaction>, StoreError> {
@@ -122,36 +157,14 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn claim_idempotency_key(
-        &self,
-        key: &str,
-        record: &IdempotencyRecord,
-        ttl: Duration,
-    ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        self.with_maps(|maps, now| {
-            if let Some(existing) = live(&maps.idempotency, key, now) {
-                return Some(existing.clone());
-            }
-            maps.idempotency.insert(
-                key.to_owned(),
-                Expiring {
-                    value: record.clone(),
-                    expires: now + ttl,
-                },
-            );
-            maps.wrote(now);
-            None
-        })
-    }
-
     async fn release_idempotency_key(
         &self,
-        key: &str,
+        scoped_key: &str,
         record: &IdempotencyRecord,
     ) -> Result<(), StoreError> {
         self.with_maps(|maps, now| {
-            if live(&maps.idempotency, key, now) == Some(record) {
-                maps.idempotency.remove(key);
+            if live(&maps.idempotency, scoped_key, now) == Some(record) {
+                maps.idempotency.remove(scoped_key);
             }
         })
     }
@@ -173,8 +186,36 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn pending_transactions(&self, limit: usize) -> Result<Vec<String>, StoreError> {
-        self.with_maps(|maps, _| maps.pending.iter().take(limit).cloned().collect())
+    async fn invalidate_token(&self, key: &str, token: &str) -> Result<(), StoreError> {
+        self.with_maps(|maps, now| {
+            if live(&maps.tokens, key, now).is_some_and(|cached| cached == token) {
+                maps.tokens.remove(key);
+            }
+        })
+    }
+
+    fn shards(&self) -> u16 {
+        1
+    }
+
+    async fn orphaned_transactions(
+        &self,
+        _shard: u16,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.with_maps(|maps, now| {
+            let mut orphans: Vec<(&String, &Instant)> = maps
+                .pending
+                .iter()
+                .filter(|(_, lease_ends)| **lease_ends <= now)
+                .collect();
+            orphans.sort_by_key(|(_, lease_ends)| **lease_ends);
+            orphans
+                .into_iter()
+                .take(limit)
+                .map(|(id, _)| id.clone())
+                .collect()
+        })
     }
 
     async fn forget_pending(&self, id: &str) -> Result<(), StoreError> {
@@ -201,6 +242,11 @@ impl Store for MemoryStore {
                     expires: now + ttl,
                 },
             );
+            if let Lease::Follow(id) = lease
+                && let Some(lease_ends) = maps.pending.get_mut(id)
+            {
+                *lease_ends = now + ttl;
+            }
             maps.wrote(now);
             true
         })
@@ -211,113 +257,16 @@ impl Store for MemoryStore {
             let key = lease_key(lease);
             if live(&maps.leases, &key, now).is_some_and(|holder| holder == owner) {
                 maps.leases.remove(&key);
-            }
-        })
-    }
-
-    async fn invalidate_token(&self, key: &str, token: &str) -> Result<(), StoreError> {
-        self.with_maps(|maps, now| {
-            if live(&maps.tokens, key, now).is_some_and(|cached| cached == token) {
-                maps.tokens.remove(key);
+                if let Lease::Follow(id) = lease
+                    && let Some(lease_ends) = maps.pending.get_mut(id)
+                {
+                    *lease_ends = now;
+                }
             }
         })
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::transaction::TransactionStatus;
-    use crate::transaction::tests::sample;
-    use time::OffsetDateTime;
-
-    const LONG: Duration = Duration::from_secs(60);
-
-    #[tokio::test]
-    async fn swap_accepts_only_the_next_version() {
-        let store = MemoryStore::new();
-        let now = OffsetDateTime::now_utc();
-        let pending = sample(now);
-        store.insert_transaction(&pending, LONG).await.unwrap();
-        let signed = pending.finish(TransactionStatus::Signed, now).unwrap();
-        let cancelled = pending.finish(TransactionStatus::Cancelled, now).unwrap();
-        assert!(matches!(
-            store.swap_transaction(&signed, LONG).await.unwrap(),
-            Swap::Stored
-        ));
-        let Swap::Conflict(Some(current)) = store.swap_transaction(&cancelled, LONG).await.unwrap()
-        else {
-            panic!("the second writer must lose");
-        };
-        assert_eq!(current.status, TransactionStatus::Signed);
-    }
-
-    #[tokio::test]
-    async fn entries_disappear_after_their_ttl() {
-        let store = MemoryStore::new();
-        let now = OffsetDateTime::now_utc();
-        store
-            .insert_transaction(&sample(now), Duration::from_millis(20))
-            .await
-            .unwrap();
-        store
-            .cache_token("vnpt", "tok", Duration::from_millis(20))
-            .await
-            .unwrap();
-        assert!(store.transaction("t1").await.unwrap().is_some());
-        assert_eq!(
-            store.cached_token("vnpt").await.unwrap().as_deref(),
-            Some("tok")
-        );
-        tokio::time::sleep(Duration::from_millis(40)).await;
-        assert!(store.transaction("t1").await.unwrap().is_none());
-        assert!(store.cached_token("vnpt").await.unwrap().is_none());
-    }
-
-    #[tokio::test]
-    async fn idempotency_key_is_claimed_once_and_released_only_by_its_owner() {
-        let store = MemoryStore::new();
-        let first = IdempotencyRecord {
-            fingerprint: "a".into(),
-            transaction_id: "t1".into(),
-        };
-        let second = IdempotencyRecord {
-            fingerprint: "b".into(),
-            transaction_id: "t2".into(),
-        };
-        assert_eq!(
-            store
-                .claim_idempotency_key("k", &first, LONG)
-                .await
-                .unwrap(),
-            None
-        );
-        assert_eq!(
-            store
-                .claim_idempotency_key("k", &second, LONG)
-                .await
-                .unwrap(),
-            Some(first.clone())
-        );
-        store.release_idempotency_key("k", &second).await.unwrap();
-        assert!(
-            store
-                .claim_idempotency_key("k", &second, LONG)
-                .await
-                .unwrap()
-                .is_some()
-        );
-        store.release_idempotency_key("k", &first).await.unwrap();
-        assert_eq!(
-            store
-                .claim_idempotency_key("k", &second, LONG)
-                .await
-                .unwrap(),
-            None
-        );
     }
 }

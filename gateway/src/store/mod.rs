@@ -1,8 +1,13 @@
-//! Where transactions, idempotency records and cached CA tokens live.
+//! Where transactions, idempotency records, follow leases and cached CA tokens live.
 //!
-//! [`Store`] is shaped for a shared key-value store with TTLs and atomic compare-and-set
-//! (Redis), so gateway instances stay stateless; [`memory::MemoryStore`] implements it in
-//! this process for the sandbox and single-instance deployments.
+//! [`Store`] is shaped for a shared key-value store with TTLs and atomic scripts (Redis), so
+//! gateway instances stay stateless; [`memory::MemoryStore`] implements it in this process
+//! for the sandbox and single-instance deployments.
+//!
+//! Pending transactions are indexed per shard (see [`crate::domain::transaction::SHARDS`])
+//! and scored by when their follow lease runs out, so an instance finds the transactions
+//! nobody follows (their instance died or shut down) in time proportional to their number,
+//! and no single key is hot.
 
 pub mod memory;
 pub mod redis;
@@ -12,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::transaction::Transaction;
+use crate::domain::transaction::Transaction;
 
 /// The store could not be used (unreachable, timed out, corrupt record).
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +48,28 @@ pub struct IdempotencyRecord {
     pub transaction_id: String,
 }
 
+/// How long each part of a new transaction is kept.
+#[derive(Debug, Clone, Copy)]
+pub struct CreateTtls {
+    /// The transaction record (until it expires, plus retention).
+    pub record: Duration,
+    /// The idempotency key.
+    pub idempotency: Duration,
+    /// The creating instance's follow lease.
+    pub lease: Duration,
+}
+
+/// The outcome of [`Store::create_transaction`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Created {
+    /// The key was free (or already bound to this very transaction, when the store's client
+    /// replayed the step after it was applied): the transaction is stored, pending, and
+    /// leased to the creating instance.
+    New,
+    /// The key was bound by an earlier request: nothing was written.
+    Existing(IdempotencyRecord),
+}
+
 /// What a lease is for; each kind has keys of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lease<'a> {
@@ -55,35 +82,37 @@ pub enum Lease<'a> {
 /// The operations the gateway needs from its state store.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Stores a new transaction, kept for `ttl`, and lists it among the pending ones.
-    async fn insert_transaction(
+    /// In one atomic step: binds the idempotency key `scoped_key` to `record` unless it is
+    /// bound already, stores `transaction` (new, pending), lists it among the pending ones
+    /// and gives its follow lease to `owner`. Either all of it happens or none does.
+    async fn create_transaction(
         &self,
+        scoped_key: &str,
+        record: &IdempotencyRecord,
         transaction: &Transaction,
-        ttl: Duration,
-    ) -> Result<(), StoreError>;
+        owner: &str,
+        ttls: CreateTtls,
+    ) -> Result<Created, StoreError>;
+
+    /// What the idempotency key `scoped_key` is bound to, if anything.
+    async fn idempotency_record(
+        &self,
+        scoped_key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
 
     /// The transaction with this id, if it exists.
     async fn transaction(&self, id: &str) -> Result<Option<Transaction>, StoreError>;
 
-    /// Stores `next` only if the stored record still has `next.version - 1` (compare-and-set);
-    /// it is then kept for `ttl`.
+    /// Stores `next` only if the stored record still has `next.version - 1` (compare-and-set,
+    /// on the version alone); it is then kept for `ttl`.
     async fn swap_transaction(&self, next: &Transaction, ttl: Duration)
     -> Result<Swap, StoreError>;
 
-    /// Binds `key` to `record` unless it is already bound (set-if-absent, kept for `ttl`);
-    /// returns the existing record when there is one.
-    async fn claim_idempotency_key(
-        &self,
-        key: &str,
-        record: &IdempotencyRecord,
-        ttl: Duration,
-    ) -> Result<Option<IdempotencyRecord>, StoreError>;
-
-    /// Unbinds `key` if it is still bound to `record` (the request it guarded was refused
-    /// before any transaction was created).
+    /// Unbinds `scoped_key` if it is still bound to `record` (the request it guarded failed,
+    /// so the portal may try again with the same key).
     async fn release_idempotency_key(
         &self,
-        key: &str,
+        scoped_key: &str,
         record: &IdempotencyRecord,
     ) -> Result<(), StoreError>;
 
@@ -93,12 +122,22 @@ pub trait Store: Send + Sync + 'static {
     /// Caches a CA access token for `ttl` (a little less than its lifetime).
     async fn cache_token(&self, key: &str, token: &str, ttl: Duration) -> Result<(), StoreError>;
 
-    /// Up to `limit` ids of transactions that may still be pending. Entries are removed
-    /// with [`Store::forget_pending`] once final, so the list is a hint: readers check the
-    /// transaction itself.
-    async fn pending_transactions(&self, limit: usize) -> Result<Vec<String>, StoreError>;
+    /// Drops the cached token under `key` if it is still `token` (the CA refused it).
+    async fn invalidate_token(&self, key: &str, token: &str) -> Result<(), StoreError>;
 
-    /// Removes a transaction from the pending list.
+    /// How many shards [`Store::orphaned_transactions`] takes.
+    fn shards(&self) -> u16;
+
+    /// Up to `limit` ids of pending transactions in `shard` whose follow lease has run out
+    /// (nobody follows them), the longest-orphaned first. A hint: readers check the
+    /// transaction and take its lease before acting.
+    async fn orphaned_transactions(
+        &self,
+        shard: u16,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Removes a transaction from the pending index (it is final, or gone).
     async fn forget_pending(&self, id: &str) -> Result<(), StoreError>;
 
     /// Takes (or renews, when `owner` already holds it) a lease for `ttl`. One owner holds a
@@ -110,11 +149,9 @@ pub trait Store: Send + Sync + 'static {
         ttl: Duration,
     ) -> Result<bool, StoreError>;
 
-    /// Gives the lease up if `owner` holds it.
+    /// Gives the lease up if `owner` holds it; a follow lease given up makes its transaction
+    /// an orphan at once, for another instance to adopt.
     async fn release_lease(&self, lease: Lease<'_>, owner: &str) -> Result<(), StoreError>;
-
-    /// Drops the cached token under `key` if it is still `token` (the CA refused it).
-    async fn invalidate_token(&self, key: &str, token: &str) -> Result<(), StoreError>;
 
     /// Checks that the store answers.
     async fn ping(&self) -> Result<(), StoreError>;

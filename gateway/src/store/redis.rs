@@ -1,11 +1,15 @@
 //! [`RedisStore`]: the [`Store`] in Redis (standalone or Redis Cluster), so that any number of
 //! gateway instances share transactions, idempotency records, CA tokens and follow leases.
 //!
-//! - Every key has a TTL; nothing stays forever.
-//! - A transaction's keys (`{prefix}:txn:{id}`, `{prefix}:lease:{id}`) share the hash tag
-//!   `{id}`, so they live on one cluster slot.
-//! - Every state transition is one Lua script (compare the stored version, then set): one
-//!   round trip on the hot path, atomic on the server.
+//! - Every key has a TTL; nothing stays forever (the pending index of a shard lives as long
+//!   as its newest member may matter).
+//! - A transaction's keys, its idempotency key and its shard's pending index share one hash
+//!   tag, `{sNN}` (the shard), so they live on one cluster slot and one script can change
+//!   them together: creating a transaction (key, record, pending entry, lease) is atomic.
+//! - A transaction is a hash of its version (`v`) and its JSON (`doc`): a compare-and-set
+//!   checks `v` without decoding the record on Redis's main thread.
+//! - The pending index of a shard is a sorted set scored by when each follow lease runs out
+//!   (server time, in ms), so orphans are a range query.
 //! - Every operation is bounded by the configured timeout; an unreachable Redis is
 //!   [`StoreError::Unavailable`] within that time, and the connection is re-established in
 //!   the background, so the gateway recovers without a restart.
@@ -19,16 +23,42 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, RedisError, Script};
 use tokio::sync::OnceCell;
 
-use super::{IdempotencyRecord, Lease, Store, StoreError, Swap};
-use crate::transaction::Transaction;
+use super::{CreateTtls, Created, IdempotencyRecord, Lease, Store, StoreError, Swap};
+use crate::domain::transaction::{SHARDS, Transaction, shard_of_key, shard_of_transaction};
 
-/// Stores `ARGV[1]` over `KEYS[1]` (TTL `ARGV[3]` ms) only if the stored record's version is
-/// `ARGV[2] - 1`. Answers `{1, false}` when stored, `{0, current}` when not.
+/// Redis server time in milliseconds, inside a script.
+const NOW_MS: &str =
+    "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)";
+
+/// Creates a transaction. `KEYS`: idempotency key, transaction, pending index, lease.
+/// `ARGV`: idempotency record, transaction JSON, version, record TTL ms, idempotency TTL
+/// ms, lease TTL ms, owner. Answers `{1}` when created, `{0, record}` when the key was
+/// bound already.
+const CREATE_SCRIPT: &str = r"
+local existing = redis.call('GET', KEYS[1])
+if existing then return {0, existing} end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[5])
+redis.call('HSET', KEYS[2], 'v', ARGV[3], 'doc', ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('SET', KEYS[4], ARGV[7], 'PX', ARGV[6])
+NOW
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[6]), ARGV[8])
+if redis.call('PTTL', KEYS[3]) < tonumber(ARGV[4]) then
+  redis.call('PEXPIRE', KEYS[3], ARGV[4])
+end
+return {1, false}
+";
+
+/// Stores `ARGV[1]` in `KEYS[1]` (TTL `ARGV[3]` ms) only if the stored version is
+/// `ARGV[2] - 1`. Answers `{1}` when stored, `{0, current}` when not.
 const SWAP_SCRIPT: &str = r"
-local current = redis.call('GET', KEYS[1])
-if not current then return {0, false} end
-if cjson.decode(current).version + 1 ~= tonumber(ARGV[2]) then return {0, current} end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+local version = redis.call('HGET', KEYS[1], 'v')
+if not version then return {0, false} end
+if tonumber(version) + 1 ~= tonumber(ARGV[2]) then
+  return {0, redis.call('HGET', KEYS[1], 'doc')}
+end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'doc', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return {1, false}
 ";
 
@@ -38,25 +68,41 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 ";
 
-/// Sets `KEYS[1]` to `ARGV[1]` for `ARGV[2]` ms if it is free or already held by `ARGV[1]`.
+/// Sets `KEYS[1]` to `ARGV[1]` for `ARGV[2]` ms if it is free or already held by `ARGV[1]`;
+/// for a follow lease (`KEYS[2]` the pending index, `ARGV[3]` the transaction) also moves
+/// the pending entry's score to the new end of the lease, if the entry is still there.
 const LEASE_SCRIPT: &str = r"
 local holder = redis.call('GET', KEYS[1])
 if holder == false or holder == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  if KEYS[2] then
+    NOW
+    redis.call('ZADD', KEYS[2], 'XX', now + tonumber(ARGV[2]), ARGV[3])
+  end
   return 1
 end
 return 0
 ";
 
-/// Adds member `ARGV[2]` (score `ARGV[1]`) to the pending index `KEYS[1]` and makes the
-/// index live at least `ARGV[3]` ms more: as long as its newest member may still matter.
-const PENDING_ADD_SCRIPT: &str = r"
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-end
+/// Deletes the lease `KEYS[1]` if `ARGV[1]` holds it; for a follow lease also makes the
+/// pending entry (`KEYS[2]`, member `ARGV[2]`) an orphan at once.
+const RELEASE_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+if KEYS[2] then redis.call('ZADD', KEYS[2], 'XX', 0, ARGV[2]) end
 return 1
 ";
+
+/// Up to `ARGV[1]` members of `KEYS[1]` whose lease ended by now, oldest first.
+const ORPHANS_SCRIPT: &str = r"
+NOW
+return redis.call('ZRANGE', KEYS[1], '-inf', now, 'BYSCORE', 'LIMIT', 0, ARGV[1])
+";
+
+/// A script with the server's time available as `now`.
+fn timed_script(source: &str) -> Script {
+    Script::new(&source.replace("NOW", NOW_MS))
+}
 
 /// Hands out connections: a reconnecting manager for a standalone Redis, a lazily opened
 /// cluster connection for Redis Cluster.
@@ -102,10 +148,12 @@ pub struct RedisStore<S> {
     source: S,
     prefix: String,
     timeout: Duration,
+    create: Script,
     swap: Script,
     delete_if: Script,
     lease: Script,
-    pending_add: Script,
+    release: Script,
+    orphans: Script,
 }
 
 /// Checks a key prefix: no braces (they would break hash tags), no spaces.
@@ -199,35 +247,55 @@ impl<S: ConnectionSource> RedisStore<S> {
             source,
             prefix: prefix.to_owned(),
             timeout,
+            create: timed_script(CREATE_SCRIPT),
             swap: Script::new(SWAP_SCRIPT),
             delete_if: Script::new(DELETE_IF_SCRIPT),
-            lease: Script::new(LEASE_SCRIPT),
-            pending_add: Script::new(PENDING_ADD_SCRIPT),
+            lease: timed_script(LEASE_SCRIPT),
+            release: Script::new(RELEASE_SCRIPT),
+            orphans: timed_script(ORPHANS_SCRIPT),
         }
     }
 
-    fn transaction_key(&self, id: &str) -> String {
-        format!("{}:txn:{{{id}}}", self.prefix)
+    /// The hash tag of a shard: every key of the shard lives on its cluster slot.
+    fn shard_tag(&self, shard: u16) -> String {
+        format!("{}:{{s{shard:02}}}", self.prefix)
     }
 
-    /// A transaction's follow lease shares its hash tag, so both live on one slot.
-    fn lease_key(&self, lease: Lease<'_>) -> String {
-        match lease {
-            Lease::Follow(id) => format!("{}:lease:{{{id}}}", self.prefix),
-            Lease::SessionRefresh(key) => format!("{}:lease:session:{key}", self.prefix),
-        }
+    /// A transaction's key; `None` for an id that names no shard (no such transaction).
+    fn transaction_key(&self, id: &str) -> Option<String> {
+        Some(format!(
+            "{}:txn:{id}",
+            self.shard_tag(shard_of_transaction(id)?)
+        ))
     }
 
-    fn idempotency_key(&self, key: &str) -> String {
-        format!("{}:idem:{key}", self.prefix)
+    fn pending_key(&self, shard: u16) -> String {
+        format!("{}:pending", self.shard_tag(shard))
+    }
+
+    /// A lease's key and, for a follow lease, its transaction's pending index.
+    fn lease_keys(&self, lease: Lease<'_>) -> Option<(String, Option<String>)> {
+        Some(match lease {
+            Lease::Follow(id) => {
+                let shard = shard_of_transaction(id)?;
+                (
+                    format!("{}:lease:{id}", self.shard_tag(shard)),
+                    Some(self.pending_key(shard)),
+                )
+            }
+            Lease::SessionRefresh(key) => (format!("{}:lease:session:{key}", self.prefix), None),
+        })
+    }
+
+    fn idempotency_key(&self, scoped_key: &str) -> String {
+        format!(
+            "{}:idem:{scoped_key}",
+            self.shard_tag(shard_of_key(scoped_key))
+        )
     }
 
     fn token_key(&self, key: &str) -> String {
         format!("{}:token:{key}", self.prefix)
-    }
-
-    fn pending_key(&self) -> String {
-        format!("{}:pending", self.prefix)
     }
 
     /// Runs `command`, bounded by the store's timeout.
@@ -239,16 +307,20 @@ impl<S: ConnectionSource> RedisStore<S> {
         .await
     }
 
-    /// Runs `script` on `key` with `args`, bounded by the store's timeout.
+    /// Runs `script` on `keys` (all in one slot) with `args`, bounded by the store's
+    /// timeout.
     async fn invoke<T: FromRedisValue>(
         &self,
         script: &Script,
-        key: &str,
+        keys: &[&str],
         args: &[&str],
     ) -> Result<T, StoreError> {
         self.bounded(async {
             let mut connection = self.source.connection().await?;
-            let mut invocation = script.key(key);
+            let mut invocation = script.prepare_invoke();
+            for key in keys {
+                invocation.key(*key);
+            }
             for arg in args {
                 invocation.arg(*arg);
             }
@@ -281,43 +353,73 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
 
 #[async_trait]
 impl<S: ConnectionSource> Store for RedisStore<S> {
-    async fn insert_transaction(
+    async fn create_transaction(
         &self,
+        scoped_key: &str,
+        record: &IdempotencyRecord,
         transaction: &Transaction,
-        ttl: Duration,
-    ) -> Result<(), StoreError> {
-        let ttl_ms = millis(ttl);
-        let stored: Option<String> = self
-            .query(
-                redis::cmd("SET")
-                    .arg(self.transaction_key(&transaction.id))
-                    .arg(encode(transaction)?)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(ttl_ms),
-            )
-            .await?;
-        if stored.is_none() {
-            return Err(StoreError::Corrupt(format!(
-                "transaction {} exists already",
-                transaction.id
-            )));
-        }
-        let score = transaction.created_at.unix_timestamp().to_string();
-        let _: i64 = self
+        owner: &str,
+        ttls: CreateTtls,
+    ) -> Result<Created, StoreError> {
+        let shard = shard_of_transaction(&transaction.id)
+            .filter(|shard| *shard == shard_of_key(scoped_key))
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "transaction {} is not in its idempotency key's shard",
+                    transaction.id
+                ))
+            })?;
+        let transaction_key = format!("{}:txn:{}", self.shard_tag(shard), transaction.id);
+        let lease_key = format!("{}:lease:{}", self.shard_tag(shard), transaction.id);
+        let encoded_record = encode(record)?;
+        let (created, existing): (i64, Option<String>) = self
             .invoke(
-                &self.pending_add,
-                &self.pending_key(),
-                &[&score, &transaction.id, &ttl_ms.to_string()],
+                &self.create,
+                &[
+                    &self.idempotency_key(scoped_key),
+                    &transaction_key,
+                    &self.pending_key(shard),
+                    &lease_key,
+                ],
+                &[
+                    &encoded_record,
+                    &encode(transaction)?,
+                    &transaction.version.to_string(),
+                    &millis(ttls.record).to_string(),
+                    &millis(ttls.idempotency).to_string(),
+                    &millis(ttls.lease).to_string(),
+                    owner,
+                    &transaction.id,
+                ],
             )
             .await?;
-        Ok(())
+        if created == 1 {
+            return Ok(Created::New);
+        }
+        let existing: IdempotencyRecord = decode(existing.as_deref().unwrap_or_default())?;
+        // The client may have sent the script again after Redis applied it (a reply lost
+        // to a dropped connection): the key then holds this very request's record.
+        if &existing == record {
+            return Ok(Created::New);
+        }
+        Ok(Created::Existing(existing))
+    }
+
+    async fn idempotency_record(
+        &self,
+        scoped_key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let text: Option<String> = self
+            .query(redis::cmd("GET").arg(self.idempotency_key(scoped_key)))
+            .await?;
+        text.as_deref().map(decode).transpose()
     }
 
     async fn transaction(&self, id: &str) -> Result<Option<Transaction>, StoreError> {
-        let text: Option<String> = self
-            .query(redis::cmd("GET").arg(self.transaction_key(id)))
-            .await?;
+        let Some(key) = self.transaction_key(id) else {
+            return Ok(None);
+        };
+        let text: Option<String> = self.query(redis::cmd("HGET").arg(key).arg("doc")).await?;
         text.as_deref().map(decode).transpose()
     }
 
@@ -326,10 +428,13 @@ impl<S: ConnectionSource> Store for RedisStore<S> {
         next: &Transaction,
         ttl: Duration,
     ) -> Result<Swap, StoreError> {
+        let Some(key) = self.transaction_key(&next.id) else {
+            return Ok(Swap::Conflict(None));
+        };
         let (stored, current): (i64, Option<String>) = self
             .invoke(
                 &self.swap,
-                &self.transaction_key(&next.id),
+                &[&key],
                 &[
                     &encode(next)?,
                     &next.version.to_string(),
@@ -349,36 +454,15 @@ impl<S: ConnectionSource> Store for RedisStore<S> {
         ))
     }
 
-    async fn claim_idempotency_key(
-        &self,
-        key: &str,
-        record: &IdempotencyRecord,
-        ttl: Duration,
-    ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        // SET NX GET: sets only when absent and answers what was there, in one step.
-        let existing: Option<String> = self
-            .query(
-                redis::cmd("SET")
-                    .arg(self.idempotency_key(key))
-                    .arg(encode(record)?)
-                    .arg("NX")
-                    .arg("GET")
-                    .arg("PX")
-                    .arg(millis(ttl)),
-            )
-            .await?;
-        existing.as_deref().map(decode).transpose()
-    }
-
     async fn release_idempotency_key(
         &self,
-        key: &str,
+        scoped_key: &str,
         record: &IdempotencyRecord,
     ) -> Result<(), StoreError> {
         let _: i64 = self
             .invoke(
                 &self.delete_if,
-                &self.idempotency_key(key),
+                &[&self.idempotency_key(scoped_key)],
                 &[&encode(record)?],
             )
             .await?;
@@ -400,20 +484,36 @@ impl<S: ConnectionSource> Store for RedisStore<S> {
         .await
     }
 
-    async fn pending_transactions(&self, limit: usize) -> Result<Vec<String>, StoreError> {
-        let last = i64::try_from(limit).unwrap_or(i64::MAX).saturating_sub(1);
-        self.query(
-            redis::cmd("ZRANGE")
-                .arg(self.pending_key())
-                .arg(0)
-                .arg(last),
+    async fn invalidate_token(&self, key: &str, token: &str) -> Result<(), StoreError> {
+        let _: i64 = self
+            .invoke(&self.delete_if, &[&self.token_key(key)], &[token])
+            .await?;
+        Ok(())
+    }
+
+    fn shards(&self) -> u16 {
+        SHARDS
+    }
+
+    async fn orphaned_transactions(
+        &self,
+        shard: u16,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.invoke(
+            &self.orphans,
+            &[&self.pending_key(shard)],
+            &[&limit.to_string()],
         )
         .await
     }
 
     async fn forget_pending(&self, id: &str) -> Result<(), StoreError> {
+        let Some(shard) = shard_of_transaction(id) else {
+            return Ok(());
+        };
         let _: i64 = self
-            .query(redis::cmd("ZREM").arg(self.pending_key()).arg(id))
+            .query(redis::cmd("ZREM").arg(self.pending_key(shard)).arg(id))
             .await?;
         Ok(())
     }
@@ -424,27 +524,36 @@ impl<S: ConnectionSource> Store for RedisStore<S> {
         owner: &str,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
+        let Some((lease_key, pending_key)) = self.lease_keys(lease) else {
+            return Ok(false);
+        };
+        let member = match lease {
+            Lease::Follow(id) => id,
+            Lease::SessionRefresh(_) => "",
+        };
+        let mut keys = vec![lease_key.as_str()];
+        keys.extend(pending_key.as_deref());
         let acquired: i64 = self
             .invoke(
                 &self.lease,
-                &self.lease_key(lease),
-                &[owner, &millis(ttl).to_string()],
+                &keys,
+                &[owner, &millis(ttl).to_string(), member],
             )
             .await?;
         Ok(acquired == 1)
     }
 
     async fn release_lease(&self, lease: Lease<'_>, owner: &str) -> Result<(), StoreError> {
-        let _: i64 = self
-            .invoke(&self.delete_if, &self.lease_key(lease), &[owner])
-            .await?;
-        Ok(())
-    }
-
-    async fn invalidate_token(&self, key: &str, token: &str) -> Result<(), StoreError> {
-        let _: i64 = self
-            .invoke(&self.delete_if, &self.token_key(key), &[token])
-            .await?;
+        let Some((lease_key, pending_key)) = self.lease_keys(lease) else {
+            return Ok(());
+        };
+        let member = match lease {
+            Lease::Follow(id) => id,
+            Lease::SessionRefresh(_) => "",
+        };
+        let mut keys = vec![lease_key.as_str()];
+        keys.extend(pending_key.as_deref());
+        let _: i64 = self.invoke(&self.release, &keys, &[owner, member]).await?;
         Ok(())
     }
 

@@ -1,19 +1,23 @@
-//! The HTTP surface: one table of routes per listener, used both to configure actix and to
+//! The HTTP layer: one table of routes per listener, used both to configure actix and to
 //! list what is served (the spec-drift test compares that list with `spec/openapi.yaml`),
-//! plus the extractor error handlers that turn malformed input into documented errors.
+//! the extractor error handlers that turn malformed input into documented errors, the
+//! request and response views ([`views`]), and the one mapping of errors to HTTP
+//! ([`error`]). Handlers parse, call a service, and render; they decide nothing.
 
-mod admin;
-mod certificates;
-mod oauth;
-mod providers;
-mod signatures;
+pub mod auth;
+pub mod error;
+pub mod request_context;
+mod routes;
+pub mod views;
+
+use routes::{admin, certificates, oauth, providers, signatures};
 
 use actix_web::dev::HttpServiceFactory;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError};
 use actix_web::http::Method;
 use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Responder, web};
 
-use crate::error::{ApiError, ErrorCode};
+use crate::domain::error::{ErrorCode, ServiceError};
 
 /// Largest JSON body accepted (a full batch of digests is a few KiB).
 pub const MAX_JSON_BODY_BYTES: usize = 256 * 1024;
@@ -119,41 +123,41 @@ pub fn extractor_configs(config: &mut web::ServiceConfig) {
 
 fn json_error(error: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
     match error {
-        JsonPayloadError::ContentType => ApiError::new(
+        JsonPayloadError::ContentType => ServiceError::new(
             ErrorCode::UnsupportedMediaType,
             "send the body as Content-Type: application/json",
         ),
         JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-            ApiError::new(
+            ServiceError::new(
                 ErrorCode::PayloadTooLarge,
                 format!("the body is larger than {MAX_JSON_BODY_BYTES} bytes"),
             )
         }
         JsonPayloadError::Deserialize(error) => {
-            ApiError::new(ErrorCode::InvalidRequest, format!("invalid body: {error}"))
+            ServiceError::new(ErrorCode::InvalidRequest, format!("invalid body: {error}"))
         }
-        _ => ApiError::new(ErrorCode::InvalidRequest, "the body could not be read"),
+        _ => ServiceError::new(ErrorCode::InvalidRequest, "the body could not be read"),
     }
     .into()
 }
 
 fn form_error(error: UrlencodedError, _: &HttpRequest) -> actix_web::Error {
     match error {
-        UrlencodedError::ContentType => ApiError::new(
+        UrlencodedError::ContentType => ServiceError::new(
             ErrorCode::UnsupportedMediaType,
             "send the body as application/x-www-form-urlencoded",
         ),
-        UrlencodedError::Overflow { .. } | UrlencodedError::UnknownLength => ApiError::new(
+        UrlencodedError::Overflow { .. } | UrlencodedError::UnknownLength => ServiceError::new(
             ErrorCode::PayloadTooLarge,
             format!("the body is larger than {MAX_FORM_BODY_BYTES} bytes"),
         ),
-        _ => ApiError::new(ErrorCode::InvalidRequest, "the form body is malformed"),
+        _ => ServiceError::new(ErrorCode::InvalidRequest, "the form body is malformed"),
     }
     .into()
 }
 
 fn query_error(error: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
-    ApiError::new(
+    ServiceError::new(
         ErrorCode::InvalidRequest,
         format!("invalid query string: {error}"),
     )
@@ -161,19 +165,19 @@ fn query_error(error: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
 }
 
 fn path_error(_: PathError, _: &HttpRequest) -> actix_web::Error {
-    ApiError::new(ErrorCode::RouteNotFound, "no such resource").into()
+    ServiceError::new(ErrorCode::RouteNotFound, "no such resource").into()
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
+async fn method_not_allowed() -> Result<HttpResponse, ServiceError> {
+    Err(ServiceError::new(
         ErrorCode::MethodNotAllowed,
         "this method is not served on this path",
     ))
 }
 
 /// Answers paths that match no route.
-pub async fn route_not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
+pub async fn route_not_found() -> Result<HttpResponse, ServiceError> {
+    Err(ServiceError::new(
         ErrorCode::RouteNotFound,
         "no such route (see spec/openapi.yaml)",
     ))

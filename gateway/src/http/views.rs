@@ -2,12 +2,21 @@
 //!
 //! Requests are parsed strictly (`deny_unknown_fields`); responses derive `Deserialize` as
 //! well so the spec-drift test can check every example in the spec against these types.
+//! The conversions from and to the domain's types are here too, so neither the services
+//! nor the store know these shapes.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_adapter_core::{HashAlgorithm, KeyAlgorithm};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::transaction::TransactionStatus;
+use crate::domain::certificate::{self, CitizenCertificate, ProviderAnswer};
+use crate::domain::error::ServiceError;
+use crate::domain::request::{DocumentToSign, SigningRequest};
+use crate::domain::transaction::{Transaction, TransactionError, TransactionStatus};
+use crate::providers;
+use crate::verify;
 
 /// `POST /v1/oauth/token` form fields (RFC 6749 §4.4).
 #[derive(Debug, Deserialize)]
@@ -329,4 +338,166 @@ pub struct HealthView {
     /// Each dependency's state (readiness only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checks: Option<std::collections::BTreeMap<String, String>>,
+}
+
+impl From<providers::ProviderStatus> for ProviderStatus {
+    fn from(status: providers::ProviderStatus) -> Self {
+        match status {
+            providers::ProviderStatus::Available => Self::Available,
+            providers::ProviderStatus::Degraded => Self::Degraded,
+        }
+    }
+}
+
+impl From<certificate::CertificateStatus> for CertificateStatus {
+    fn from(status: certificate::CertificateStatus) -> Self {
+        match status {
+            certificate::CertificateStatus::Valid => Self::Valid,
+            certificate::CertificateStatus::Expired => Self::Expired,
+            certificate::CertificateStatus::NotYetValid => Self::NotYetValid,
+            certificate::CertificateStatus::Inactive => Self::Inactive,
+        }
+    }
+}
+
+impl From<CitizenCertificate> for CertificateView {
+    fn from(certificate: CitizenCertificate) -> Self {
+        Self {
+            certificate_id: certificate.certificate_id,
+            subject: certificate.subject,
+            issuer: certificate.issuer,
+            serial_number: certificate.serial_number,
+            not_before: certificate.not_before,
+            not_after: certificate.not_after,
+            key_algorithm: certificate.key_algorithm,
+            status: certificate.status.into(),
+            chain_pem: certificate
+                .chain_der
+                .iter()
+                .map(|der| verify::certificate_pem(der))
+                .collect(),
+        }
+    }
+}
+
+impl From<&ServiceError> for TransactionErrorView {
+    fn from(error: &ServiceError) -> Self {
+        Self {
+            code: error.code.as_str().to_owned(),
+            message: error.message.clone(),
+            retryable: error.code.retryable(),
+        }
+    }
+}
+
+impl From<TransactionError> for TransactionErrorView {
+    fn from(error: TransactionError) -> Self {
+        Self {
+            code: error.code.as_str().to_owned(),
+            message: error.message,
+            retryable: error.code.retryable(),
+        }
+    }
+}
+
+impl ProviderCertificates {
+    /// What `provider` answered, as portals see it.
+    pub fn new(provider: String, answer: ProviderAnswer) -> Self {
+        match answer {
+            ProviderAnswer::Answered(found) => Self {
+                provider,
+                status: if found.is_empty() {
+                    SearchStatus::NotFound
+                } else {
+                    SearchStatus::Found
+                },
+                certificates: found.into_iter().map(CertificateView::from).collect(),
+                error: None,
+            },
+            ProviderAnswer::Failed(error) => Self {
+                provider,
+                status: SearchStatus::Error,
+                certificates: Vec::new(),
+                error: Some(TransactionErrorView::from(&error)),
+            },
+        }
+    }
+}
+
+impl From<SignatureRequest> for SigningRequest {
+    fn from(request: SignatureRequest) -> Self {
+        Self {
+            provider: request.provider,
+            user_id: request.user_id,
+            certificate_id: request.certificate_id,
+            hash_algorithm: request.hash_algorithm,
+            documents: request
+                .documents
+                .into_iter()
+                .map(|document| DocumentToSign {
+                    id: document.id,
+                    name: document.name,
+                    digest: document.digest,
+                })
+                .collect(),
+            description: request.description,
+        }
+    }
+}
+
+impl From<Transaction> for TransactionView {
+    fn from(transaction: Transaction) -> Self {
+        let certificate = &transaction.certificate;
+        let facts = verify::describe(&certificate.certificate_der).ok();
+        Self {
+            transaction_id: transaction.id,
+            provider: transaction.provider,
+            user_id: transaction.user_id,
+            status: transaction.status,
+            hash_algorithm: transaction.hash_algorithm,
+            description: transaction.description,
+            created_at: transaction.created_at,
+            updated_at: transaction.updated_at,
+            expires_at: transaction.expires_at,
+            certificate: SignerCertificateView {
+                certificate_id: certificate.certificate_id.clone(),
+                subject: facts
+                    .as_ref()
+                    .map(|facts| facts.subject.clone())
+                    .unwrap_or_default(),
+                serial_number: facts.map(|facts| facts.serial_number).unwrap_or_default(),
+                chain_pem: std::iter::once(&certificate.certificate_der)
+                    .chain(&certificate.chain_der)
+                    .map(|der| verify::certificate_pem(der))
+                    .collect(),
+            },
+            documents: transaction
+                .documents
+                .into_iter()
+                .map(|document| {
+                    let signature = document.signature;
+                    DocumentView {
+                        id: document.id,
+                        name: document.name,
+                        digest: BASE64.encode(&document.digest),
+                        signature: signature
+                            .as_ref()
+                            .map(|signed| BASE64.encode(&signed.signature)),
+                        signature_algorithm: signature
+                            .as_ref()
+                            .map(|signed| signed.algorithm.clone()),
+                        verification: signature.map(|signed| VerificationView {
+                            valid: true,
+                            checks: verify::CHECKS
+                                .iter()
+                                .map(|check| (*check).to_owned())
+                                .collect(),
+                            verified_at: signed.verified_at,
+                        }),
+                    }
+                })
+                .collect(),
+            error: transaction.error.map(TransactionErrorView::from),
+        }
+    }
 }

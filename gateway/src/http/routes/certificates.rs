@@ -2,22 +2,24 @@
 
 use actix_web::{HttpResponse, web};
 
-use crate::api::{CertificateList, CertificateQuery, CertificateSearch};
-use crate::auth::{Principal, Scope};
-use crate::error::{ApiError, ErrorCode};
-use crate::signing::Signing;
+use crate::domain::error::{ErrorCode, ServiceError};
+use crate::http::views::{
+    CertificateList, CertificateQuery, CertificateSearch, CertificateView, ProviderCertificates,
+};
+use crate::services::Signing;
+use crate::services::auth::{Principal, Scope};
 
 /// With `provider`, that CA's answer (its failure is the request's error); without, every
 /// provider's answer side by side, so a portal can show all of a citizen's certificates.
-pub(super) async fn list(
+pub(crate) async fn list(
     principal: Principal,
     query: web::Query<CertificateQuery>,
     signing: web::Data<Signing>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, ServiceError> {
     principal.require(Scope::CertificatesRead)?;
     let query = query.into_inner();
     let Some(user_id) = query.user_id else {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::InvalidRequest,
             "query parameter user_id is required",
         ));
@@ -28,11 +30,18 @@ pub(super) async fn list(
             HttpResponse::Ok().json(CertificateList {
                 provider,
                 user_id,
-                certificates,
+                certificates: certificates
+                    .into_iter()
+                    .map(CertificateView::from)
+                    .collect(),
             })
         }
         None => {
             let results = signing.search_certificates(&user_id).await?;
+            let results = results
+                .into_iter()
+                .map(|(provider, answer)| ProviderCertificates::new(provider, answer))
+                .collect();
             HttpResponse::Ok().json(CertificateSearch { user_id, results })
         }
     })

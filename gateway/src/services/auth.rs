@@ -1,5 +1,5 @@
 //! Portal authentication: OAuth 2.0 client credentials (RFC 6749 §4.4) answered with ES256
-//! access tokens this gateway signs, and the extractor that checks them on every request.
+//! access tokens this gateway signs and checks (the HTTP extractor is `crate::http::auth`).
 //!
 //! Validation follows RFC 8725: the algorithm is pinned to ES256 (so `none`, HMAC and RSA
 //! tokens are refused before any key is used), `typ` must be `at+jwt` (RFC 9068), and `exp`,
@@ -8,12 +8,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::{Ready, ready};
 use std::str::FromStr;
 use std::time::Duration;
 
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, web};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -21,7 +18,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::{AuthSettings, ConfigError};
-use crate::error::{ApiError, ErrorCode};
+use crate::domain::error::{ErrorCode, ServiceError};
 
 /// What a token allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -208,14 +205,14 @@ impl Authority {
         client_id: &str,
         client_secret: &str,
         requested: Option<&str>,
-    ) -> Result<IssuedToken, ApiError> {
+    ) -> Result<IssuedToken, ServiceError> {
         let presented = Sha256::digest(client_secret.as_bytes());
         let client = self
             .clients
             .get(client_id)
             .filter(|client| bool::from(client.secret_sha256.ct_eq(presented.as_slice())))
             .ok_or_else(|| {
-                ApiError::new(ErrorCode::InvalidClient, "unknown client or wrong secret")
+                ServiceError::new(ErrorCode::InvalidClient, "unknown client or wrong secret")
             })?;
         let scopes = match requested.map(str::trim).filter(|s| !s.is_empty()) {
             None => client.scopes.clone(),
@@ -227,7 +224,7 @@ impl Authority {
                         .ok()
                         .filter(|scope| client.scopes.contains(scope))
                         .ok_or_else(|| {
-                            ApiError::new(
+                            ServiceError::new(
                                 ErrorCode::InvalidScope,
                                 format!("scope {name:?} is unknown or not allowed to this client"),
                             )
@@ -254,7 +251,7 @@ impl Authority {
         let access_token =
             jsonwebtoken::encode(&header, &claims, &self.encoding_key).map_err(|error| {
                 tracing::error!(%error, "signing an access token failed");
-                ApiError::new(ErrorCode::InternalError, "could not issue a token")
+                ServiceError::new(ErrorCode::InternalError, "could not issue a token")
             })?;
         Ok(IssuedToken {
             access_token,
@@ -264,8 +261,8 @@ impl Authority {
     }
 
     /// Checks a bearer token and returns who presented it.
-    pub fn authenticate(&self, token: &str) -> Result<Principal, ApiError> {
-        let invalid = |why: &str| ApiError::new(ErrorCode::InvalidToken, why);
+    pub fn authenticate(&self, token: &str) -> Result<Principal, ServiceError> {
+        let invalid = |why: &str| ServiceError::new(ErrorCode::InvalidToken, why);
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
         if header.alg != Algorithm::ES256 || header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
             return Err(invalid("token algorithm or type not accepted"));
@@ -320,45 +317,16 @@ pub struct Principal {
 
 impl Principal {
     /// Fails with `insufficient_scope` unless the token carries `scope`.
-    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+    pub fn require(&self, scope: Scope) -> Result<(), ServiceError> {
         if self.scopes.contains(&scope) {
             Ok(())
         } else {
-            Err(ApiError::new(
+            Err(ServiceError::new(
                 ErrorCode::InsufficientScope,
                 format!("this operation needs the {scope} scope"),
             ))
         }
     }
-}
-
-impl FromRequest for Principal {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(principal_of(request))
-    }
-}
-
-fn principal_of(request: &HttpRequest) -> Result<Principal, ApiError> {
-    let authority = request
-        .app_data::<web::Data<Authority>>()
-        .ok_or_else(|| ApiError::new(ErrorCode::InternalError, "authentication not configured"))?;
-    let header = request
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::new(ErrorCode::InvalidToken, "missing bearer token"))?;
-    let token = header
-        .to_str()
-        .ok()
-        .and_then(|value| {
-            let (scheme, token) = value.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        })
-        .filter(|token| !token.is_empty())
-        .ok_or_else(|| ApiError::new(ErrorCode::InvalidToken, "expected a bearer token"))?;
-    authority.authenticate(token)
 }
 
 #[cfg(test)]

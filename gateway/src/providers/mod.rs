@@ -12,12 +12,22 @@ use kyso_adapter_core::{
     SignOutcome, SignRequest,
 };
 
-use crate::api::ProviderStatus;
 use crate::config::{AdapterSettings, ConfigError, ProviderSettings};
 use crate::metrics::Metrics;
-use crate::sessions::SessionCache;
 use crate::store::Store;
 use crate::verify::TrustAnchors;
+use sessions::SessionCache;
+
+pub mod sessions;
+
+/// Whether a provider's recent calls succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderStatus {
+    /// Calls succeed.
+    Available,
+    /// Recent calls to the CA failed.
+    Degraded,
+}
 
 /// Consecutive failed calls after which a provider is reported `degraded`.
 const DEGRADED_AFTER_FAILURES: u32 = 3;
@@ -87,7 +97,7 @@ impl Provider {
                 if error.fault() != kyso_adapter_core::Fault::Caller {
                     self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
                 }
-                crate::error::ApiError::code_of(error).as_str()
+                crate::services::code_of(error).as_str()
             }
         };
         self.metrics
@@ -168,6 +178,15 @@ impl Provider {
         let adapter = &self.adapter;
         self.call("poll", |session| async move {
             adapter.poll(session.as_ref(), ca_reference).await
+        })
+        .await
+    }
+
+    /// Withdraws a pending request at the CA (`Unsupported` where its protocol has no way).
+    pub async fn cancel(&self, ca_reference: &str) -> Result<(), AdapterError> {
+        let adapter = &self.adapter;
+        self.call("cancel", |session| async move {
+            adapter.cancel(session.as_ref(), ca_reference).await
         })
         .await
     }

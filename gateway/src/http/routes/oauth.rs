@@ -5,16 +5,16 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::api::{TokenRequest, TokenResponse};
-use crate::auth::Authority;
-use crate::error::{ApiError, ErrorCode};
+use crate::domain::error::{ErrorCode, ServiceError};
+use crate::http::views::{TokenRequest, TokenResponse};
+use crate::services::auth::Authority;
 
 /// The client id and secret from an `Authorization: Basic` header, if one is sent.
-fn basic_credentials(request: &HttpRequest) -> Result<Option<(String, String)>, ApiError> {
+fn basic_credentials(request: &HttpRequest) -> Result<Option<(String, String)>, ServiceError> {
     let Some(value) = request.headers().get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let malformed = || ApiError::new(ErrorCode::InvalidClient, "malformed Basic credentials");
+    let malformed = || ServiceError::new(ErrorCode::InvalidClient, "malformed Basic credentials");
     let value = value.to_str().map_err(|_| malformed())?;
     let (scheme, encoded) = value.split_once(' ').ok_or_else(malformed)?;
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -26,22 +26,22 @@ fn basic_credentials(request: &HttpRequest) -> Result<Option<(String, String)>, 
     Ok(Some((id.to_owned(), secret.to_owned())))
 }
 
-pub(super) async fn issue_token(
+pub(crate) async fn issue_token(
     request: HttpRequest,
     form: web::Form<TokenRequest>,
     authority: web::Data<Authority>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, ServiceError> {
     let form = form.into_inner();
     match form.grant_type.as_deref() {
         None => {
-            return Err(ApiError::new(
+            return Err(ServiceError::new(
                 ErrorCode::InvalidRequest,
                 "grant_type is required",
             ));
         }
         Some("client_credentials") => {}
         Some(_) => {
-            return Err(ApiError::new(
+            return Err(ServiceError::new(
                 ErrorCode::UnsupportedGrantType,
                 "only grant_type=client_credentials is supported",
             ));
@@ -55,13 +55,13 @@ pub(super) async fn issue_token(
         (Some(basic), None, None) => basic,
         (None, Some(id), Some(secret)) => (id, secret),
         (Some(_), _, _) => {
-            return Err(ApiError::new(
+            return Err(ServiceError::new(
                 ErrorCode::InvalidRequest,
                 "send client credentials either with Basic auth or in the body, not both",
             ));
         }
         _ => {
-            return Err(ApiError::new(
+            return Err(ServiceError::new(
                 ErrorCode::InvalidRequest,
                 "client_id and client_secret are required",
             ));

@@ -9,8 +9,7 @@ use kyso_adapter_core::HashAlgorithm;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::api::TransactionErrorView;
-use crate::error::ErrorCode;
+use crate::domain::error::ErrorCode;
 
 /// Where a transaction stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -99,6 +98,45 @@ pub struct VerifiedSignature {
     pub verified_at: OffsetDateTime,
 }
 
+/// Where the request to the CA stands. The intent is recorded before the CA is called, so
+/// an instance that takes a transaction over knows whether, and under which name, the CA may
+/// hold it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Submission {
+    /// The gateway is about to ask the CA, or asked and has not heard back.
+    Intended {
+        /// The name the CA will know the request by, for protocols where the caller
+        /// chooses it; `None` where only the CA's answer names it.
+        caller_reference: Option<String>,
+    },
+    /// The CA accepted the request under this reference.
+    Accepted {
+        /// The CA's handle, for status polls and cancellation.
+        ca_reference: String,
+    },
+}
+
+impl Submission {
+    /// The name to ask the CA about: the CA's own once it answered, else the caller-chosen
+    /// one (the CA may hold the request although its answer was never recorded).
+    pub fn reference(&self) -> Option<&str> {
+        match self {
+            Self::Intended { caller_reference } => caller_reference.as_deref(),
+            Self::Accepted { ca_reference } => Some(ca_reference),
+        }
+    }
+}
+
+/// Why a transaction failed: a stable code and a message for portals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionError {
+    /// The code (`ca_error`, `signature_invalid`, ...).
+    pub code: ErrorCode,
+    /// What happened, in the portal's terms.
+    pub message: String,
+}
+
 /// A signing transaction, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transaction {
@@ -129,10 +167,10 @@ pub struct Transaction {
     pub certificate: SignerCertificate,
     /// The documents.
     pub documents: Vec<DocumentRecord>,
-    /// The CA's handle, once the CA accepted the request.
-    pub ca_reference: Option<String>,
+    /// Where the request to the CA stands.
+    pub submission: Submission,
     /// Why it failed.
-    pub error: Option<TransactionErrorView>,
+    pub error: Option<TransactionError>,
     /// Incremented by every change; the store's compare-and-set is on it.
     pub version: u64,
 }
@@ -171,10 +209,9 @@ impl Transaction {
         now: OffsetDateTime,
     ) -> Result<Self, TransitionError> {
         let mut next = self.finish(TransactionStatus::Failed, now)?;
-        next.error = Some(TransactionErrorView {
-            code: code.as_str().to_owned(),
+        next.error = Some(TransactionError {
+            code,
             message: message.into(),
-            retryable: code.retryable(),
         });
         Ok(next)
     }
@@ -183,6 +220,37 @@ impl Transaction {
     pub fn is_overdue(&self, now: OffsetDateTime) -> bool {
         self.status == TransactionStatus::Pending && now >= self.expires_at
     }
+}
+
+/// How many shards the pending transactions are spread over. A transaction, its follow
+/// lease and the idempotency key that created it live in one shard, so a shared store can
+/// change them together (one Redis Cluster slot per shard). Never change it on a running
+/// deployment: ids carry their shard.
+pub const SHARDS: u16 = 64;
+
+/// The shard of an idempotency key (as scoped to its client).
+pub fn shard_of_key(scoped_key: &str) -> u16 {
+    use sha2::{Digest as _, Sha256};
+    let digest = Sha256::digest(scoped_key.as_bytes());
+    u16::from_be_bytes([digest[0], digest[1]]) % SHARDS
+}
+
+/// A new transaction id in `shard`: two hex digits of shard, then 32 random hex digits.
+pub fn new_transaction_id(shard: u16) -> String {
+    format!("{:02x}{}", shard % SHARDS, uuid::Uuid::new_v4().simple())
+}
+
+/// The shard a transaction id names, or `None` for a string that is no id of ours.
+pub fn shard_of_transaction(id: &str) -> Option<u16> {
+    let well_formed = id.len() == 34
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    if !well_formed {
+        return None;
+    }
+    let shard = u16::from_str_radix(id.get(..2)?, 16).ok()?;
+    (shard < SHARDS).then_some(shard)
 }
 
 /// Serde of bytes as base64, so stored records stay compact JSON.
@@ -232,7 +300,7 @@ pub(crate) mod tests {
 
     pub(crate) fn sample(now: OffsetDateTime) -> Transaction {
         Transaction {
-            id: "t1".into(),
+            id: "07aaaabbbbccccddddeeeeffff00001111".into(),
             client_id: "portal".into(),
             provider: "vnpt".into(),
             user_id: "001099000001".into(),
@@ -253,7 +321,9 @@ pub(crate) mod tests {
                 digest: vec![0; 32],
                 signature: None,
             }],
-            ca_reference: None,
+            submission: Submission::Intended {
+                caller_reference: None,
+            },
             error: None,
             version: 1,
         }
@@ -276,6 +346,18 @@ pub(crate) mod tests {
             assert!(done.finish(TransactionStatus::Cancelled, now).is_err());
         }
         assert!(pending.finish(TransactionStatus::Pending, now).is_err());
+    }
+
+    #[test]
+    fn transaction_ids_carry_their_shard() {
+        for key in ["a", "portal\nkey-1", "portal\nkey-2"] {
+            let shard = shard_of_key(key);
+            let id = new_transaction_id(shard);
+            assert_eq!(shard_of_transaction(&id), Some(shard), "{id}");
+        }
+        for foreign in ["", "t1", "../../etc", &"f".repeat(34), &"0A".repeat(17)] {
+            assert_eq!(shard_of_transaction(foreign), None, "{foreign}");
+        }
     }
 
     #[test]

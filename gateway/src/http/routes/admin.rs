@@ -5,32 +5,32 @@ use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
 
-use crate::api::HealthView;
-use crate::error::{ApiError, ErrorCode};
+use crate::domain::error::{ErrorCode, ServiceError};
+use crate::http::views::HealthView;
 use crate::metrics::Metrics;
-use crate::signing::Signing;
+use crate::services::Signing;
 
 /// How long readiness waits for the store.
 const STORE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub(super) async fn metrics(metrics: web::Data<Metrics>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn metrics(metrics: web::Data<Metrics>) -> Result<HttpResponse, ServiceError> {
     let text = metrics.render().map_err(|error| {
         tracing::error!(%error, "metrics could not be rendered");
-        ApiError::new(ErrorCode::InternalError, "metrics could not be rendered")
+        ServiceError::new(ErrorCode::InternalError, "metrics could not be rendered")
     })?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text))
 }
 
-pub(super) async fn healthz() -> web::Json<HealthView> {
+pub(crate) async fn healthz() -> web::Json<HealthView> {
     web::Json(HealthView {
         status: "ok".to_owned(),
         checks: None,
     })
 }
 
-pub(super) async fn readyz(signing: web::Data<Signing>) -> HttpResponse {
+pub(crate) async fn readyz(signing: web::Data<Signing>) -> HttpResponse {
     let store_ok = matches!(
         tokio::time::timeout(STORE_CHECK_TIMEOUT, signing.store().ping()).await,
         Ok(Ok(()))

@@ -2,11 +2,11 @@
 
 use actix_web::web;
 
-use crate::api::{CapabilitiesView, ProviderList, ProviderView};
-use crate::auth::Principal;
-use crate::signing::Signing;
+use crate::http::views::{CapabilitiesView, ProviderList, ProviderView};
+use crate::services::Signing;
+use crate::services::auth::Principal;
 
-pub(super) async fn list(_: Principal, signing: web::Data<Signing>) -> web::Json<ProviderList> {
+pub(crate) async fn list(_: Principal, signing: web::Data<Signing>) -> web::Json<ProviderList> {
     let providers = signing
         .providers()
         .iter()
@@ -16,7 +16,7 @@ pub(super) async fn list(_: Principal, signing: web::Data<Signing>) -> web::Json
                 id: descriptor.id.clone(),
                 kind: descriptor.kind.to_owned(),
                 display_name: descriptor.display_name.clone(),
-                status: provider.status(),
+                status: provider.status().into(),
                 capabilities: CapabilitiesView {
                     hash_algorithms: descriptor.capabilities.hash_algorithms.clone(),
                     key_algorithms: descriptor.capabilities.key_algorithms.clone(),

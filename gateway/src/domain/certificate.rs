@@ -1,0 +1,52 @@
+//! A citizen's certificate as the gateway describes it, and what each provider answered to
+//! a certificate search.
+
+use kyso_adapter_core::KeyAlgorithm;
+use time::OffsetDateTime;
+
+use crate::domain::error::ServiceError;
+
+/// Whether a certificate can sign now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateStatus {
+    /// Within its validity period and active at the CA.
+    Valid,
+    /// Past its validity period.
+    Expired,
+    /// Before its validity period.
+    NotYetValid,
+    /// The CA says it cannot sign (revoked, locked, suspended).
+    Inactive,
+}
+
+/// A citizen's certificate at a CA.
+#[derive(Debug, Clone)]
+pub struct CitizenCertificate {
+    /// The CA's handle.
+    pub certificate_id: String,
+    /// Subject DN (RFC 4514).
+    pub subject: String,
+    /// Issuer DN (RFC 4514).
+    pub issuer: String,
+    /// Serial number, uppercase hex.
+    pub serial_number: String,
+    /// Start of validity.
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    pub not_after: OffsetDateTime,
+    /// The key's algorithm.
+    pub key_algorithm: KeyAlgorithm,
+    /// Whether it can sign now.
+    pub status: CertificateStatus,
+    /// DER certificates, the citizen's first, then its issuers.
+    pub chain_der: Vec<Vec<u8>>,
+}
+
+/// What one provider answered to a certificate search.
+#[derive(Debug)]
+pub enum ProviderAnswer {
+    /// The citizen holds these certificates there (possibly none).
+    Answered(Vec<CitizenCertificate>),
+    /// The provider failed or did not answer in time.
+    Failed(ServiceError),
+}

@@ -1,0 +1,139 @@
+//! The stable error codes of the unified protocol and [`ServiceError`], the error every
+//! service answers with.
+//!
+//! The table is data: each code's string, the HTTP status the protocol documents for it and
+//! whether a retry may succeed (`spec/errors.md` lists the same table). Turning a
+//! [`ServiceError`] into an HTTP response happens in one place, `crate::http::error`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! error_codes {
+    ($($variant:ident => ($code:literal, $status:literal, $retryable:literal),)*) => {
+        /// A stable error code: its string, HTTP status and whether a retry may succeed.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum ErrorCode {
+            $(
+                #[doc = concat!("`", $code, "`: HTTP ", stringify!($status), ".")]
+                $variant,
+            )*
+        }
+
+        impl ErrorCode {
+            /// Every code, in the order of the table.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),*];
+
+            /// The code as portals see it.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $code,)* }
+            }
+
+            /// The HTTP status the protocol answers it with.
+            pub fn http_status(self) -> u16 {
+                match self { $(Self::$variant => $status,)* }
+            }
+
+            /// Whether the same request may succeed later.
+            pub fn retryable(self) -> bool {
+                match self { $(Self::$variant => $retryable,)* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    InvalidRequest => ("invalid_request", 400, false),
+    InvalidUserId => ("invalid_user_id", 400, false),
+    InvalidDigest => ("invalid_digest", 400, false),
+    UnsupportedHashAlgorithm => ("unsupported_hash_algorithm", 400, false),
+    BatchTooLarge => ("batch_too_large", 400, false),
+    DuplicateDocumentId => ("duplicate_document_id", 400, false),
+    MissingIdempotencyKey => ("missing_idempotency_key", 400, false),
+    InvalidIdempotencyKey => ("invalid_idempotency_key", 400, false),
+    UnsupportedGrantType => ("unsupported_grant_type", 400, false),
+    InvalidScope => ("invalid_scope", 400, false),
+    InvalidClient => ("invalid_client", 401, false),
+    InvalidToken => ("invalid_token", 401, false),
+    InsufficientScope => ("insufficient_scope", 403, false),
+    RouteNotFound => ("route_not_found", 404, false),
+    UnknownProvider => ("unknown_provider", 404, false),
+    CertificateNotFound => ("certificate_not_found", 404, false),
+    TransactionNotFound => ("transaction_not_found", 404, false),
+    MethodNotAllowed => ("method_not_allowed", 405, false),
+    TransactionNotPending => ("transaction_not_pending", 409, false),
+    PayloadTooLarge => ("payload_too_large", 413, false),
+    UnsupportedMediaType => ("unsupported_media_type", 415, false),
+    IdempotencyKeyReused => ("idempotency_key_reused", 422, false),
+    CertificateAmbiguous => ("certificate_ambiguous", 422, false),
+    CertificateUnusable => ("certificate_unusable", 422, false),
+    InternalError => ("internal_error", 500, false),
+    CaError => ("ca_error", 502, false),
+    SignatureInvalid => ("signature_invalid", 502, false),
+    CaUnavailable => ("ca_unavailable", 503, true),
+    StoreUnavailable => ("store_unavailable", 503, true),
+    CaTimeout => ("ca_timeout", 504, true),
+    SubmissionLost => ("submission_lost", 502, true),
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a service refused or failed a request: a stable code and a message for portals.
+#[derive(Debug, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ServiceError {
+    /// The stable code; decides the HTTP status.
+    pub code: ErrorCode,
+    /// A message for the portal's developers; never a CA's own words or a secret.
+    pub message: String,
+    /// The transaction the error concerns, when one was recorded.
+    pub transaction_id: Option<String>,
+}
+
+impl ServiceError {
+    /// An error with `code` and a message for the portal.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            transaction_id: None,
+        }
+    }
+
+    /// The same error, tied to a recorded transaction.
+    pub fn with_transaction(mut self, transaction_id: impl Into<String>) -> Self {
+        self.transaction_id = Some(transaction_id.into());
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_retryable_ones_are_5xx_or_409() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_str()), "{code} twice");
+            if code.retryable() {
+                assert!(code.http_status() >= 500 || code.http_status() == 409);
+            }
+        }
+    }
+
+    #[test]
+    fn serde_name_matches_table_string() {
+        for code in ErrorCode::ALL {
+            assert_eq!(
+                serde_json::to_value(code).unwrap(),
+                serde_json::json!(code.as_str())
+            );
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! What a portal asks for when it submits documents to sign, as the services see it (the
+//! HTTP layer parses its own view of the body into this).
+
+use kyso_adapter_core::HashAlgorithm;
+use serde::Serialize;
+
+/// A request to sign a batch of digests, before validation.
+#[derive(Debug, Clone, Serialize)]
+pub struct SigningRequest {
+    /// The provider holding the citizen's key.
+    pub provider: String,
+    /// The citizen's CCCD number.
+    pub user_id: String,
+    /// Which certificate; the only usable one when absent.
+    pub certificate_id: Option<String>,
+    /// The algorithm every digest was made with.
+    pub hash_algorithm: HashAlgorithm,
+    /// The documents.
+    pub documents: Vec<DocumentToSign>,
+    /// Shown to the citizen in the CA's app.
+    pub description: Option<String>,
+}
+
+/// One document of a [`SigningRequest`].
+#[derive(Debug, Clone, Serialize)]
+pub struct DocumentToSign {
+    /// The portal's id, unique in the request.
+    pub id: String,
+    /// A name to show people.
+    pub name: String,
+    /// Base64 of the raw digest, as sent.
+    pub digest: String,
+}
