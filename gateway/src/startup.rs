@@ -172,12 +172,18 @@ impl Application {
     /// Builds every part from `settings` and binds both listeners (port 0 picks a free
     /// port). Must be called inside a tokio runtime, which also runs the CA followers.
     pub fn build(settings: Settings) -> Result<Self, StartError> {
+        let store = build_store(&settings.store)?;
+        Self::build_with_store(settings, store)
+    }
+
+    /// [`Application::build`] on a store built elsewhere (shared by several instances in
+    /// one process, or wrapped by a test); `settings.store` is not used.
+    pub fn build_with_store(settings: Settings, store: Arc<dyn Store>) -> Result<Self, StartError> {
         let metrics = Metrics::new()?;
         // This instance's name in leases (following transactions, refreshing CA sessions).
         let instance_id = uuid::Uuid::new_v4().simple().to_string();
         let authority = web::Data::new(Authority::from_settings(&settings.auth)?);
         check_follow_lease(&settings)?;
-        let store = build_store(&settings.store)?;
         let providers = Arc::new(Providers::from_settings(
             &settings.providers,
             &metrics,

@@ -4,8 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test harness: a failure should abort loudly
 #![allow(unreachable_pub)] // used by the test binaries and benches
 
+pub mod faulty_store;
 pub mod redis_server;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -14,6 +16,7 @@ use kyso_adapter_core::HashAlgorithm;
 use kyso_gateway::config::{Settings, StoreSettings};
 use kyso_gateway::sandbox;
 use kyso_gateway::startup::Application;
+use kyso_gateway::store::Store;
 use kyso_sim_vnpt::{Behaviour, CitizenSpec, SignatureScheme, SimConfig, SimControl, SimHandle};
 use serde_json::{Value, json};
 use sha2::Digest as _;
@@ -110,6 +113,16 @@ pub async fn spawn_app() -> TestApp {
 /// A gateway with the given settings, in front of a fresh simulator whose citizens all wait
 /// for the test to approve, reject or expire their transactions.
 pub async fn spawn_app_with(config: TestConfig) -> TestApp {
+    spawn_app_inner(config, None).await
+}
+
+/// [`spawn_app_with`], the gateway on `store` (shared with other instances, or wrapped to
+/// inject faults) instead of the one `config` names.
+pub async fn spawn_app_on(config: TestConfig, store: Arc<dyn Store>) -> TestApp {
+    spawn_app_inner(config, Some(store)).await
+}
+
+async fn spawn_app_inner(config: TestConfig, store: Option<Arc<dyn Store>>) -> TestApp {
     let manual = |user_id: &str, name: &str, scheme| {
         CitizenSpec::new(user_id, name, scheme, Behaviour::Manual)
     };
@@ -157,7 +170,10 @@ pub async fn spawn_app_with(config: TestConfig) -> TestApp {
         vnpt.base_url = "http://127.0.0.1:1/sca/sp769".to_owned();
         settings.providers.push(offline);
     }
-    let gateway = Gateway::start(settings.clone());
+    let gateway = match store {
+        Some(store) => Gateway::start_on(settings.clone(), store),
+        None => Gateway::start(settings.clone()),
+    };
     TestApp {
         api: gateway.api.clone(),
         admin: gateway.admin.clone(),
@@ -182,7 +198,15 @@ pub struct Gateway {
 impl Gateway {
     /// Builds and runs a gateway on the current runtime.
     pub fn start(settings: Settings) -> Self {
-        let app = Application::build(settings).expect("gateway starts");
+        Self::run(Application::build(settings).expect("gateway starts"))
+    }
+
+    /// Builds and runs a gateway on `store` instead of the one the settings name.
+    pub fn start_on(settings: Settings, store: Arc<dyn Store>) -> Self {
+        Self::run(Application::build_with_store(settings, store).expect("gateway starts"))
+    }
+
+    fn run(app: Application) -> Self {
         let gateway = Self {
             api: format!("http://{}", app.api_addr()),
             admin: format!("http://{}", app.admin_addr()),
@@ -219,6 +243,11 @@ impl TestApp {
     /// Another gateway instance with the same settings (same store, same CA, same keys).
     pub fn start_peer(&self) -> Gateway {
         Gateway::start(self.settings.clone())
+    }
+
+    /// Another gateway instance with the same settings, on `store`.
+    pub fn start_peer_on(&self, store: Arc<dyn Store>) -> Gateway {
+        Gateway::start_on(self.settings.clone(), store)
     }
 
     /// The same API calls, sent to another instance.
