@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 use kyso_gateway::domain::transaction::{
     SignerCertificate, Submission, Transaction, TransactionStatus, new_transaction_id, shard_of_key,
 };
-use kyso_gateway::sandbox;
 use kyso_gateway::store::memory::MemoryStore;
 use kyso_gateway::store::redis::RedisStore;
 use kyso_gateway::store::{CreateTtls, IdempotencyRecord, Store};
 use kyso_tests::faulty_store::{FaultyStore, StoreFault};
 use kyso_tests::redis_server::RedisServer;
 use kyso_tests::{
-    Gateway, RSA_CITIZEN, TestApp, TestConfig, digest_of, sign_body, spawn_app_on, wait_until_final,
+    Gateway, RSA_CITIZEN, TestApp, TestConfig, digest_of, sandbox_for_tests, sandbox_token,
+    sign_body, spawn_app_on, wait_until_final,
 };
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -177,11 +177,7 @@ async fn a_submission_a_ca_names_itself_fails_as_lost_soon_when_its_instance_die
     // recording the CA's answer, nothing can find the request. The transaction must end
     // `failed` with `submission_lost` soon after the lease runs out, not stay pending until
     // it expires.
-    let loopback = "127.0.0.1:0".parse().unwrap();
-    let (_simulators, mut settings) = sandbox::start(loopback, loopback).await.unwrap();
-    settings.listen.workers = Some(1);
-    settings.transactions.poll_initial_ms = 50;
-    settings.transactions.poll_max_ms = 200;
+    let (_simulators, mut settings) = sandbox_for_tests().await;
     settings.transactions.follow_lease_ms = 2000;
     settings.transactions.sweep_interval_ms = 100;
     for provider in &mut settings.providers {
@@ -192,17 +188,8 @@ async fn a_submission_a_ca_names_itself_fails_as_lost_soon_when_its_instance_die
     let app = Gateway::start_on(settings.clone(), dying.clone());
     let survivor = Gateway::start_on(settings, shared);
     let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{}/v1/oauth/token", survivor.api))
-        .basic_auth(sandbox::CLIENT_ID, Some(sandbox::CLIENT_SECRET))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap();
+    let token = sandbox_token(&http, &survivor.api).await;
+    let token = token.as_str();
     let mut body = sign_body("001099000001", &digest_of("misa"));
     body["provider"] = "misa".into();
     let post = |api: String| {

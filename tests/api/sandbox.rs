@@ -3,30 +3,17 @@
 
 use std::time::Duration;
 
-use kyso_gateway::sandbox;
-use kyso_tests::{Gateway, digest_of, sign_body, wait_until_final};
+use kyso_tests::{
+    Gateway, digest_of, sandbox_for_tests, sandbox_token, sign_body, wait_until_final,
+};
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sandbox_citizen_signs_at_every_provider() {
-    let loopback = "127.0.0.1:0".parse().unwrap();
-    let (simulators, mut settings) = sandbox::start(loopback, loopback).await.unwrap();
-    settings.listen.workers = Some(1);
-    settings.transactions.poll_initial_ms = 100;
-    settings.transactions.poll_max_ms = 300;
+    let (simulators, settings) = sandbox_for_tests().await;
     let gateway = Gateway::start(settings);
     let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{}/v1/oauth/token", gateway.api))
-        .basic_auth(sandbox::CLIENT_ID, Some(sandbox::CLIENT_SECRET))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_owned();
+    let token = sandbox_token(&http, &gateway.api).await;
     let providers: Value = http
         .get(format!("{}/v1/providers", gateway.api))
         .bearer_auth(&token)

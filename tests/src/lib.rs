@@ -105,6 +105,32 @@ pub async fn foreign_root_pem() -> String {
     sim.root_certificate_pem()
 }
 
+/// Every sandbox simulator started, and the sandbox's settings on free loopback ports with one
+/// worker and fast polling.
+pub async fn sandbox_for_tests() -> (sandbox::Sandbox, Settings) {
+    let loopback = "127.0.0.1:0".parse().unwrap();
+    let (simulators, mut settings) = sandbox::start(loopback, loopback).await.unwrap();
+    settings.listen.workers = Some(1);
+    settings.transactions.poll_initial_ms = 100;
+    settings.transactions.poll_max_ms = 300;
+    (simulators, settings)
+}
+
+/// A token of the sandbox's demo client, from the gateway at `api`.
+pub async fn sandbox_token(http: &reqwest::Client, api: &str) -> String {
+    let token: Value = http
+        .post(format!("{api}/v1/oauth/token"))
+        .basic_auth(sandbox::CLIENT_ID, Some(sandbox::CLIENT_SECRET))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    token["access_token"].as_str().unwrap().to_owned()
+}
+
 /// A gateway with default settings.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(TestConfig::default()).await

@@ -1,10 +1,8 @@
 //! A citizen's certificate as the gateway describes it, and what each provider answered to
 //! a certificate search.
 
-use kyso_adapter_core::KeyAlgorithm;
-use time::OffsetDateTime;
-
 use crate::domain::error::ServiceError;
+use crate::verify::CertificateFacts;
 
 /// Whether a certificate can sign now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,18 +22,8 @@ pub enum CertificateStatus {
 pub struct CitizenCertificate {
     /// The CA's handle.
     pub certificate_id: String,
-    /// Subject DN (RFC 4514).
-    pub subject: String,
-    /// Issuer DN (RFC 4514).
-    pub issuer: String,
-    /// Serial number, uppercase hex.
-    pub serial_number: String,
-    /// Start of validity.
-    pub not_before: OffsetDateTime,
-    /// End of validity.
-    pub not_after: OffsetDateTime,
-    /// The key's algorithm.
-    pub key_algorithm: KeyAlgorithm,
+    /// What the certificate says (subject, issuer, serial, validity, key).
+    pub facts: CertificateFacts,
     /// Whether it can sign now.
     pub status: CertificateStatus,
     /// DER certificates, the citizen's first, then its issuers.

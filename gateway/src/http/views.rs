@@ -362,14 +362,15 @@ impl From<certificate::CertificateStatus> for CertificateStatus {
 
 impl From<CitizenCertificate> for CertificateView {
     fn from(certificate: CitizenCertificate) -> Self {
+        let facts = certificate.facts;
         Self {
             certificate_id: certificate.certificate_id,
-            subject: certificate.subject,
-            issuer: certificate.issuer,
-            serial_number: certificate.serial_number,
-            not_before: certificate.not_before,
-            not_after: certificate.not_after,
-            key_algorithm: certificate.key_algorithm,
+            subject: facts.subject,
+            issuer: facts.issuer,
+            serial_number: facts.serial_number,
+            not_before: facts.not_before,
+            not_after: facts.not_after,
+            key_algorithm: facts.key_algorithm,
             status: certificate.status.into(),
             chain_pem: certificate
                 .chain_der

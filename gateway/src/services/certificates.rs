@@ -94,12 +94,7 @@ fn describe(certificate: &CaCertificate, now: OffsetDateTime) -> Option<CitizenC
     };
     Some(CitizenCertificate {
         certificate_id: certificate.certificate_id.clone(),
-        subject: facts.subject,
-        issuer: facts.issuer,
-        serial_number: facts.serial_number,
-        not_before: facts.not_before,
-        not_after: facts.not_after,
-        key_algorithm: facts.key_algorithm,
+        facts,
         status,
         chain_der: std::iter::once(&certificate.certificate_der)
             .chain(&certificate.chain_der)
