@@ -45,6 +45,11 @@
 //!   credentials. The whole table is on `error::refusal`.
 //! - No refresh tokens: when a token expires the gateway simply logs in again.
 //! - `description` is cut to 500 characters.
+//! - **Cancellation**: the protocol has none: CSC v2 has no method that withdraws a pending
+//!   `credentials/authorize` (`auth/revoke` revokes the gateway's own access token, and
+//!   `credentials/authorizeCheck` only asks); the gateway records the cancel and stops
+//!   following; the service's own expiry ends the request. [`CaAdapter::cancel`] keeps its
+//!   default.
 //!
 //! Every HTTP call is bounded by the configured request timeout. The client secret, access
 //! tokens and SADs never appear in logs or errors.
@@ -88,6 +93,8 @@ pub fn default_capabilities() -> Capabilities {
         key_algorithms: vec![KeyAlgorithm::Rsa, KeyAlgorithm::EcdsaP256],
         max_documents: 20,
         confirmation_timeout: Duration::from_secs(300),
+        // The protocol has no documented way to withdraw a request (see the module doc).
+        cancel: false,
     }
 }
 

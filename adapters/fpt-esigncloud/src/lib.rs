@@ -50,6 +50,10 @@
 //!   → `UpstreamProtocol`. It must be checked against FPT before production.
 //! - **HTTP statuses.** eSignCloud answers its own errors with HTTP 200; 502-504 and 429 are
 //!   `Unavailable`, other 5xx `UpstreamStatus`, an unusable body `UpstreamProtocol`.
+//! - **Cancellation**: the protocol has none (none of the eSignCloud functions in the
+//!   reference withdraws a bill; `regenerateAuthorizationCodeForSignCloud` only issues a new
+//!   code); the gateway records the cancel and stops following; the CA's own expiry ends the
+//!   request. [`CaAdapter::cancel`] keeps its default.
 //! - **Display text**: the request description goes as `notificationTemplate`, document names
 //!   as `signingFileName`. **Limits** (20 documents, 5 minutes to authorise) follow VNPT's, as
 //!   FPT documents neither.
@@ -91,6 +95,8 @@ pub fn default_capabilities() -> Capabilities {
         key_algorithms: vec![KeyAlgorithm::Rsa],
         max_documents: 20,
         confirmation_timeout: Duration::from_secs(300),
+        // The protocol has no documented way to withdraw a request (see the module doc).
+        cancel: false,
     }
 }
 

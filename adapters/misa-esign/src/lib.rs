@@ -79,6 +79,10 @@
 //!   polling, its own choice); [`default_capabilities`] says 300 s, as for VNPT.
 //! - Webhooks and MISA's document hash/attach helpers are not used: the gateway polls, and
 //!   portals hash and assemble their documents themselves.
+//! - **Cancellation**: the protocol has none (MISA's guide lists login, certificates, hash,
+//!   sign, status, attach and the webhook; nothing withdraws a `Signing/hash` request); the
+//!   gateway records the cancel and stops following; the CA's own expiry ends the request.
+//!   [`CaAdapter::cancel`] keeps its default.
 //!
 //! Every trait call is bounded as a whole by the request timeout (`begin_sign`'s two HTTP calls
 //! share it). Credentials and tokens are held as [`secrecy::SecretString`] or in sensitive
@@ -132,6 +136,8 @@ pub fn default_capabilities() -> Capabilities {
         key_algorithms: vec![KeyAlgorithm::Rsa],
         max_documents: 20,
         confirmation_timeout: Duration::from_secs(300),
+        // The protocol has no documented way to withdraw a request (see the module doc).
+        cancel: false,
     }
 }
 

@@ -66,6 +66,9 @@
 //!   at most 20 documents per transaction, five minutes to confirm — all undocumented for 769
 //!   and NEAC; deployments may override them.
 //! - **Health**: 769 has no cheap endpoint, so [`CaAdapter::health`] keeps the default.
+//! - **Cancellation**: the protocol has none, for either kind (neither 769 rendering nor NEAC's
+//!   client code shows a way to withdraw a `sign`); the gateway records the cancel and stops
+//!   following; the CA's own expiry ends the request. [`CaAdapter::cancel`] keeps its default.
 //!
 //! # Layout
 //!
@@ -108,6 +111,8 @@ pub fn default_capabilities() -> Capabilities {
         key_algorithms: vec![KeyAlgorithm::Rsa],
         max_documents: 20,
         confirmation_timeout: Duration::from_secs(300),
+        // The protocol has no documented way to withdraw a request (see the module doc).
+        cancel: false,
     }
 }
 

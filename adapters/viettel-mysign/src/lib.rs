@@ -54,6 +54,10 @@
 //!   are sent with their OIDs should a deployment widen the capabilities, and Viettel decides.
 //! - **Webhooks** (`async: 3`) need SP-hosted endpoints and an out-of-band registration; the
 //!   gateway polls instead.
+//! - **Cancellation**: the protocol has none (the gateway API lists login, authenticate,
+//!   certificates, `signHash` and `requests/status`, and no status code means withdrawn); the
+//!   gateway records the cancel and stops following; the CA's own expiry ends the request.
+//!   [`CaAdapter::cancel`] keeps its default.
 //!
 //! Credentials and tokens are held as [`secrecy::SecretString`] / in [`CaSession`] and never
 //! appear in logs or errors. Every HTTP request is bounded by the adapter's request timeout;
@@ -88,6 +92,8 @@ pub fn default_capabilities() -> Capabilities {
         key_algorithms: vec![KeyAlgorithm::Rsa],
         max_documents: 20,
         confirmation_timeout: Duration::from_secs(120),
+        // The protocol has no documented way to withdraw a request (see the module doc).
+        cancel: false,
     }
 }
 

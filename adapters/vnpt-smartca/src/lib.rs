@@ -14,6 +14,9 @@
 //!   digests, so we send `other`.
 //! - `chain_data` is VNPT's `{ca_cert, root_cert}` object; the array form other 769
 //!   implementations use is accepted too.
+//! - **Cancellation**: the protocol has none (sp769 documents `get_certificate`, `sign`, the
+//!   status call and the webhook only); the gateway records the cancel and stops following;
+//!   the CA's own expiry ends the request. [`CaAdapter::cancel`] keeps its default.
 //!
 //! Credentials are held as [`secrecy::SecretString`] and never appear in logs or errors.
 
@@ -43,6 +46,8 @@ pub fn default_capabilities() -> Capabilities {
         key_algorithms: vec![KeyAlgorithm::Rsa],
         max_documents: 20,
         confirmation_timeout: Duration::from_secs(300),
+        // The protocol has no documented way to withdraw a request (see the module doc).
+        cancel: false,
     }
 }
 
