@@ -10,13 +10,15 @@
 //! sessions; and a batch of several digests.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should abort loudly
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use kyso_adapter_core::{
-    AdapterError, CaAdapter, CaCertificate, CaSession, DocumentDigest, Fault as ErrorFault,
-    HashAlgorithm, SignOutcome, SignRequest,
+    AdapterDescriptor, AdapterError, CaAdapter, CaCertificate, CaSession, DocumentDigest,
+    Fault as ErrorFault, HashAlgorithm, SignOutcome, SignRequest,
 };
+use kyso_adapter_http::{AdapterFactory, CaHttp, HttpSettings};
 use kyso_verify::{TrustAnchors, VerifyError};
 use sha2::Digest as _;
 
@@ -85,6 +87,31 @@ pub trait ConformanceTarget: Send + Sync + Sized + 'static {
     /// How many documents the batch case signs at once (at most the CA's limit).
     fn batch_size(&self) -> usize {
         3
+    }
+}
+
+/// Builds an adapter of kind `F` the way the gateway does: through its [`AdapterFactory`],
+/// with the kind's default capabilities, a provider id equal to the kind, and a [`CaHttp`]
+/// whose request timeout is `request_timeout` (about a second for the suite, see
+/// [`ConformanceTarget`]).
+///
+/// # Panics
+/// When the factory refuses `settings`: a target's settings must be valid.
+pub fn build_adapter<F: AdapterFactory>(
+    settings: F::Settings,
+    request_timeout: Duration,
+) -> Arc<dyn CaAdapter> {
+    let http = CaHttp::new(HttpSettings::new(request_timeout, request_timeout))
+        .expect("the suite's HTTP settings are valid");
+    let descriptor = AdapterDescriptor {
+        id: F::KIND.to_owned(),
+        kind: F::KIND,
+        display_name: format!("{} under conformance test", F::KIND),
+        capabilities: F::default_capabilities(),
+    };
+    match F::build(descriptor, settings, http) {
+        Ok(adapter) => adapter,
+        Err(error) => panic!("the {} factory refused its settings: {error}", F::KIND),
     }
 }
 
