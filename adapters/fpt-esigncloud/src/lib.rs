@@ -63,6 +63,7 @@
 
 mod wire;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -72,13 +73,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_adapter_core::{
     AdapterDescriptor, AdapterError, CaAdapter, CaCertificate, CaSession, Capabilities,
-    HashAlgorithm, KeyAlgorithm, RawSignature, SignOutcome, SignRequest,
+    HashAlgorithm, KeyAlgorithm, RawSignature, SettingsError, SignOutcome, SignRequest,
 };
+use kyso_adapter_http::{AdapterFactory, CaHttp, parse_base_url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-
-/// The configuration `kind` of this adapter.
-pub const KIND: &str = "fpt-esigncloud";
 
 /// The placeholder [`FptSettings::agreement_uuid_template`] must contain.
 pub const USER_ID_PLACEHOLDER: &str = "{user_id}";
@@ -86,17 +85,34 @@ pub const USER_ID_PLACEHOLDER: &str = "{user_id}";
 /// An agreement nobody has, asked for by [`CaAdapter::health`].
 const HEALTH_PROBE_AGREEMENT: &str = "kyso-health-probe";
 
-/// What eSignCloud offers as far as the public material shows: SHA-256/384/512 hashes (by MIME
-/// type) over RSA keys. Its batch limit and authorisation lifetime are not public; 20 documents
-/// and five minutes follow VNPT's. Deployments may change them in configuration.
-pub fn default_capabilities() -> Capabilities {
-    Capabilities {
-        hash_algorithms: HashAlgorithm::ALL.to_vec(),
-        key_algorithms: vec![KeyAlgorithm::Rsa],
-        max_documents: 20,
-        confirmation_timeout: Duration::from_secs(300),
-        // The protocol has no documented way to withdraw a request (see the module doc).
-        cancel: false,
+/// The `fpt-esigncloud` kind, as the gateway builds it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FptKind;
+
+impl AdapterFactory for FptKind {
+    const KIND: &'static str = "fpt-esigncloud";
+    type Settings = FptSettings;
+
+    /// What eSignCloud offers as far as the public material shows: SHA-256/384/512 hashes (by
+    /// MIME type) over RSA keys. Its batch limit and authorisation lifetime are not public; 20
+    /// documents and five minutes follow VNPT's. Deployments may change them in configuration.
+    fn default_capabilities() -> Capabilities {
+        Capabilities {
+            hash_algorithms: HashAlgorithm::ALL.to_vec(),
+            key_algorithms: vec![KeyAlgorithm::Rsa],
+            max_documents: 20,
+            confirmation_timeout: Duration::from_secs(300),
+            // The protocol has no documented way to withdraw a request (see the module doc).
+            cancel: false,
+        }
+    }
+
+    fn build(
+        descriptor: AdapterDescriptor,
+        settings: FptSettings,
+        http: CaHttp,
+    ) -> Result<Arc<dyn CaAdapter>, SettingsError> {
+        Ok(Arc::new(FptAdapter::new(descriptor, settings, http)?))
     }
 }
 
@@ -139,8 +155,7 @@ pub struct FptAdapter {
     settings: FptSettings,
     signer: RequestSigner,
     chain_der: Vec<Vec<u8>>,
-    http: reqwest::Client,
-    request_timeout: Duration,
+    http: CaHttp,
 }
 
 impl std::fmt::Debug for FptAdapter {
@@ -164,27 +179,24 @@ impl FptAdapter {
     pub fn new(
         descriptor: AdapterDescriptor,
         settings: FptSettings,
-        http: reqwest::Client,
-        request_timeout: Duration,
-    ) -> Result<Self, String> {
+        http: CaHttp,
+    ) -> Result<Self, SettingsError> {
         let mut settings = settings;
-        let trimmed = settings.base_url.trim_end_matches('/').len();
-        settings.base_url.truncate(trimmed);
-        reqwest::Url::parse(&settings.base_url)
-            .map_err(|error| format!("base_url: not a URL: {error}"))?;
+        settings.base_url = parse_base_url("base_url", &settings.base_url)?;
         if !settings
             .agreement_uuid_template
             .contains(USER_ID_PLACEHOLDER)
         {
-            return Err(format!(
-                "agreement_uuid_template: must contain {USER_ID_PLACEHOLDER}"
+            return Err(SettingsError::new(
+                "agreement_uuid_template",
+                format!("must contain {USER_ID_PLACEHOLDER}"),
             ));
         }
         let signer = RequestSigner::from_pkcs8_pem(settings.relying_party_key_pem.expose_secret())
-            .map_err(|error| format!("relying_party_key_pem: {error}"))?;
+            .map_err(|error| SettingsError::new("relying_party_key_pem", error))?;
         let chain_der = match &settings.issuer_certificates_pem {
             Some(text) => parse_certificates(text)
-                .map_err(|error| format!("issuer_certificates_pem: {error}"))?,
+                .map_err(|error| SettingsError::new("issuer_certificates_pem", error))?,
             None => Vec::new(),
         };
         Ok(Self {
@@ -193,7 +205,6 @@ impl FptAdapter {
             signer,
             chain_der,
             http,
-            request_timeout,
         })
     }
 
@@ -234,24 +245,17 @@ impl FptAdapter {
         let response = self
             .http
             .post(format!("{}/{function}", self.settings.base_url))
-            .timeout(self.request_timeout)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(wire::HEADER_SERVICE_NAME, wire::SERVICE_NAME)
-            .header(wire::HEADER_SIGNATURE, body_signature)
-            .body(body)
+            .header(wire::HEADER_SIGNATURE, &body_signature)
+            .body("application/json", body)
             .send()
-            .await
-            .map_err(|error| self.transport_error(&error))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|error| self.transport_error(&error))?;
-        if status.is_server_error() {
-            return Err(http_status_error(status.as_u16()));
+            .await?;
+        let status = response.status;
+        if status >= 500 {
+            return Err(http_status_error(status));
         }
-        match serde_json::from_slice::<wire::SignCloudResp>(&bytes) {
-            Ok(answer) if status.is_success() => {
+        match response.json::<wire::SignCloudResp>(function) {
+            Ok(answer) if response.is_success() => {
                 tracing::debug!(
                     function,
                     response_code = answer.response_code,
@@ -261,24 +265,10 @@ impl FptAdapter {
             }
             Ok(answer) => Err(match classify(answer.response_code, answer.message()) {
                 Status::Error(error) => error,
-                _ => http_status_error(status.as_u16()),
+                _ => http_status_error(status),
             }),
-            Err(_) if !status.is_success() => Err(http_status_error(status.as_u16())),
-            Err(error) => Err(AdapterError::UpstreamProtocol(format!(
-                "{function}: body is not a SignCloudResp: {error}"
-            ))),
-        }
-    }
-
-    fn transport_error(&self, error: &reqwest::Error) -> AdapterError {
-        if error.is_timeout() {
-            AdapterError::Timeout(self.request_timeout)
-        } else if error.is_connect() {
-            AdapterError::Unavailable("connection to eSignCloud failed".into())
-        } else if error.is_decode() || error.is_body() {
-            AdapterError::UpstreamProtocol(format!("eSignCloud answer unreadable: {error}"))
-        } else {
-            AdapterError::Unavailable(format!("request to eSignCloud failed: {error}"))
+            Err(_) if !response.is_success() => Err(http_status_error(status)),
+            Err(error) => Err(error),
         }
     }
 
@@ -676,12 +666,17 @@ mod tests {
         }
     }
 
+    fn http() -> CaHttp {
+        let timeout = Duration::from_secs(1);
+        CaHttp::new(kyso_adapter_http::HttpSettings::new(timeout, timeout)).unwrap()
+    }
+
     fn descriptor() -> AdapterDescriptor {
         AdapterDescriptor {
             id: "fpt".into(),
-            kind: KIND,
+            kind: FptKind::KIND,
             display_name: "FPT".into(),
-            capabilities: default_capabilities(),
+            capabilities: FptKind::default_capabilities(),
         }
     }
 
@@ -827,13 +822,7 @@ mod tests {
     #[test]
     fn new_checks_settings_and_names_the_bad_field() {
         let (pem, _) = test_key();
-        let adapter = FptAdapter::new(
-            descriptor(),
-            settings(&pem),
-            reqwest::Client::new(),
-            Duration::from_secs(1),
-        )
-        .unwrap();
+        let adapter = FptAdapter::new(descriptor(), settings(&pem), http()).unwrap();
         assert_eq!(
             adapter.settings.base_url,
             "http://127.0.0.1:9/eSignCloud/restapi"
@@ -842,29 +831,25 @@ mod tests {
         assert!(!format!("{adapter:?}").contains("rp-password"));
 
         let error = |settings| {
-            FptAdapter::new(
-                descriptor(),
-                settings,
-                reqwest::Client::new(),
-                Duration::from_secs(1),
-            )
-            .unwrap_err()
+            FptAdapter::new(descriptor(), settings, http())
+                .unwrap_err()
+                .field
         };
         let mut bad = settings(&pem);
         bad.relying_party_key_pem = "not a key".to_owned().into();
-        assert!(error(bad).starts_with("relying_party_key_pem"));
+        assert_eq!(error(bad), "relying_party_key_pem");
         let mut bad = settings(&pem);
         bad.relying_party_key_pem = pem.replace("PRIVATE KEY", "RSA PRIVATE KEY").into();
-        assert!(error(bad).starts_with("relying_party_key_pem"));
+        assert_eq!(error(bad), "relying_party_key_pem");
         let mut bad = settings(&pem);
         bad.agreement_uuid_template = "fixed".into();
-        assert!(error(bad).starts_with("agreement_uuid_template"));
+        assert_eq!(error(bad), "agreement_uuid_template");
         let mut bad = settings(&pem);
         bad.base_url = "not a url".into();
-        assert!(error(bad).starts_with("base_url"));
+        assert_eq!(error(bad), "base_url");
         let mut bad = settings(&pem);
         bad.issuer_certificates_pem = Some(pem);
-        assert!(error(bad).starts_with("issuer_certificates_pem"));
+        assert_eq!(error(bad), "issuer_certificates_pem");
     }
 
     #[test]
