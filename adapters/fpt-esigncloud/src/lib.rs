@@ -28,8 +28,11 @@
 //!   An agreement that does not exist means the citizen holds no certificate here.
 //! - **Certificate handle.** eSignCloud selects the key by agreement, so
 //!   [`CaCertificate::certificate_id`] is the `agreementUUID`.
-//! - **Chain.** eSignCloud returns the subscriber certificate alone (FPT's demo client pins its
-//!   sub-CA), so the issuing chain comes from [`FptSettings::issuer_certificates_pem`].
+//! - **Chain.** eSignCloud returns the subscriber certificate alone (the reference shows only
+//!   `certificate` and DN fields), and FPT's demo client pins the "FPT Certification Authority"
+//!   sub-CA and the national root. The chain therefore comes from
+//!   [`FptSettings::issuer_certificates_pem`], which should hold both, sub-CA first, so that
+//!   the chain the adapter returns ends in the root as other CAs' chains do.
 //! - **Polling reference.** The poll needs the agreement and the bill code, and signatures come
 //!   back by position (`signatureValue` for one hash, `multipleSignedFileData[]` in request
 //!   order for several) without document ids. The `ca_reference` is therefore a small JSON
@@ -142,8 +145,9 @@ pub struct FptSettings {
     /// replaced by it. The RP must enrol citizens under these UUIDs. Default: `{user_id}`.
     #[serde(default = "default_agreement_uuid_template")]
     pub agreement_uuid_template: String,
-    /// The issuing CA certificates (PEM, nearest issuer first) to send along with every
-    /// citizen certificate, because eSignCloud returns the certificate without its chain.
+    /// The issuing CA certificates (PEM, nearest issuer first, root last: FPT's sub-CA then
+    /// the national root, as FPT's demo client pins them) to send along with every citizen
+    /// certificate, because eSignCloud returns the certificate without its chain.
     /// Without them the provider's trust anchors must include the issuing CA.
     #[serde(default)]
     pub issuer_certificates_pem: Option<String>,

@@ -50,7 +50,7 @@ impl ConformanceTarget for Fpt {
                     .into(),
                 relying_party_key_pem: sim.relying_party_key_pem().unwrap().into(),
                 agreement_uuid_template: AGREEMENT_TEMPLATE.into(),
-                issuer_certificates_pem: Some(sim.issuing_ca_pem()),
+                issuer_certificates_pem: Some(sim.pinned_chain_pem()),
             },
             REQUEST_TIMEOUT,
         );
@@ -104,3 +104,17 @@ impl ConformanceTarget for Fpt {
 }
 
 conformance_tests!(Fpt);
+
+/// The citizen's chain as the adapter returns it ends in the simulator's root, as the other
+/// CAs' chains do: the configured pinned chain (sub-CA, then root) follows the certificate.
+#[tokio::test]
+async fn the_chain_ends_in_the_simulators_root() {
+    let target = Fpt::start().await;
+    let certificates = target.adapter().certificates(None, CITIZEN).await.unwrap();
+    let chain = &certificates[0].chain_der;
+    let root = pem::parse(target.sim.root_certificate_pem()).unwrap();
+    let issuing = pem::parse(target.sim.issuing_ca_pem()).unwrap();
+    assert_eq!(chain.len(), 2, "sub-CA and root");
+    assert_eq!(chain[0], issuing.contents());
+    assert_eq!(chain.last().unwrap(), root.contents());
+}
