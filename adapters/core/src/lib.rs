@@ -9,12 +9,15 @@
 //! - [`CaAdapter`]: the trait every adapter implements.
 //! - [`types`]: the domain types that cross the boundary (digests, certificates, outcomes).
 //! - [`AdapterError`]: what can go wrong, grouped by who is at fault.
+//! - [`SettingsError`]: a provider's configuration an adapter refuses, naming the field.
 #![warn(missing_docs)]
 
 mod error;
+mod settings_error;
 pub mod types;
 
 pub use error::{AdapterError, Fault};
+pub use settings_error::SettingsError;
 pub use types::{
     AdapterDescriptor, CaCertificate, CaSession, Capabilities, DocumentDigest, HashAlgorithm,
     KeyAlgorithm, RawSignature, SignOutcome, SignRequest,
@@ -74,6 +77,21 @@ pub trait CaAdapter: Send + Sync + 'static {
         session: Option<&CaSession>,
         ca_reference: &str,
     ) -> Result<SignOutcome, AdapterError>;
+
+    /// Withdraws a pending signing request at the CA, so the citizen is no longer asked.
+    ///
+    /// `ca_reference` is the value from [`SignOutcome::Pending`]. Only adapters whose CA's
+    /// protocol has a way to withdraw a request implement it, and set
+    /// [`Capabilities::cancel`]; the default is [`AdapterError::Unsupported`], and the
+    /// gateway then records the cancellation itself and stops following the transaction.
+    async fn cancel(
+        &self,
+        session: Option<&CaSession>,
+        ca_reference: &str,
+    ) -> Result<(), AdapterError> {
+        let _ = (session, ca_reference);
+        Err(AdapterError::Unsupported("cancel"))
+    }
 
     /// The reference under which the CA knows a transaction before it has answered
     /// [`CaAdapter::begin_sign`], for CAs that take the caller's transaction id.

@@ -93,6 +93,9 @@ pub struct Capabilities {
     pub max_documents: usize,
     /// How long the CA waits for the citizen to confirm before it gives a transaction up.
     pub confirmation_timeout: std::time::Duration,
+    /// Whether the adapter can withdraw a pending request at the CA
+    /// ([`crate::CaAdapter::cancel`]); true only where the CA's protocol has a way to.
+    pub cancel: bool,
 }
 
 /// Who a provider is: its configured id, its kind and what it can do.

@@ -2,7 +2,6 @@
 //! [`AdapterError`] (the table is on [`refusal`]).
 
 use std::fmt;
-use std::time::Duration;
 
 use kyso_adapter_core::{AdapterError, SignOutcome};
 
@@ -192,20 +191,6 @@ pub(crate) fn refusal(
         }
         _ => AdapterError::UpstreamStatus { status, message },
     }
-}
-
-/// Classifies a transport failure of a call bounded by `timeout`.
-pub(crate) fn transport(method: Method, timeout: Duration, error: &reqwest::Error) -> CscError {
-    // reqwest's messages name the URL, never headers: no credential reaches them.
-    CscError::Adapter(if error.is_timeout() {
-        AdapterError::Timeout(timeout)
-    } else if error.is_connect() {
-        AdapterError::Unavailable(format!("{method}: cannot connect to the CSC service"))
-    } else if error.is_decode() || error.is_body() {
-        AdapterError::UpstreamProtocol(format!("{method}: answer unreadable: {error}"))
-    } else {
-        AdapterError::Unavailable(format!("{method}: request failed: {error}"))
-    })
 }
 
 #[cfg(test)]

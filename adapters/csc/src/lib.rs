@@ -45,6 +45,11 @@
 //!   credentials. The whole table is on `error::refusal`.
 //! - No refresh tokens: when a token expires the gateway simply logs in again.
 //! - `description` is cut to 500 characters.
+//! - **Cancellation**: the protocol has none: CSC v2 has no method that withdraws a pending
+//!   `credentials/authorize` (`auth/revoke` revokes the gateway's own access token, and
+//!   `credentials/authorizeCheck` only asks); the gateway records the cancel and stops
+//!   following; the service's own expiry ends the request. [`CaAdapter::cancel`] keeps its
+//!   default.
 //!
 //! Every HTTP call is bounded by the configured request timeout. The client secret, access
 //! tokens and SADs never appear in logs or errors.
@@ -55,6 +60,7 @@ mod reference;
 mod settings;
 mod wire;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -62,8 +68,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_adapter_core::{
     AdapterDescriptor, AdapterError, CaAdapter, CaCertificate, CaSession, Capabilities,
-    HashAlgorithm, KeyAlgorithm, RawSignature, SignOutcome, SignRequest,
+    HashAlgorithm, KeyAlgorithm, RawSignature, SettingsError, SignOutcome, SignRequest,
 };
+use kyso_adapter_http::{AdapterFactory, CaHttp, parse_base_url};
 use secrecy::ExposeSecret as _;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -73,21 +80,37 @@ pub use settings::{CCCD_PLACEHOLDER, CscSettings, InvalidUserIdTemplate, UserIdT
 use crate::error::{CscError, Method};
 use crate::reference::PendingConsent;
 
-/// The configuration `kind` of this adapter.
-pub const KIND: &str = "csc-v2";
-
 /// The longest `description` sent to `credentials/authorize`, in characters.
 const MAX_DESCRIPTION_CHARS: usize = 500;
 
-/// What a CSC service offers by default: SHA-256/384/512 (CSC wants SHA-256 or stronger) over
-/// RSA or ECDSA P-256 keys, up to 20 documents per consent (a common `multisign`; the adapter
-/// also checks each credential's own), and five minutes for the holder to consent.
-pub fn default_capabilities() -> Capabilities {
-    Capabilities {
-        hash_algorithms: HashAlgorithm::ALL.to_vec(),
-        key_algorithms: vec![KeyAlgorithm::Rsa, KeyAlgorithm::EcdsaP256],
-        max_documents: 20,
-        confirmation_timeout: Duration::from_secs(300),
+/// The `csc-v2` kind: any CSC API v2 service.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CscKind;
+
+impl AdapterFactory for CscKind {
+    const KIND: &'static str = "csc-v2";
+    type Settings = CscSettings;
+
+    /// What a CSC service offers by default: SHA-256/384/512 (CSC wants SHA-256 or stronger)
+    /// over RSA or ECDSA P-256 keys, up to 20 documents per consent (a common `multisign`; the
+    /// adapter also checks each credential's own), and five minutes for the holder to consent.
+    fn default_capabilities() -> Capabilities {
+        Capabilities {
+            hash_algorithms: HashAlgorithm::ALL.to_vec(),
+            key_algorithms: vec![KeyAlgorithm::Rsa, KeyAlgorithm::EcdsaP256],
+            max_documents: 20,
+            confirmation_timeout: Duration::from_secs(300),
+            // The protocol has no documented way to withdraw a request (see the module doc).
+            cancel: false,
+        }
+    }
+
+    fn build(
+        descriptor: AdapterDescriptor,
+        settings: CscSettings,
+        http: CaHttp,
+    ) -> Result<Arc<dyn CaAdapter>, SettingsError> {
+        Ok(Arc::new(CscAdapter::new(descriptor, settings, http)?))
     }
 }
 
@@ -96,8 +119,7 @@ pub fn default_capabilities() -> Capabilities {
 pub struct CscAdapter {
     descriptor: AdapterDescriptor,
     settings: CscSettings,
-    http: reqwest::Client,
-    request_timeout: Duration,
+    http: CaHttp,
 }
 
 /// How a call authenticates.
@@ -109,23 +131,29 @@ enum Auth<'a> {
 }
 
 impl CscAdapter {
-    /// An adapter for one configured provider. `http` carries the connect timeout;
-    /// `request_timeout` bounds every whole HTTP call.
+    /// An adapter for one configured provider; `http` carries its timeouts, which bound every
+    /// HTTP call.
+    ///
+    /// # Errors
+    /// A [`SettingsError`] naming `base_url`, `client_id` or `client_secret` when unusable.
     pub fn new(
         descriptor: AdapterDescriptor,
         settings: CscSettings,
-        http: reqwest::Client,
-        request_timeout: Duration,
-    ) -> Self {
+        http: CaHttp,
+    ) -> Result<Self, SettingsError> {
         let mut settings = settings;
-        let trimmed = settings.base_url.trim_end_matches('/').len();
-        settings.base_url.truncate(trimmed);
-        Self {
+        settings.base_url = parse_base_url("base_url", &settings.base_url)?;
+        if settings.client_id.trim().is_empty() {
+            return Err(SettingsError::new("client_id", "must not be empty"));
+        }
+        if settings.client_secret.expose_secret().is_empty() {
+            return Err(SettingsError::new("client_secret", "must not be empty"));
+        }
+        Ok(Self {
             descriptor,
             settings,
             http,
-            request_timeout,
-        }
+        })
     }
 
     /// POSTs `body` to `method` and decodes a 2xx answer (an empty one reads as `{}`); any
@@ -141,25 +169,19 @@ impl CscAdapter {
         T: DeserializeOwned,
     {
         let url = format!("{}/{}", self.settings.base_url, method.path());
-        let request = self
-            .http
-            .post(&url)
-            .timeout(self.request_timeout)
-            .json(body);
+        let request = self.http.post(&url).json(body);
         let request = match auth {
             Auth::None => request,
             Auth::Basic => request.basic_auth(
                 &self.settings.client_id,
-                Some(self.settings.client_secret.expose_secret()),
+                self.settings.client_secret.expose_secret(),
             ),
             Auth::Bearer(session) => request.bearer_auth(&session.token),
         };
-        let transport =
-            |error: reqwest::Error| error::transport(method, self.request_timeout, &error);
-        let response = request.send().await.map_err(transport)?;
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(transport)?;
-        if !(200..300).contains(&status) {
+        let response = request.send().await?;
+        let (status, success) = (response.status, response.is_success());
+        let bytes = response.body;
+        if !success {
             let body: Option<wire::ErrorBody> = serde_json::from_slice(&bytes).ok();
             let (code, description) = body
                 .map(|body| (body.error, body.error_description))

@@ -4,11 +4,13 @@
 //! adapter's `user_id_template` is exercised as well.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure should abort loudly
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kyso_adapter_core::{AdapterDescriptor, CaAdapter};
-use kyso_adapter_csc::{CscAdapter, CscSettings, UserIdTemplate, default_capabilities};
+use kyso_adapter_core::CaAdapter;
+use kyso_adapter_csc::{CscKind, CscSettings, UserIdTemplate};
+use kyso_adapter_testkit::build_adapter;
 use kyso_adapter_testkit::{ConformanceTarget, Decision, Fault, conformance_tests};
 use kyso_sim_csc::{Behaviour, CitizenSpec, KeyKind, SimConfig, SimHandle};
 
@@ -20,7 +22,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 
 struct Csc {
     sim: SimHandle,
-    adapter: CscAdapter,
+    adapter: Arc<dyn CaAdapter>,
 }
 
 #[async_trait]
@@ -40,29 +42,20 @@ impl ConformanceTarget for Csc {
             ],
         );
         let sim = kyso_sim_csc::spawn(config).await.unwrap();
-        let mut capabilities = default_capabilities();
-        capabilities.max_documents = 5;
-        let adapter = CscAdapter::new(
-            AdapterDescriptor {
-                id: "csc".into(),
-                kind: kyso_adapter_csc::KIND,
-                display_name: "CSC v2 RSSP".into(),
-                capabilities,
-            },
+        let adapter = build_adapter::<CscKind>(
             CscSettings {
                 base_url: sim.base_url(),
                 client_id: CLIENT_ID.into(),
                 client_secret: CLIENT_SECRET.to_owned().into(),
                 user_id_template: UserIdTemplate::new("CCCD-{cccd}").unwrap(),
             },
-            reqwest::Client::new(),
             REQUEST_TIMEOUT,
         );
         Self { sim, adapter }
     }
 
     fn adapter(&self) -> &dyn CaAdapter {
-        &self.adapter
+        &*self.adapter
     }
 
     fn citizen(&self) -> &str {

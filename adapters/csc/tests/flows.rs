@@ -3,13 +3,15 @@
 //! credentials, unknown handles, a token expiring mid-transaction, and what goes on the wire.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure should abort loudly
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kyso_adapter_core::{
-    AdapterDescriptor, AdapterError, CaAdapter, CaCertificate, CaSession, DocumentDigest,
-    HashAlgorithm, SignOutcome, SignRequest,
+    AdapterError, CaAdapter, CaCertificate, CaSession, DocumentDigest, HashAlgorithm, SignOutcome,
+    SignRequest,
 };
-use kyso_adapter_csc::{CscAdapter, CscSettings, UserIdTemplate, default_capabilities};
+use kyso_adapter_csc::{CscKind, CscSettings, UserIdTemplate};
+use kyso_adapter_testkit::build_adapter;
 use kyso_sim_csc::{Behaviour, CitizenSpec, ConsentMode, KeyKind, SimConfig, SimHandle};
 use kyso_verify::TrustAnchors;
 use sha2::Digest as _;
@@ -38,26 +40,19 @@ async fn start() -> SimHandle {
         .unwrap()
 }
 
-fn adapter_with(base_url: String, secret: &str) -> CscAdapter {
-    CscAdapter::new(
-        AdapterDescriptor {
-            id: "csc".into(),
-            kind: kyso_adapter_csc::KIND,
-            display_name: "CSC".into(),
-            capabilities: default_capabilities(),
-        },
+fn adapter_with(base_url: String, secret: &str) -> Arc<dyn CaAdapter> {
+    build_adapter::<CscKind>(
         CscSettings {
             base_url,
             client_id: CLIENT_ID.into(),
             client_secret: secret.to_owned().into(),
             user_id_template: UserIdTemplate::default(),
         },
-        reqwest::Client::new(),
         Duration::from_secs(2),
     )
 }
 
-fn adapter(sim: &SimHandle) -> CscAdapter {
+fn adapter(sim: &SimHandle) -> Arc<dyn CaAdapter> {
     // A trailing slash is tolerated.
     adapter_with(format!("{}/", sim.base_url()), CLIENT_SECRET)
 }
@@ -93,7 +88,7 @@ fn request(
 }
 
 async fn the_certificate(
-    adapter: &CscAdapter,
+    adapter: &Arc<dyn CaAdapter>,
     session: &CaSession,
     citizen: &str,
 ) -> CaCertificate {
@@ -103,7 +98,7 @@ async fn the_certificate(
 }
 
 async fn until_final(
-    adapter: &CscAdapter,
+    adapter: &Arc<dyn CaAdapter>,
     session: &CaSession,
     outcome: SignOutcome,
 ) -> SignOutcome {
@@ -413,15 +408,13 @@ async fn requests_carry_csc_fields() {
             .unwrap()
             .is_empty()
     );
-    let adapter = CscAdapter::new(
-        bare.descriptor().clone(),
+    let adapter = build_adapter::<CscKind>(
         CscSettings {
             base_url: sim.base_url(),
             client_id: CLIENT_ID.into(),
             client_secret: CLIENT_SECRET.to_owned().into(),
             user_id_template: "CCCD:{cccd}".parse().unwrap(),
         },
-        reqwest::Client::new(),
         Duration::from_secs(2),
     );
     let certificate = the_certificate(&adapter, &session, RSA).await;

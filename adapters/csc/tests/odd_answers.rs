@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kyso_adapter_core::{
-    AdapterDescriptor, AdapterError, CaAdapter, CaSession, DocumentDigest, HashAlgorithm,
-    SignOutcome, SignRequest,
+    AdapterError, CaAdapter, CaSession, DocumentDigest, HashAlgorithm, SignOutcome, SignRequest,
 };
-use kyso_adapter_csc::{CscAdapter, CscSettings, UserIdTemplate, default_capabilities};
+use kyso_adapter_csc::{CscKind, CscSettings, UserIdTemplate};
+use kyso_adapter_testkit::build_adapter;
 use serde_json::{Value, json};
 
 /// What the canned service answers to a method path: HTTP status and body text.
@@ -61,21 +61,14 @@ fn canned(answers: Arc<Answers>) -> String {
     format!("http://{addr}/csc/v2")
 }
 
-fn adapter(base_url: String) -> CscAdapter {
-    CscAdapter::new(
-        AdapterDescriptor {
-            id: "csc".into(),
-            kind: kyso_adapter_csc::KIND,
-            display_name: "CSC".into(),
-            capabilities: default_capabilities(),
-        },
+fn adapter(base_url: String) -> Arc<dyn CaAdapter> {
+    build_adapter::<CscKind>(
         CscSettings {
             base_url,
             client_id: "id".into(),
             client_secret: "secret".to_owned().into(),
             user_id_template: UserIdTemplate::default(),
         },
-        reqwest::Client::new(),
         Duration::from_secs(2),
     )
 }

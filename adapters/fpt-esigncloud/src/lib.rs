@@ -28,8 +28,11 @@
 //!   An agreement that does not exist means the citizen holds no certificate here.
 //! - **Certificate handle.** eSignCloud selects the key by agreement, so
 //!   [`CaCertificate::certificate_id`] is the `agreementUUID`.
-//! - **Chain.** eSignCloud returns the subscriber certificate alone (FPT's demo client pins its
-//!   sub-CA), so the issuing chain comes from [`FptSettings::issuer_certificates_pem`].
+//! - **Chain.** eSignCloud returns the subscriber certificate alone (the reference shows only
+//!   `certificate` and DN fields), and FPT's demo client pins the "FPT Certification Authority"
+//!   sub-CA and the national root. The chain therefore comes from
+//!   [`FptSettings::issuer_certificates_pem`], which should hold both, sub-CA first, so that
+//!   the chain the adapter returns ends in the root as other CAs' chains do.
 //! - **Polling reference.** The poll needs the agreement and the bill code, and signatures come
 //!   back by position (`signatureValue` for one hash, `multipleSignedFileData[]` in request
 //!   order for several) without document ids. The `ca_reference` is therefore a small JSON
@@ -50,6 +53,10 @@
 //!   → `UpstreamProtocol`. It must be checked against FPT before production.
 //! - **HTTP statuses.** eSignCloud answers its own errors with HTTP 200; 502-504 and 429 are
 //!   `Unavailable`, other 5xx `UpstreamStatus`, an unusable body `UpstreamProtocol`.
+//! - **Cancellation**: the protocol has none (none of the eSignCloud functions in the
+//!   reference withdraws a bill; `regenerateAuthorizationCodeForSignCloud` only issues a new
+//!   code); the gateway records the cancel and stops following; the CA's own expiry ends the
+//!   request. [`CaAdapter::cancel`] keeps its default.
 //! - **Display text**: the request description goes as `notificationTemplate`, document names
 //!   as `signingFileName`. **Limits** (20 documents, 5 minutes to authorise) follow VNPT's, as
 //!   FPT documents neither.
@@ -59,6 +66,7 @@
 
 mod wire;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -68,13 +76,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_adapter_core::{
     AdapterDescriptor, AdapterError, CaAdapter, CaCertificate, CaSession, Capabilities,
-    HashAlgorithm, KeyAlgorithm, RawSignature, SignOutcome, SignRequest,
+    HashAlgorithm, KeyAlgorithm, RawSignature, SettingsError, SignOutcome, SignRequest,
 };
+use kyso_adapter_http::{AdapterFactory, CaHttp, parse_base_url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-
-/// The configuration `kind` of this adapter.
-pub const KIND: &str = "fpt-esigncloud";
 
 /// The placeholder [`FptSettings::agreement_uuid_template`] must contain.
 pub const USER_ID_PLACEHOLDER: &str = "{user_id}";
@@ -82,15 +88,34 @@ pub const USER_ID_PLACEHOLDER: &str = "{user_id}";
 /// An agreement nobody has, asked for by [`CaAdapter::health`].
 const HEALTH_PROBE_AGREEMENT: &str = "kyso-health-probe";
 
-/// What eSignCloud offers as far as the public material shows: SHA-256/384/512 hashes (by MIME
-/// type) over RSA keys. Its batch limit and authorisation lifetime are not public; 20 documents
-/// and five minutes follow VNPT's. Deployments may change them in configuration.
-pub fn default_capabilities() -> Capabilities {
-    Capabilities {
-        hash_algorithms: HashAlgorithm::ALL.to_vec(),
-        key_algorithms: vec![KeyAlgorithm::Rsa],
-        max_documents: 20,
-        confirmation_timeout: Duration::from_secs(300),
+/// The `fpt-esigncloud` kind, as the gateway builds it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FptKind;
+
+impl AdapterFactory for FptKind {
+    const KIND: &'static str = "fpt-esigncloud";
+    type Settings = FptSettings;
+
+    /// What eSignCloud offers as far as the public material shows: SHA-256/384/512 hashes (by
+    /// MIME type) over RSA keys. Its batch limit and authorisation lifetime are not public; 20
+    /// documents and five minutes follow VNPT's. Deployments may change them in configuration.
+    fn default_capabilities() -> Capabilities {
+        Capabilities {
+            hash_algorithms: HashAlgorithm::ALL.to_vec(),
+            key_algorithms: vec![KeyAlgorithm::Rsa],
+            max_documents: 20,
+            confirmation_timeout: Duration::from_secs(300),
+            // The protocol has no documented way to withdraw a request (see the module doc).
+            cancel: false,
+        }
+    }
+
+    fn build(
+        descriptor: AdapterDescriptor,
+        settings: FptSettings,
+        http: CaHttp,
+    ) -> Result<Arc<dyn CaAdapter>, SettingsError> {
+        Ok(Arc::new(FptAdapter::new(descriptor, settings, http)?))
     }
 }
 
@@ -120,8 +145,9 @@ pub struct FptSettings {
     /// replaced by it. The RP must enrol citizens under these UUIDs. Default: `{user_id}`.
     #[serde(default = "default_agreement_uuid_template")]
     pub agreement_uuid_template: String,
-    /// The issuing CA certificates (PEM, nearest issuer first) to send along with every
-    /// citizen certificate, because eSignCloud returns the certificate without its chain.
+    /// The issuing CA certificates (PEM, nearest issuer first, root last: FPT's sub-CA then
+    /// the national root, as FPT's demo client pins them) to send along with every citizen
+    /// certificate, because eSignCloud returns the certificate without its chain.
     /// Without them the provider's trust anchors must include the issuing CA.
     #[serde(default)]
     pub issuer_certificates_pem: Option<String>,
@@ -133,8 +159,7 @@ pub struct FptAdapter {
     settings: FptSettings,
     signer: RequestSigner,
     chain_der: Vec<Vec<u8>>,
-    http: reqwest::Client,
-    request_timeout: Duration,
+    http: CaHttp,
 }
 
 impl std::fmt::Debug for FptAdapter {
@@ -158,27 +183,24 @@ impl FptAdapter {
     pub fn new(
         descriptor: AdapterDescriptor,
         settings: FptSettings,
-        http: reqwest::Client,
-        request_timeout: Duration,
-    ) -> Result<Self, String> {
+        http: CaHttp,
+    ) -> Result<Self, SettingsError> {
         let mut settings = settings;
-        let trimmed = settings.base_url.trim_end_matches('/').len();
-        settings.base_url.truncate(trimmed);
-        reqwest::Url::parse(&settings.base_url)
-            .map_err(|error| format!("base_url: not a URL: {error}"))?;
+        settings.base_url = parse_base_url("base_url", &settings.base_url)?;
         if !settings
             .agreement_uuid_template
             .contains(USER_ID_PLACEHOLDER)
         {
-            return Err(format!(
-                "agreement_uuid_template: must contain {USER_ID_PLACEHOLDER}"
+            return Err(SettingsError::new(
+                "agreement_uuid_template",
+                format!("must contain {USER_ID_PLACEHOLDER}"),
             ));
         }
         let signer = RequestSigner::from_pkcs8_pem(settings.relying_party_key_pem.expose_secret())
-            .map_err(|error| format!("relying_party_key_pem: {error}"))?;
+            .map_err(|error| SettingsError::new("relying_party_key_pem", error))?;
         let chain_der = match &settings.issuer_certificates_pem {
             Some(text) => parse_certificates(text)
-                .map_err(|error| format!("issuer_certificates_pem: {error}"))?,
+                .map_err(|error| SettingsError::new("issuer_certificates_pem", error))?,
             None => Vec::new(),
         };
         Ok(Self {
@@ -187,7 +209,6 @@ impl FptAdapter {
             signer,
             chain_der,
             http,
-            request_timeout,
         })
     }
 
@@ -228,24 +249,17 @@ impl FptAdapter {
         let response = self
             .http
             .post(format!("{}/{function}", self.settings.base_url))
-            .timeout(self.request_timeout)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(wire::HEADER_SERVICE_NAME, wire::SERVICE_NAME)
-            .header(wire::HEADER_SIGNATURE, body_signature)
-            .body(body)
+            .header(wire::HEADER_SIGNATURE, &body_signature)
+            .body("application/json", body)
             .send()
-            .await
-            .map_err(|error| self.transport_error(&error))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|error| self.transport_error(&error))?;
-        if status.is_server_error() {
-            return Err(http_status_error(status.as_u16()));
+            .await?;
+        let status = response.status;
+        if status >= 500 {
+            return Err(http_status_error(status));
         }
-        match serde_json::from_slice::<wire::SignCloudResp>(&bytes) {
-            Ok(answer) if status.is_success() => {
+        match response.json::<wire::SignCloudResp>(function) {
+            Ok(answer) if response.is_success() => {
                 tracing::debug!(
                     function,
                     response_code = answer.response_code,
@@ -255,24 +269,10 @@ impl FptAdapter {
             }
             Ok(answer) => Err(match classify(answer.response_code, answer.message()) {
                 Status::Error(error) => error,
-                _ => http_status_error(status.as_u16()),
+                _ => http_status_error(status),
             }),
-            Err(_) if !status.is_success() => Err(http_status_error(status.as_u16())),
-            Err(error) => Err(AdapterError::UpstreamProtocol(format!(
-                "{function}: body is not a SignCloudResp: {error}"
-            ))),
-        }
-    }
-
-    fn transport_error(&self, error: &reqwest::Error) -> AdapterError {
-        if error.is_timeout() {
-            AdapterError::Timeout(self.request_timeout)
-        } else if error.is_connect() {
-            AdapterError::Unavailable("connection to eSignCloud failed".into())
-        } else if error.is_decode() || error.is_body() {
-            AdapterError::UpstreamProtocol(format!("eSignCloud answer unreadable: {error}"))
-        } else {
-            AdapterError::Unavailable(format!("request to eSignCloud failed: {error}"))
+            Err(_) if !response.is_success() => Err(http_status_error(status)),
+            Err(error) => Err(error),
         }
     }
 
@@ -670,12 +670,17 @@ mod tests {
         }
     }
 
+    fn http() -> CaHttp {
+        let timeout = Duration::from_secs(1);
+        CaHttp::new(kyso_adapter_http::HttpSettings::new(timeout, timeout)).unwrap()
+    }
+
     fn descriptor() -> AdapterDescriptor {
         AdapterDescriptor {
             id: "fpt".into(),
-            kind: KIND,
+            kind: FptKind::KIND,
             display_name: "FPT".into(),
-            capabilities: default_capabilities(),
+            capabilities: FptKind::default_capabilities(),
         }
     }
 
@@ -821,13 +826,7 @@ mod tests {
     #[test]
     fn new_checks_settings_and_names_the_bad_field() {
         let (pem, _) = test_key();
-        let adapter = FptAdapter::new(
-            descriptor(),
-            settings(&pem),
-            reqwest::Client::new(),
-            Duration::from_secs(1),
-        )
-        .unwrap();
+        let adapter = FptAdapter::new(descriptor(), settings(&pem), http()).unwrap();
         assert_eq!(
             adapter.settings.base_url,
             "http://127.0.0.1:9/eSignCloud/restapi"
@@ -836,29 +835,25 @@ mod tests {
         assert!(!format!("{adapter:?}").contains("rp-password"));
 
         let error = |settings| {
-            FptAdapter::new(
-                descriptor(),
-                settings,
-                reqwest::Client::new(),
-                Duration::from_secs(1),
-            )
-            .unwrap_err()
+            FptAdapter::new(descriptor(), settings, http())
+                .unwrap_err()
+                .field
         };
         let mut bad = settings(&pem);
         bad.relying_party_key_pem = "not a key".to_owned().into();
-        assert!(error(bad).starts_with("relying_party_key_pem"));
+        assert_eq!(error(bad), "relying_party_key_pem");
         let mut bad = settings(&pem);
         bad.relying_party_key_pem = pem.replace("PRIVATE KEY", "RSA PRIVATE KEY").into();
-        assert!(error(bad).starts_with("relying_party_key_pem"));
+        assert_eq!(error(bad), "relying_party_key_pem");
         let mut bad = settings(&pem);
         bad.agreement_uuid_template = "fixed".into();
-        assert!(error(bad).starts_with("agreement_uuid_template"));
+        assert_eq!(error(bad), "agreement_uuid_template");
         let mut bad = settings(&pem);
         bad.base_url = "not a url".into();
-        assert!(error(bad).starts_with("base_url"));
+        assert_eq!(error(bad), "base_url");
         let mut bad = settings(&pem);
         bad.issuer_certificates_pem = Some(pem);
-        assert!(error(bad).starts_with("issuer_certificates_pem"));
+        assert_eq!(error(bad), "issuer_certificates_pem");
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! The FPT eSignCloud adapter against its simulator, through the shared conformance suite.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure should abort loudly
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kyso_adapter_core::{AdapterDescriptor, CaAdapter};
-use kyso_adapter_fpt::{FptAdapter, FptSettings, default_capabilities};
-use kyso_adapter_testkit::{ConformanceTarget, Decision, Fault, conformance_tests};
+use kyso_adapter_core::CaAdapter;
+use kyso_adapter_fpt::{FptKind, FptSettings};
+use kyso_adapter_testkit::{ConformanceTarget, Decision, Fault, build_adapter, conformance_tests};
 use kyso_sim_fpt::{Behaviour, CitizenSpec, RelyingPartySpec, RpKey, SimConfig, SimHandle};
 
 const CITIZEN: &str = "001099000001";
@@ -17,7 +18,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 
 struct Fpt {
     sim: SimHandle,
-    adapter: FptAdapter,
+    adapter: Arc<dyn CaAdapter>,
 }
 
 #[async_trait]
@@ -38,15 +39,7 @@ impl ConformanceTarget for Fpt {
             authorisation_ttl: Duration::from_secs(300),
         };
         let sim = kyso_sim_fpt::spawn(config).await.unwrap();
-        let mut capabilities = default_capabilities();
-        capabilities.max_documents = 5;
-        let adapter = FptAdapter::new(
-            AdapterDescriptor {
-                id: "fpt".into(),
-                kind: kyso_adapter_fpt::KIND,
-                display_name: "FPT-CA eSignCloud".into(),
-                capabilities,
-            },
+        let adapter = build_adapter::<FptKind>(
             FptSettings {
                 base_url: sim.base_url(),
                 relying_party: "CONFORMANCE_RP".into(),
@@ -57,17 +50,15 @@ impl ConformanceTarget for Fpt {
                     .into(),
                 relying_party_key_pem: sim.relying_party_key_pem().unwrap().into(),
                 agreement_uuid_template: AGREEMENT_TEMPLATE.into(),
-                issuer_certificates_pem: Some(sim.issuing_ca_pem()),
+                issuer_certificates_pem: Some(sim.pinned_chain_pem()),
             },
-            reqwest::Client::new(),
             REQUEST_TIMEOUT,
-        )
-        .unwrap();
+        );
         Self { sim, adapter }
     }
 
     fn adapter(&self) -> &dyn CaAdapter {
-        &self.adapter
+        &*self.adapter
     }
 
     fn citizen(&self) -> &str {
@@ -113,3 +104,17 @@ impl ConformanceTarget for Fpt {
 }
 
 conformance_tests!(Fpt);
+
+/// The citizen's chain as the adapter returns it ends in the simulator's root, as the other
+/// CAs' chains do: the configured pinned chain (sub-CA, then root) follows the certificate.
+#[tokio::test]
+async fn the_chain_ends_in_the_simulators_root() {
+    let target = Fpt::start().await;
+    let certificates = target.adapter().certificates(None, CITIZEN).await.unwrap();
+    let chain = &certificates[0].chain_der;
+    let root = pem::parse(target.sim.root_certificate_pem()).unwrap();
+    let issuing = pem::parse(target.sim.issuing_ca_pem()).unwrap();
+    assert_eq!(chain.len(), 2, "sub-CA and root");
+    assert_eq!(chain[0], issuing.contents());
+    assert_eq!(chain.last().unwrap(), root.contents());
+}

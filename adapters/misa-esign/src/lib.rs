@@ -79,6 +79,10 @@
 //!   polling, its own choice); [`default_capabilities`] says 300 s, as for VNPT.
 //! - Webhooks and MISA's document hash/attach helpers are not used: the gateway polls, and
 //!   portals hash and assemble their documents themselves.
+//! - **Cancellation**: the protocol has none (MISA's guide lists login, certificates, hash,
+//!   sign, status, attach and the webhook; nothing withdraws a `Signing/hash` request); the
+//!   gateway records the cancel and stops following; the CA's own expiry ends the request.
+//!   [`CaAdapter::cancel`] keeps its default.
 //!
 //! Every trait call is bounded as a whole by the request timeout (`begin_sign`'s two HTTP calls
 //! share it). Credentials and tokens are held as [`secrecy::SecretString`] or in sensitive
@@ -88,6 +92,7 @@
 
 mod wire;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -95,14 +100,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_adapter_core::{
     AdapterDescriptor, AdapterError, CaAdapter, CaCertificate, CaSession, Capabilities,
-    HashAlgorithm, KeyAlgorithm, RawSignature, SignOutcome, SignRequest,
+    HashAlgorithm, KeyAlgorithm, RawSignature, SettingsError, SignOutcome, SignRequest,
 };
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use kyso_adapter_http::{AdapterFactory, CaHttp, CaRequest, CaResponse, Url, parse_base_url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-
-/// The configuration `kind` of this adapter.
-pub const KIND: &str = "misa-esign";
 
 /// The login endpoint, under [`MisaSettings::auth_base_url`].
 const LOGIN_PATH: &str = "api/auth/api/v1/auth/login-api";
@@ -123,15 +125,34 @@ const DEFAULT_TOKEN_LIFETIME_SECS: u64 = 3600;
 /// The length of a SHA-256 digest.
 const SHA256_LEN: usize = 32;
 
-/// What MISA eSign offers as far as its guide shows: SHA-256 over RSA keys. MISA states no batch
-/// limit nor confirmation window; 20 documents and 300 s follow the VNPT adapter. Deployments
-/// may change them in configuration.
-pub fn default_capabilities() -> Capabilities {
-    Capabilities {
-        hash_algorithms: vec![HashAlgorithm::Sha256],
-        key_algorithms: vec![KeyAlgorithm::Rsa],
-        max_documents: 20,
-        confirmation_timeout: Duration::from_secs(300),
+/// The `misa-esign` kind, as the gateway builds it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MisaKind;
+
+impl AdapterFactory for MisaKind {
+    const KIND: &'static str = "misa-esign";
+    type Settings = MisaSettings;
+
+    /// What MISA eSign offers as far as its guide shows: SHA-256 over RSA keys. MISA states no
+    /// batch limit nor confirmation window; 20 documents and 300 s follow the VNPT adapter.
+    /// Deployments may change them in configuration.
+    fn default_capabilities() -> Capabilities {
+        Capabilities {
+            hash_algorithms: vec![HashAlgorithm::Sha256],
+            key_algorithms: vec![KeyAlgorithm::Rsa],
+            max_documents: 20,
+            confirmation_timeout: Duration::from_secs(300),
+            // The protocol has no documented way to withdraw a request (see the module doc).
+            cancel: false,
+        }
+    }
+
+    fn build(
+        descriptor: AdapterDescriptor,
+        settings: MisaSettings,
+        http: CaHttp,
+    ) -> Result<Arc<dyn CaAdapter>, SettingsError> {
+        Ok(Arc::new(MisaAdapter::new(descriptor, settings, http)?))
     }
 }
 
@@ -162,8 +183,7 @@ pub struct MisaSettings {
 pub struct MisaAdapter {
     descriptor: AdapterDescriptor,
     settings: MisaSettings,
-    http: reqwest::Client,
-    request_timeout: Duration,
+    http: CaHttp,
 }
 
 /// Which MISA endpoint an answer came from, for error mapping.
@@ -186,112 +206,63 @@ impl Endpoint {
     }
 }
 
-/// An HTTP answer, read whole.
-struct Answer {
-    status: u16,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-}
-
 impl MisaAdapter {
-    /// An adapter for one configured provider. `http` carries the connect timeout;
-    /// `request_timeout` bounds every call of the [`CaAdapter`] trait as a whole.
+    /// An adapter for one configured provider; `http` carries its timeouts. The request
+    /// timeout bounds every call of the [`CaAdapter`] trait as a whole.
+    ///
+    /// # Errors
+    /// A [`SettingsError`] naming `base_url` or `auth_base_url` when not an http(s) URL, or
+    /// `client_id`, `client_key`, `username` or `password` when empty.
     pub fn new(
         descriptor: AdapterDescriptor,
         settings: MisaSettings,
-        http: reqwest::Client,
-        request_timeout: Duration,
-    ) -> Self {
+        http: CaHttp,
+    ) -> Result<Self, SettingsError> {
         let mut settings = settings;
-        let trimmed = settings.base_url.trim_end_matches('/').len();
-        settings.base_url.truncate(trimmed);
-        settings.auth_base_url = settings
-            .auth_base_url
-            .map(|url| url.trim_end_matches('/').to_owned())
-            .filter(|url| !url.is_empty());
-        Self {
+        settings.base_url = parse_base_url("base_url", &settings.base_url)?;
+        settings.auth_base_url = match settings.auth_base_url.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(url) => Some(parse_base_url("auth_base_url", url)?),
+        };
+        for (field, value) in [
+            ("client_id", settings.client_id.as_str()),
+            ("client_key", settings.client_key.expose_secret()),
+            ("username", settings.username.as_str()),
+            ("password", settings.password.expose_secret()),
+        ] {
+            if value.trim().is_empty() {
+                return Err(SettingsError::new(field, "must not be empty"));
+            }
+        }
+        Ok(Self {
             descriptor,
             settings,
             http,
-            request_timeout,
-        }
+        })
     }
 
-    fn url(&self, base: &str, path: &str) -> Result<reqwest::Url, AdapterError> {
-        reqwest::Url::parse(&format!("{base}/{path}")).map_err(|error| {
+    fn url(&self, base: &str, path: &str) -> Result<Url, AdapterError> {
+        Url::parse(&format!("{base}/{path}")).map_err(|error| {
             AdapterError::Internal(format!("the MISA base URL is invalid: {error}"))
         })
     }
 
     /// `x-clientId` and `x-clientKey` (the key marked sensitive, so it never reaches a log).
-    fn client_headers(&self) -> Result<HeaderMap, AdapterError> {
-        let mut headers = HeaderMap::new();
-        let id = HeaderValue::from_str(&self.settings.client_id).map_err(|_| {
-            AdapterError::Internal("client_id has characters an HTTP header cannot carry".into())
-        })?;
-        let mut key =
-            HeaderValue::from_str(self.settings.client_key.expose_secret()).map_err(|_| {
-                AdapterError::Internal(
-                    "client_key has characters an HTTP header cannot carry".into(),
-                )
-            })?;
-        key.set_sensitive(true);
-        headers.insert(HeaderName::from_static("x-clientid"), id);
-        headers.insert(HeaderName::from_static("x-clientkey"), key);
-        Ok(headers)
+    fn with_client_headers(&self, request: CaRequest) -> CaRequest {
+        request
+            .header("x-clientid", &self.settings.client_id)
+            .secret_header("x-clientkey", self.settings.client_key.expose_secret())
     }
 
     /// The client headers plus `AuthorizationRM: Bearer <token>`.
-    fn session_headers(&self, session: &CaSession) -> Result<HeaderMap, AdapterError> {
-        let mut headers = self.client_headers()?;
-        let mut token = HeaderValue::from_str(&format!("Bearer {}", session.token))
-            .map_err(|_| AdapterError::SessionExpired)?;
-        token.set_sensitive(true);
-        headers.insert(HeaderName::from_static("authorizationrm"), token);
-        Ok(headers)
+    fn with_session_headers(&self, request: CaRequest, session: &CaSession) -> CaRequest {
+        self.with_client_headers(request)
+            .secret_header("authorizationrm", &format!("Bearer {}", session.token))
     }
 
-    /// Sends a request within what is left before `deadline` and reads the whole answer.
-    async fn send(
-        &self,
-        request: reqwest::RequestBuilder,
-        deadline: Instant,
-    ) -> Result<Answer, AdapterError> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(AdapterError::Timeout(self.request_timeout));
-        }
-        let response = request
-            .timeout(left)
-            .send()
-            .await
-            .map_err(|error| self.transport_error(error))?;
-        let status = response.status().as_u16();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| self.transport_error(error))?
-            .to_vec();
-        Ok(Answer { status, body })
-    }
-
-    fn transport_error(&self, error: reqwest::Error) -> AdapterError {
-        // The URL may name a citizen; it is not needed to understand a transport failure.
-        let error = error.without_url();
-        if error.is_timeout() {
-            AdapterError::Timeout(self.request_timeout)
-        } else if error.is_connect() {
-            AdapterError::Unavailable("connection to MISA failed".into())
-        } else if error.is_decode() || error.is_body() {
-            AdapterError::UpstreamProtocol(format!("MISA's answer is unreadable: {error}"))
-        } else {
-            AdapterError::Unavailable(format!("request to MISA failed: {error}"))
-        }
+    /// The deadline of one trait call: its HTTP calls share the request timeout.
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.http.request_timeout()
     }
 
     /// `Certificates/by-userId?userId=<CCCD>`: the citizen's certificates as MISA lists them.
@@ -303,12 +274,12 @@ impl MisaAdapter {
     ) -> Result<Vec<wire::Cert>, AdapterError> {
         let mut url = self.url(&self.settings.base_url, CERTIFICATES_PATH)?;
         url.query_pairs_mut().append_pair("userId", user_id);
-        let request = self.http.get(url).headers(self.session_headers(session)?);
-        let answer = self.send(request, deadline).await?;
+        let request = self.with_session_headers(self.http.get(url), session);
+        let answer = request.within(deadline).send().await?;
         if !answer.is_success() {
             return Err(failure(Endpoint::Certificates, &answer));
         }
-        let list: Option<Vec<wire::Cert>> = parse(Endpoint::Certificates, &answer)?;
+        let list: Option<Vec<wire::Cert>> = answer.json(Endpoint::Certificates.name())?;
         Ok(list.unwrap_or_default())
     }
 }
@@ -318,21 +289,8 @@ fn required(session: Option<&CaSession>) -> Result<&CaSession, AdapterError> {
     session.ok_or_else(|| AdapterError::Internal("MISA calls need a login session".into()))
 }
 
-/// Decodes a successful answer's JSON body.
-fn parse<T: serde::de::DeserializeOwned>(
-    endpoint: Endpoint,
-    answer: &Answer,
-) -> Result<T, AdapterError> {
-    serde_json::from_slice(&answer.body).map_err(|error| {
-        AdapterError::UpstreamProtocol(format!(
-            "{}: the answer is not what MISA's API returns: {error}",
-            endpoint.name()
-        ))
-    })
-}
-
 /// The error of an unsuccessful answer, read from MISA's error body when there is one.
-fn failure(endpoint: Endpoint, answer: &Answer) -> AdapterError {
+fn failure(endpoint: Endpoint, answer: &CaResponse) -> AdapterError {
     let body: Option<wire::ResponseError> = serde_json::from_slice(&answer.body).ok();
     map_error(endpoint, answer.status, body.as_ref())
 }
@@ -624,21 +582,19 @@ impl CaAdapter for MisaAdapter {
     }
 
     async fn open_session(&self) -> Result<CaSession, AdapterError> {
-        let deadline = Instant::now() + self.request_timeout;
+        let deadline = self.deadline();
         let base = self
             .settings
             .auth_base_url
             .as_deref()
             .unwrap_or(&self.settings.base_url);
         let request = self
-            .http
-            .post(self.url(base, LOGIN_PATH)?)
-            .headers(self.client_headers()?)
+            .with_client_headers(self.http.post(self.url(base, LOGIN_PATH)?))
             .json(&wire::LoginRequest {
                 user_name: &self.settings.username,
                 password: self.settings.password.expose_secret(),
             });
-        let answer = self.send(request, deadline).await?;
+        let answer = request.within(deadline).send().await?;
         let envelope: Option<wire::LoginEnvelope> = serde_json::from_slice(&answer.body).ok();
         let status = envelope
             .as_ref()
@@ -709,7 +665,7 @@ impl CaAdapter for MisaAdapter {
         user_id: &str,
     ) -> Result<Vec<CaCertificate>, AdapterError> {
         let session = required(session)?;
-        let deadline = Instant::now() + self.request_timeout;
+        let deadline = self.deadline();
         self.list_certificates(session, user_id, deadline)
             .await?
             .into_iter()
@@ -742,7 +698,7 @@ impl CaAdapter for MisaAdapter {
                 document.id
             )));
         }
-        let deadline = Instant::now() + self.request_timeout;
+        let deadline = self.deadline();
 
         let certificates = self
             .list_certificates(session, &request.user_id, deadline)
@@ -785,15 +741,17 @@ impl CaAdapter for MisaAdapter {
                 .collect(),
         };
         let http_request = self
-            .http
-            .post(self.url(&self.settings.base_url, SIGN_PATH)?)
-            .headers(self.session_headers(session)?)
+            .with_session_headers(
+                self.http
+                    .post(self.url(&self.settings.base_url, SIGN_PATH)?),
+                session,
+            )
             .json(&body);
-        let answer = self.send(http_request, deadline).await?;
+        let answer = http_request.within(deadline).send().await?;
         if !answer.is_success() {
             return Err(failure(Endpoint::SignHash, &answer));
         }
-        let signed: wire::SignHashResponse = parse(Endpoint::SignHash, &answer)?;
+        let signed: wire::SignHashResponse = answer.json(Endpoint::SignHash.name())?;
         let transaction_id = signed
             .transaction_id
             .map(|id| id.trim().to_owned())
@@ -816,13 +774,13 @@ impl CaAdapter for MisaAdapter {
     ) -> Result<SignOutcome, AdapterError> {
         let session = required(session)?;
         let reference = Reference::decode(ca_reference)?;
-        let deadline = Instant::now() + self.request_timeout;
+        let deadline = self.deadline();
         let mut url = self.url(&self.settings.base_url, STATUS_PATH)?;
         url.path_segments_mut()
             .map_err(|()| AdapterError::Internal("the MISA base URL cannot have paths".into()))?
             .push(&reference.transaction_id);
-        let request = self.http.get(url).headers(self.session_headers(session)?);
-        let answer = self.send(request, deadline).await?;
+        let request = self.with_session_headers(self.http.get(url), session);
+        let answer = request.within(deadline).send().await?;
         if answer.status == 404
             && serde_json::from_slice::<wire::ResponseError>(&answer.body).is_ok()
         {
@@ -833,7 +791,7 @@ impl CaAdapter for MisaAdapter {
         if !answer.is_success() {
             return Err(failure(Endpoint::Status, &answer));
         }
-        let status: wire::SignStatus = parse(Endpoint::Status, &answer)?;
+        let status: wire::SignStatus = answer.json(Endpoint::Status.name())?;
         outcome(&reference, ca_reference, status)
     }
 }

@@ -3,13 +3,14 @@
 //! the whole-call time bound.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure should abort loudly
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kyso_adapter_core::{
-    AdapterDescriptor, AdapterError, CaAdapter, CaSession, DocumentDigest, HashAlgorithm,
-    SignOutcome, SignRequest,
+    AdapterError, CaAdapter, CaSession, DocumentDigest, HashAlgorithm, SignOutcome, SignRequest,
 };
-use kyso_adapter_misa::{MisaAdapter, MisaSettings, default_capabilities};
+use kyso_adapter_misa::{MisaKind, MisaSettings};
+use kyso_adapter_testkit::build_adapter;
 use kyso_sim_misa::{Behaviour, CitizenSpec, SimConfig, SimHandle};
 use sha2::Digest as _;
 
@@ -47,21 +48,11 @@ fn settings(sim: &SimHandle) -> MisaSettings {
     }
 }
 
-fn adapter(settings: MisaSettings) -> MisaAdapter {
-    MisaAdapter::new(
-        AdapterDescriptor {
-            id: "misa".into(),
-            kind: kyso_adapter_misa::KIND,
-            display_name: "MISA eSign".into(),
-            capabilities: default_capabilities(),
-        },
-        settings,
-        reqwest::Client::new(),
-        TIMEOUT,
-    )
+fn adapter(settings: MisaSettings) -> Arc<dyn CaAdapter> {
+    build_adapter::<MisaKind>(settings, TIMEOUT)
 }
 
-async fn started() -> (SimHandle, MisaAdapter, CaSession) {
+async fn started() -> (SimHandle, Arc<dyn CaAdapter>, CaSession) {
     let sim = kyso_sim_misa::spawn(config()).await.unwrap();
     let adapter = adapter(settings(&sim));
     let session = adapter.open_session().await.unwrap();
@@ -86,14 +77,18 @@ fn request(user_id: &str, certificate_id: &str, ids: &[String]) -> SignRequest {
     }
 }
 
-async fn certificate_id(adapter: &MisaAdapter, session: &CaSession, user_id: &str) -> String {
+async fn certificate_id(
+    adapter: &Arc<dyn CaAdapter>,
+    session: &CaSession,
+    user_id: &str,
+) -> String {
     let certificates = adapter.certificates(Some(session), user_id).await.unwrap();
     assert_eq!(certificates.len(), 1);
     certificates[0].certificate_id.clone()
 }
 
 async fn poll_to_the_end(
-    adapter: &MisaAdapter,
+    adapter: &Arc<dyn CaAdapter>,
     session: &CaSession,
     outcome: SignOutcome,
 ) -> SignOutcome {

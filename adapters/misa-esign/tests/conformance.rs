@@ -1,12 +1,13 @@
 //! The MISA eSign adapter against its simulator, through the shared conformance suite.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure should abort loudly
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kyso_adapter_core::{AdapterDescriptor, CaAdapter};
-use kyso_adapter_misa::{MisaAdapter, MisaSettings, default_capabilities};
-use kyso_adapter_testkit::{ConformanceTarget, Decision, Fault, conformance_tests};
+use kyso_adapter_core::CaAdapter;
+use kyso_adapter_misa::{MisaKind, MisaSettings};
+use kyso_adapter_testkit::{ConformanceTarget, Decision, Fault, build_adapter, conformance_tests};
 use kyso_sim_misa::{Behaviour, CitizenSpec, SimConfig, SimHandle};
 
 const CITIZEN: &str = "001099000001";
@@ -15,7 +16,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 
 struct Misa {
     sim: SimHandle,
-    adapter: MisaAdapter,
+    adapter: Arc<dyn CaAdapter>,
 }
 
 #[async_trait]
@@ -36,15 +37,7 @@ impl ConformanceTarget for Misa {
             transaction_ttl: Duration::from_secs(300),
         };
         let sim = kyso_sim_misa::spawn(config).await.unwrap();
-        let mut capabilities = default_capabilities();
-        capabilities.max_documents = 5;
-        let adapter = MisaAdapter::new(
-            AdapterDescriptor {
-                id: "misa".into(),
-                kind: kyso_adapter_misa::KIND,
-                display_name: "MISA eSign".into(),
-                capabilities,
-            },
+        let adapter = build_adapter::<MisaKind>(
             MisaSettings {
                 base_url: sim.base_url(),
                 auth_base_url: None,
@@ -53,14 +46,13 @@ impl ConformanceTarget for Misa {
                 username: "conformance-integrator".into(),
                 password: "conformance-password".to_owned().into(),
             },
-            reqwest::Client::new(),
             REQUEST_TIMEOUT,
         );
         Self { sim, adapter }
     }
 
     fn adapter(&self) -> &dyn CaAdapter {
-        &self.adapter
+        &*self.adapter
     }
 
     fn citizen(&self) -> &str {

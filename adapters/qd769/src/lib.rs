@@ -7,16 +7,17 @@
 //! submits digests in `sign_files[]`. Two kinds share one implementation of that protocol
 //! (`protocol`), and differ only in configuration:
 //!
-//! - [`KIND`] (`qd769`): a CA spoken to directly, one configured provider per CA
+//! - [`Qd769Kind`] (`qd769`): a CA spoken to directly, one configured provider per CA
 //!   ([`Qd769Settings`], [`Qd769Adapter`]).
-//! - [`NEAC_KIND`] (`neac`): a CA reached through NEAC's `https://esign.neac.gov.vn`, whose
+//! - [`NeacKind`] (`neac`): a CA reached through NEAC's `https://esign.neac.gov.vn`, whose
 //!   `/sign_v2/get_certificate` and `/sign_v2/sign` are 769 calls with one routing field,
 //!   `ca_name`; one configured provider per `ca_name` ([`NeacSettings`], [`NeacAdapter`]).
 //!
 //! Neither kind uses login sessions: the credential (`sp_password`, or NEAC's alternative
 //! `token`) is static and travels in every body, so [`CaAdapter::needs_session`] is false.
 //! Credentials are held as [`secrecy::SecretString`] and never appear in logs or errors. Every
-//! call is bounded by the `request_timeout` given to `new`, reading the answer included.
+//! call is bounded by the request timeout of the [`CaHttp`] given to `new`, reading the answer
+//! included.
 //!
 //! # What this crate decides where the reference is silent
 //!
@@ -62,10 +63,13 @@
 //!   sent when the request has a description; `time_stamp` is `YYYYMMddHHmmSS` UTC with the `Z`
 //!   every example appends. A certificate is active when `cert_status_code` is `VALID`/`ACTIVE`,
 //!   or `cert_status` says "hoạt động"/active, or neither is given.
-//! - **Capabilities** ([`default_capabilities`], the same for both kinds): SHA-256 over RSA,
+//! - **Capabilities** ([`AdapterFactory::default_capabilities`], the same for both kinds): SHA-256 over RSA,
 //!   at most 20 documents per transaction, five minutes to confirm — all undocumented for 769
 //!   and NEAC; deployments may override them.
 //! - **Health**: 769 has no cheap endpoint, so [`CaAdapter::health`] keeps the default.
+//! - **Cancellation**: the protocol has none, for either kind (neither 769 rendering nor NEAC's
+//!   client code shows a way to withdraw a `sign`); the gateway records the cancel and stops
+//!   following; the CA's own expiry ends the request. [`CaAdapter::cancel`] keeps its default.
 //!
 //! # Layout
 //!
@@ -77,37 +81,78 @@ mod protocol;
 mod settings;
 mod wire;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use kyso_adapter_core::{
     AdapterDescriptor, AdapterError, CaAdapter, CaCertificate, CaSession, Capabilities,
-    HashAlgorithm, KeyAlgorithm, SignOutcome, SignRequest,
+    HashAlgorithm, KeyAlgorithm, SettingsError, SignOutcome, SignRequest,
 };
+use kyso_adapter_http::{AdapterFactory, CaHttp};
+use secrecy::ExposeSecret as _;
 
 pub use settings::{
     ChainDataShape, DEFAULT_GET_CERTIFICATE_PATH, DEFAULT_SIGN_PATH, DEFAULT_STATUS_PATH,
     FileOptionsLayout, HashEncoding, NEAC_GET_CERTIFICATE_PATH, NEAC_SIGN_PATH, NEAC_STATUS_PATH,
-    NeacCredential, NeacSettings, NeacSettingsError, Qd769Settings, TRANSACTION_ID_PLACEHOLDER,
+    NeacCredential, NeacSettings, Qd769Settings, TRANSACTION_ID_PLACEHOLDER,
 };
 
 use protocol::{Credential, Protocol, ProtocolConfig, Rendering};
 
-/// The configuration `kind` of a CA spoken to directly in QĐ 769.
-pub const KIND: &str = "qd769";
-
-/// The configuration `kind` of a CA reached through the NEAC eSign gateway.
-pub const NEAC_KIND: &str = "neac";
-
 /// What a 769 CA offers as far as public material shows, for both kinds: SHA-256 over RSA
 /// keys, about five minutes to confirm, a batch limit of 20 documents (not documented; VNPT's
 /// sp769 takes batches of that order). Deployments may widen or narrow it in configuration.
-pub fn default_capabilities() -> Capabilities {
+fn qd769_capabilities() -> Capabilities {
     Capabilities {
         hash_algorithms: vec![HashAlgorithm::Sha256],
         key_algorithms: vec![KeyAlgorithm::Rsa],
         max_documents: 20,
         confirmation_timeout: Duration::from_secs(300),
+        // The protocol has no documented way to withdraw a request (see the module doc).
+        cancel: false,
+    }
+}
+
+/// The `qd769` kind: a CA spoken to in QĐ 769 directly.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Qd769Kind;
+
+impl AdapterFactory for Qd769Kind {
+    const KIND: &'static str = "qd769";
+    type Settings = Qd769Settings;
+
+    fn default_capabilities() -> Capabilities {
+        qd769_capabilities()
+    }
+
+    fn build(
+        descriptor: AdapterDescriptor,
+        settings: Qd769Settings,
+        http: CaHttp,
+    ) -> Result<Arc<dyn CaAdapter>, SettingsError> {
+        Ok(Arc::new(Qd769Adapter::new(descriptor, settings, http)?))
+    }
+}
+
+/// The `neac` kind: a CA reached through the NEAC eSign gateway.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NeacKind;
+
+impl AdapterFactory for NeacKind {
+    const KIND: &'static str = "neac";
+    type Settings = NeacSettings;
+
+    fn default_capabilities() -> Capabilities {
+        qd769_capabilities()
+    }
+
+    fn build(
+        descriptor: AdapterDescriptor,
+        settings: NeacSettings,
+        http: CaHttp,
+    ) -> Result<Arc<dyn CaAdapter>, SettingsError> {
+        Ok(Arc::new(NeacAdapter::new(descriptor, settings, http)?))
     }
 }
 
@@ -119,14 +164,16 @@ pub struct Qd769Adapter {
 }
 
 impl Qd769Adapter {
-    /// An adapter for one configured provider. `http` carries the connect timeout;
-    /// `request_timeout` bounds every whole call.
+    /// An adapter for one configured provider; `http` carries its timeouts.
+    ///
+    /// # Errors
+    /// A [`SettingsError`] naming `base_url`, `sp_id` or `sp_password` when unusable.
     pub fn new(
         descriptor: AdapterDescriptor,
         settings: Qd769Settings,
-        http: reqwest::Client,
-        request_timeout: Duration,
-    ) -> Self {
+        http: CaHttp,
+    ) -> Result<Self, SettingsError> {
+        require("sp_password", settings.sp_password.expose_secret())?;
         let config = ProtocolConfig {
             base_url: settings.base_url,
             sp_id: settings.sp_id,
@@ -142,10 +189,10 @@ impl Qd769Adapter {
             status_path: settings.status_path,
             peer: "the 769 CA",
         };
-        Self {
+        Ok(Self {
             descriptor,
-            protocol: Protocol::new(config, http, request_timeout),
-        }
+            protocol: Protocol::new(config, http)?,
+        })
     }
 }
 
@@ -157,18 +204,27 @@ pub struct NeacAdapter {
 }
 
 impl NeacAdapter {
-    /// An adapter for one configured provider (one `ca_name`). `http` carries the connect
-    /// timeout; `request_timeout` bounds every whole call.
+    /// An adapter for one configured provider (one `ca_name`); `http` carries its timeouts.
+    ///
+    /// # Errors
+    /// A [`SettingsError`] naming `base_url`, `sp_id`, `sp_password` / `token` or `ca_name`
+    /// when unusable.
     pub fn new(
         descriptor: AdapterDescriptor,
         settings: NeacSettings,
-        http: reqwest::Client,
-        request_timeout: Duration,
-    ) -> Self {
+        http: CaHttp,
+    ) -> Result<Self, SettingsError> {
         let credential = match settings.credential {
-            NeacCredential::Password(password) => Credential::Password(password),
-            NeacCredential::Token(token) => Credential::Token(token),
+            NeacCredential::Password(password) => {
+                require("sp_password", password.expose_secret())?;
+                Credential::Password(password)
+            }
+            NeacCredential::Token(token) => {
+                require("token", token.expose_secret())?;
+                Credential::Token(token)
+            }
         };
+        require("ca_name", &settings.ca_name)?;
         let config = ProtocolConfig {
             base_url: settings.base_url,
             sp_id: settings.sp_id,
@@ -184,10 +240,19 @@ impl NeacAdapter {
             status_path: settings.status_path,
             peer: "NEAC",
         };
-        Self {
+        Ok(Self {
             descriptor,
-            protocol: Protocol::new(config, http, request_timeout),
-        }
+            protocol: Protocol::new(config, http)?,
+        })
+    }
+}
+
+/// Refuses an empty (or blank) required setting.
+fn require(field: &str, value: &str) -> Result<(), SettingsError> {
+    if value.trim().is_empty() {
+        Err(SettingsError::new(field, "must not be empty"))
+    } else {
+        Ok(())
     }
 }
 

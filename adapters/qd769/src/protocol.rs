@@ -2,11 +2,12 @@
 //! the HTTP call with its timeout, the envelope and error mapping, and the reading of
 //! certificates and signing outcomes.
 
-use std::time::Duration;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use kyso_adapter_core::{AdapterError, CaCertificate, RawSignature, SignOutcome, SignRequest};
+use kyso_adapter_core::{
+    AdapterError, CaCertificate, RawSignature, SettingsError, SignOutcome, SignRequest,
+};
+use kyso_adapter_http::{CaHttp, parse_base_url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -57,8 +58,7 @@ pub(crate) struct Protocol {
     get_certificate_path: String,
     sign_path: String,
     status_path: Option<String>,
-    http: reqwest::Client,
-    request_timeout: Duration,
+    http: CaHttp,
     /// Who is on the other side, for error messages (`"the 769 CA"`, `"NEAC"`).
     peer: &'static str,
 }
@@ -86,13 +86,13 @@ pub(crate) enum Operation {
 }
 
 impl Protocol {
-    pub(crate) fn new(
-        config: ProtocolConfig,
-        http: reqwest::Client,
-        request_timeout: Duration,
-    ) -> Self {
-        let base_url = config.base_url.trim_end_matches('/').to_owned();
-        Self {
+    /// Checks the base URL and the SP id, common to both kinds.
+    pub(crate) fn new(config: ProtocolConfig, http: CaHttp) -> Result<Self, SettingsError> {
+        let base_url = parse_base_url("base_url", &config.base_url)?;
+        if config.sp_id.trim().is_empty() {
+            return Err(SettingsError::new("sp_id", "must not be empty"));
+        }
+        Ok(Self {
             base_url,
             sp_id: config.sp_id,
             credential: config.credential,
@@ -102,9 +102,8 @@ impl Protocol {
             sign_path: absolute(config.sign_path),
             status_path: config.status_path.map(absolute),
             http,
-            request_timeout,
             peer: config.peer,
-        }
+        })
     }
 
     /// Whether the CA can be asked where a transaction stands.
@@ -243,35 +242,14 @@ impl Protocol {
         T: DeserializeOwned,
     {
         let url = format!("{}{path}", self.base_url);
-        let response = self
-            .http
-            .post(&url)
-            // Bounds the whole call, reading the body included.
-            .timeout(self.request_timeout)
-            .json(body)
-            .send()
-            .await
-            .map_err(|error| self.transport_error(&error))?;
-        let http_status = response.status().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|error| self.transport_error(&error))?;
-        tracing::debug!(peer = self.peer, path, http_status, "769 call answered");
-        read_envelope(operation, http_status, &bytes, self.peer)
-    }
-
-    fn transport_error(&self, error: &reqwest::Error) -> AdapterError {
-        // reqwest's errors name the URL, never the body: no credential can leak through them.
-        if error.is_timeout() {
-            AdapterError::Timeout(self.request_timeout)
-        } else if error.is_connect() {
-            AdapterError::Unavailable(format!("connection to {} failed", self.peer))
-        } else if error.is_decode() || error.is_body() {
-            AdapterError::UpstreamProtocol(format!("{} answer unreadable: {error}", self.peer))
-        } else {
-            AdapterError::Unavailable(format!("request to {} failed: {error}", self.peer))
-        }
+        let response = self.http.post(&url).json(body).send().await?;
+        tracing::debug!(
+            peer = self.peer,
+            path,
+            http_status = response.status,
+            "769 call answered"
+        );
+        read_envelope(operation, response.status, &response.body, self.peer)
     }
 }
 
@@ -601,7 +579,10 @@ fn lookup_transaction_id() -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use kyso_adapter_core::{DocumentDigest, HashAlgorithm};
+    use kyso_adapter_http::HttpSettings;
     use serde_json::{Value, json};
 
     use super::*;
@@ -619,9 +600,13 @@ mod tests {
                 status_path: Some("/sign/{transaction_id}/status".into()),
                 peer: "test CA",
             },
-            reqwest::Client::new(),
-            Duration::from_secs(1),
+            CaHttp::new(HttpSettings::new(
+                Duration::from_secs(1),
+                Duration::from_secs(1),
+            ))
+            .unwrap(),
         )
+        .unwrap()
     }
 
     fn rendering(hash_encoding: HashEncoding, file_options: FileOptionsLayout) -> Rendering {

@@ -3,6 +3,7 @@
 //! options the public 769 renderings disagree on ([`HashEncoding`], [`FileOptionsLayout`],
 //! [`ChainDataShape`]).
 
+use kyso_adapter_core::SettingsError;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -202,29 +203,28 @@ struct RawNeacSettings {
     status_path: Option<String>,
 }
 
-/// Why NEAC settings were refused.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum NeacSettingsError {
-    /// Neither or both of `sp_password` and `token` were given.
-    #[error("set exactly one of sp_password and token")]
-    Credential,
-    /// `ca_name` is empty.
-    #[error("ca_name must not be empty")]
-    EmptyCaName,
-}
-
 impl TryFrom<RawNeacSettings> for NeacSettings {
-    type Error = NeacSettingsError;
+    type Error = SettingsError;
 
     fn try_from(raw: RawNeacSettings) -> Result<Self, Self::Error> {
         let credential = match (raw.sp_password, raw.token) {
             (Some(password), None) => NeacCredential::Password(password),
             (None, Some(token)) => NeacCredential::Token(token),
-            _ => return Err(NeacSettingsError::Credential),
+            (None, None) => {
+                return Err(SettingsError::new(
+                    "sp_password",
+                    "set exactly one of sp_password and token",
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(SettingsError::new(
+                    "token",
+                    "set exactly one of sp_password and token, not both",
+                ));
+            }
         };
         if raw.ca_name.trim().is_empty() {
-            return Err(NeacSettingsError::EmptyCaName);
+            return Err(SettingsError::new("ca_name", "must not be empty"));
         }
         Ok(Self {
             base_url: raw.base_url,

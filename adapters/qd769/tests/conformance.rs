@@ -4,9 +4,9 @@
 //! the default rendering; and the NEAC gateway routing by `ca_name`, with a token.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure should abort loudly
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use kyso_adapter_core::AdapterDescriptor;
 use kyso_adapter_testkit::{Decision, Fault};
 use kyso_sim_qd769::{Behaviour, CaSpec, CitizenSpec, SimConfig, SimHandle};
 
@@ -18,17 +18,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 
 fn citizen() -> CitizenSpec {
     CitizenSpec::new(CITIZEN, "Nguyễn Văn An", Behaviour::Manual)
-}
-
-fn descriptor(id: &str, kind: &'static str) -> AdapterDescriptor {
-    let mut capabilities = kyso_adapter_qd769::default_capabilities();
-    capabilities.max_documents = 5;
-    AdapterDescriptor {
-        id: id.into(),
-        kind,
-        display_name: id.to_uppercase(),
-        capabilities,
-    }
 }
 
 fn decide_next(sim: &SimHandle, decision: Decision) {
@@ -52,7 +41,7 @@ fn fail_next(sim: &SimHandle, fault: Fault) {
 macro_rules! target_plumbing {
     () => {
         fn adapter(&self) -> &dyn CaAdapter {
-            &self.adapter
+            &*self.adapter
         }
 
         fn citizen(&self) -> &str {
@@ -91,16 +80,18 @@ mod direct_base64_nested {
     use async_trait::async_trait;
     use kyso_adapter_core::CaAdapter;
     use kyso_adapter_qd769::{
-        ChainDataShape, FileOptionsLayout, HashEncoding, Qd769Adapter, Qd769Settings,
+        ChainDataShape, FileOptionsLayout, HashEncoding, Qd769Kind, Qd769Settings,
     };
-    use kyso_adapter_testkit::{ConformanceTarget, Decision, Fault, conformance_tests};
+    use kyso_adapter_testkit::{
+        ConformanceTarget, Decision, Fault, build_adapter, conformance_tests,
+    };
     use kyso_sim_qd769::{ChainLayout, SimHandle, SimPaths};
 
     use super::*;
 
     struct DirectBase64Nested {
         sim: SimHandle,
-        adapter: Qd769Adapter,
+        adapter: Arc<dyn CaAdapter>,
     }
 
     #[async_trait]
@@ -128,12 +119,7 @@ mod direct_base64_nested {
             settings.get_certificate_path = "/api/769/certificates".into();
             settings.sign_path = "/api/769/signatures".into();
             settings.status_path = Some("/api/769/transactions/{transaction_id}".into());
-            let adapter = Qd769Adapter::new(
-                descriptor("bkav", kyso_adapter_qd769::KIND),
-                settings,
-                reqwest::Client::new(),
-                REQUEST_TIMEOUT,
-            );
+            let adapter = build_adapter::<Qd769Kind>(settings, REQUEST_TIMEOUT);
             Self { sim, adapter }
         }
 
@@ -147,15 +133,17 @@ mod direct_base64_nested {
 mod direct_synchronous {
     use async_trait::async_trait;
     use kyso_adapter_core::CaAdapter;
-    use kyso_adapter_qd769::{Qd769Adapter, Qd769Settings};
-    use kyso_adapter_testkit::{ConformanceTarget, Decision, Fault, conformance_tests};
+    use kyso_adapter_qd769::{Qd769Kind, Qd769Settings};
+    use kyso_adapter_testkit::{
+        ConformanceTarget, Decision, Fault, build_adapter, conformance_tests,
+    };
     use kyso_sim_qd769::{SignMode, SimHandle};
 
     use super::*;
 
     struct DirectSynchronous {
         sim: SimHandle,
-        adapter: Qd769Adapter,
+        adapter: Arc<dyn CaAdapter>,
     }
 
     #[async_trait]
@@ -165,10 +153,8 @@ mod direct_synchronous {
                 SimConfig::qd769(SP_ID, SP_PASSWORD, CaSpec::new("CA2", vec![citizen()]));
             config.sign_mode = SignMode::Sync;
             let sim = kyso_sim_qd769::spawn(config).await.unwrap();
-            let adapter = Qd769Adapter::new(
-                descriptor("ca2", kyso_adapter_qd769::KIND),
+            let adapter = build_adapter::<Qd769Kind>(
                 Qd769Settings::new(sim.base_url(), SP_ID, SP_PASSWORD.to_owned().into()),
-                reqwest::Client::new(),
                 REQUEST_TIMEOUT,
             );
             Self { sim, adapter }
@@ -185,8 +171,10 @@ mod direct_synchronous {
 mod neac {
     use async_trait::async_trait;
     use kyso_adapter_core::CaAdapter;
-    use kyso_adapter_qd769::{HashEncoding, NeacAdapter, NeacCredential, NeacSettings};
-    use kyso_adapter_testkit::{ConformanceTarget, Decision, Fault, conformance_tests};
+    use kyso_adapter_qd769::{HashEncoding, NeacCredential, NeacKind, NeacSettings};
+    use kyso_adapter_testkit::{
+        ConformanceTarget, Decision, Fault, build_adapter, conformance_tests,
+    };
     use kyso_sim_qd769::SimHandle;
 
     use super::*;
@@ -195,7 +183,7 @@ mod neac {
 
     struct Neac {
         sim: SimHandle,
-        adapter: NeacAdapter,
+        adapter: Arc<dyn CaAdapter>,
     }
 
     #[async_trait]
@@ -219,12 +207,7 @@ mod neac {
                 "FPT-CA",
             );
             settings.hash_encoding = HashEncoding::Base64;
-            let adapter = NeacAdapter::new(
-                descriptor("neac-fpt", kyso_adapter_qd769::NEAC_KIND),
-                settings,
-                reqwest::Client::new(),
-                REQUEST_TIMEOUT,
-            );
+            let adapter = build_adapter::<NeacKind>(settings, REQUEST_TIMEOUT);
             Self { sim, adapter }
         }
 

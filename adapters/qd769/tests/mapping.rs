@@ -3,15 +3,18 @@
 //! transaction, NEAC routing, a CA without a status call, a rendering mismatch).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure should abort loudly
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use kyso_adapter_core::{
     AdapterDescriptor, AdapterError, CaAdapter, DocumentDigest, HashAlgorithm, SignOutcome,
     SignRequest,
 };
+use kyso_adapter_http::{AdapterFactory, CaHttp, HttpSettings};
 use kyso_adapter_qd769::{
-    HashEncoding, NeacAdapter, NeacCredential, NeacSettings, Qd769Adapter, Qd769Settings,
+    HashEncoding, NeacCredential, NeacKind, NeacSettings, Qd769Adapter, Qd769Kind, Qd769Settings,
 };
+use kyso_adapter_testkit::build_adapter;
 use kyso_sim_qd769::{Behaviour, CaSpec, CitizenSpec, SignMode, SimConfig, SimHandle};
 
 const SP_ID: &str = "sp";
@@ -19,15 +22,6 @@ const SP_PASSWORD: &str = "secret";
 const AN: &str = "001099000001";
 const HOA: &str = "001099000006";
 const TIMEOUT: Duration = Duration::from_secs(2);
-
-fn descriptor(kind: &'static str) -> AdapterDescriptor {
-    AdapterDescriptor {
-        id: "test".into(),
-        kind,
-        display_name: "Test".into(),
-        capabilities: kyso_adapter_qd769::default_capabilities(),
-    }
-}
 
 fn citizens() -> Vec<CitizenSpec> {
     vec![
@@ -42,15 +36,10 @@ async fn direct_sim(sign_mode: SignMode) -> SimHandle {
     kyso_sim_qd769::spawn(config).await.unwrap()
 }
 
-fn direct(sim: &SimHandle, settings: impl FnOnce(&mut Qd769Settings)) -> Qd769Adapter {
+fn direct(sim: &SimHandle, settings: impl FnOnce(&mut Qd769Settings)) -> Arc<dyn CaAdapter> {
     let mut s = Qd769Settings::new(sim.base_url(), SP_ID, SP_PASSWORD.to_owned().into());
     settings(&mut s);
-    Qd769Adapter::new(
-        descriptor(kyso_adapter_qd769::KIND),
-        s,
-        reqwest::Client::new(),
-        TIMEOUT,
-    )
+    build_adapter::<Qd769Kind>(s, TIMEOUT)
 }
 
 fn request(user_id: &str, certificate_id: &str, transaction_id: &str) -> SignRequest {
@@ -71,7 +60,19 @@ fn request(user_id: &str, certificate_id: &str, transaction_id: &str) -> SignReq
 #[tokio::test]
 async fn refused_sp_password_is_authentication_failed() {
     let sim = direct_sim(SignMode::Async).await;
-    let adapter = direct(&sim, |s| s.sp_password = "wrong".to_owned().into());
+    let settings = Qd769Settings::new(sim.base_url(), SP_ID, "wrong".to_owned().into());
+    // The concrete type, for its Debug output.
+    let adapter = Qd769Adapter::new(
+        AdapterDescriptor {
+            id: "test".into(),
+            kind: Qd769Kind::KIND,
+            display_name: "Test".into(),
+            capabilities: Qd769Kind::default_capabilities(),
+        },
+        settings,
+        CaHttp::new(HttpSettings::new(TIMEOUT, TIMEOUT)).unwrap(),
+    )
+    .unwrap();
     let error = adapter.certificates(None, AN).await.unwrap_err();
     assert!(
         matches!(error, AdapterError::AuthenticationFailed),
@@ -125,10 +126,8 @@ async fn wrong_path_is_a_ca_fault_and_unreachable_ca_is_unavailable() {
     );
     let base_url = sim.base_url();
     sim.stop().await;
-    let adapter = Qd769Adapter::new(
-        descriptor(kyso_adapter_qd769::KIND),
+    let adapter = build_adapter::<Qd769Kind>(
         Qd769Settings::new(base_url, SP_ID, SP_PASSWORD.to_owned().into()),
-        reqwest::Client::new(),
         TIMEOUT,
     );
     let error = adapter.certificates(None, AN).await.unwrap_err();
@@ -201,7 +200,7 @@ async fn hex_sent_to_a_base64_ca_signs_the_wrong_digest() {
     .unwrap();
 }
 
-fn neac(sim: &SimHandle, ca_name: &str, encoding: HashEncoding) -> NeacAdapter {
+fn neac(sim: &SimHandle, ca_name: &str, encoding: HashEncoding) -> Arc<dyn CaAdapter> {
     let mut settings = NeacSettings::new(
         sim.base_url(),
         SP_ID,
@@ -209,12 +208,7 @@ fn neac(sim: &SimHandle, ca_name: &str, encoding: HashEncoding) -> NeacAdapter {
         ca_name,
     );
     settings.hash_encoding = encoding;
-    NeacAdapter::new(
-        descriptor(kyso_adapter_qd769::NEAC_KIND),
-        settings,
-        reqwest::Client::new(),
-        TIMEOUT,
-    )
+    build_adapter::<NeacKind>(settings, TIMEOUT)
 }
 
 #[tokio::test]

@@ -7,16 +7,19 @@
 //! certificates found for a known citizen and not for an unknown one; sign and approve;
 //! reject; expire; CA error; CA timeout; CA garbage; a signature by another key or a
 //! corrupted one (both must fail verification); session expiry and renewal where the CA has
-//! sessions; and a batch of several digests.
+//! sessions; a batch of several digests; and cancellation: withdrawn at the CA when the
+//! adapter declares [`kyso_adapter_core::Capabilities::cancel`], `Unsupported` otherwise.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure should abort loudly
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use kyso_adapter_core::{
-    AdapterError, CaAdapter, CaCertificate, CaSession, DocumentDigest, Fault as ErrorFault,
-    HashAlgorithm, SignOutcome, SignRequest,
+    AdapterDescriptor, AdapterError, CaAdapter, CaCertificate, CaSession, DocumentDigest,
+    Fault as ErrorFault, HashAlgorithm, SignOutcome, SignRequest,
 };
+use kyso_adapter_http::{AdapterFactory, CaHttp, HttpSettings};
 use kyso_verify::{TrustAnchors, VerifyError};
 use sha2::Digest as _;
 
@@ -82,9 +85,46 @@ pub trait ConformanceTarget: Send + Sync + Sized + 'static {
     /// false for a CA without sessions (the session test then checks nothing else).
     fn expire_session(&self) -> bool;
 
+    /// Approves the pending transaction `ca_reference` through the simulator's control, as the
+    /// citizen would in the CA's app; an error when the simulator refuses (the transaction was
+    /// withdrawn). Only the cancellation case calls it, and only for an adapter that declares
+    /// [`kyso_adapter_core::Capabilities::cancel`]: the target of such an adapter must
+    /// implement it, which the default reminds by failing the test.
+    fn approve_pending(&self, ca_reference: &str) -> Result<(), String> {
+        panic!(
+            "the adapter declares cancel, so its conformance target must implement \
+             approve_pending (asked for {ca_reference})"
+        )
+    }
+
     /// How many documents the batch case signs at once (at most the CA's limit).
     fn batch_size(&self) -> usize {
         3
+    }
+}
+
+/// Builds an adapter of kind `F` the way the gateway does: through its [`AdapterFactory`],
+/// with the kind's default capabilities, a provider id equal to the kind, and a [`CaHttp`]
+/// whose request timeout is `request_timeout` (about a second for the suite, see
+/// [`ConformanceTarget`]).
+///
+/// # Panics
+/// When the factory refuses `settings`: a target's settings must be valid.
+pub fn build_adapter<F: AdapterFactory>(
+    settings: F::Settings,
+    request_timeout: Duration,
+) -> Arc<dyn CaAdapter> {
+    let http = CaHttp::new(HttpSettings::new(request_timeout, request_timeout))
+        .expect("the suite's HTTP settings are valid");
+    let descriptor = AdapterDescriptor {
+        id: F::KIND.to_owned(),
+        kind: F::KIND,
+        display_name: format!("{} under conformance test", F::KIND),
+        capabilities: F::default_capabilities(),
+    };
+    match F::build(descriptor, settings, http) {
+        Ok(adapter) => adapter,
+        Err(error) => panic!("the {} factory refused its settings: {error}", F::KIND),
     }
 }
 
@@ -106,6 +146,7 @@ macro_rules! conformance_tests {
             corrupted_signature_fails_verification,
             expired_session_is_refused_and_a_new_one_works,
             batch_of_digests_is_signed_in_one_transaction,
+            cancel_withdraws_the_request_or_is_unsupported,
         );
     };
 }
@@ -389,5 +430,49 @@ pub async fn batch_of_digests_is_signed_in_one_transaction<T: ConformanceTarget>
     assert!(size >= 2, "a batch has several documents");
     for result in signed_and_checked(&target, size).await {
         result.expect("every signature of the batch verifies");
+    }
+}
+
+/// Suite case: see [`conformance_tests!`].
+///
+/// With [`kyso_adapter_core::Capabilities::cancel`], a cancelled request must stay unsigned
+/// even when the simulated citizen approves it afterwards; without it, `cancel` is
+/// [`AdapterError::Unsupported`].
+pub async fn cancel_withdraws_the_request_or_is_unsupported<T: ConformanceTarget>() {
+    let target = T::start().await;
+    let adapter = target.adapter();
+    let session = session_for(&target).await;
+    if !adapter.descriptor().capabilities.cancel {
+        // Whatever the reference (a CA that signs synchronously never hands one out), an
+        // adapter that does not declare cancel must not claim to have cancelled.
+        let error = adapter
+            .cancel(session.as_ref(), "conformance-reference")
+            .await
+            .expect_err("an adapter without cancel must not claim to cancel");
+        assert!(matches!(error, AdapterError::Unsupported(_)), "{error}");
+        return;
+    }
+    let certificate = the_certificate(&target, session.as_ref()).await;
+    // The citizen has not been told how to answer, so the request waits at the CA.
+    let request = request_for(&target, &certificate, 1);
+    let begun = adapter
+        .begin_sign(session.as_ref(), &request)
+        .await
+        .expect("begin_sign");
+    let SignOutcome::Pending { ca_reference } = begun else {
+        panic!("a request nobody answered yet is pending, not {begun:?}");
+    };
+    adapter
+        .cancel(session.as_ref(), &ca_reference)
+        .await
+        .expect("the CA withdraws the request");
+    // The citizen tries to approve anyway: the simulator refuses or ignores it.
+    let _ = target.approve_pending(&ca_reference);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline {
+        match adapter.poll(session.as_ref(), &ca_reference).await {
+            Ok(SignOutcome::Signed(_)) => panic!("a cancelled request was signed"),
+            Ok(_) | Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
     }
 }

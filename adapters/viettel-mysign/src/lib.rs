@@ -54,6 +54,10 @@
 //!   are sent with their OIDs should a deployment widen the capabilities, and Viettel decides.
 //! - **Webhooks** (`async: 3`) need SP-hosted endpoints and an out-of-band registration; the
 //!   gateway polls instead.
+//! - **Cancellation**: the protocol has none (the gateway API lists login, authenticate,
+//!   certificates, `signHash` and `requests/status`, and no status code means withdrawn); the
+//!   gateway records the cancel and stops following; the CA's own expiry ends the request.
+//!   [`CaAdapter::cancel`] keeps its default.
 //!
 //! Credentials and tokens are held as [`secrecy::SecretString`] / in [`CaSession`] and never
 //! appear in logs or errors. Every HTTP request is bounded by the adapter's request timeout;
@@ -63,6 +67,7 @@
 mod prompt;
 mod wire;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -70,24 +75,41 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_adapter_core::{
     AdapterDescriptor, AdapterError, CaAdapter, CaCertificate, CaSession, Capabilities,
-    HashAlgorithm, KeyAlgorithm, RawSignature, SignOutcome, SignRequest,
+    HashAlgorithm, KeyAlgorithm, RawSignature, SettingsError, SignOutcome, SignRequest,
 };
+use kyso_adapter_http::{AdapterFactory, CaHttp, CaRequest, parse_base_url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// The configuration `kind` of this adapter.
-pub const KIND: &str = "viettel-mysign";
+/// The `viettel-mysign` kind, as the gateway builds it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ViettelKind;
 
-/// What MySign offers, as far as Viettel's public material shows: SHA-256 over RSA keys, about
-/// two minutes for the citizen to confirm, and (our choice) at most 20 documents per request.
-/// Deployments may widen it in configuration.
-pub fn default_capabilities() -> Capabilities {
-    Capabilities {
-        hash_algorithms: vec![HashAlgorithm::Sha256],
-        key_algorithms: vec![KeyAlgorithm::Rsa],
-        max_documents: 20,
-        confirmation_timeout: Duration::from_secs(120),
+impl AdapterFactory for ViettelKind {
+    const KIND: &'static str = "viettel-mysign";
+    type Settings = ViettelSettings;
+
+    /// What MySign offers, as far as Viettel's public material shows: SHA-256 over RSA keys,
+    /// about two minutes for the citizen to confirm, and (our choice) at most 20 documents per
+    /// request. Deployments may widen it in configuration.
+    fn default_capabilities() -> Capabilities {
+        Capabilities {
+            hash_algorithms: vec![HashAlgorithm::Sha256],
+            key_algorithms: vec![KeyAlgorithm::Rsa],
+            max_documents: 20,
+            confirmation_timeout: Duration::from_secs(120),
+            // The protocol has no documented way to withdraw a request (see the module doc).
+            cancel: false,
+        }
+    }
+
+    fn build(
+        descriptor: AdapterDescriptor,
+        settings: ViettelSettings,
+        http: CaHttp,
+    ) -> Result<Arc<dyn CaAdapter>, SettingsError> {
+        Ok(Arc::new(ViettelAdapter::new(descriptor, settings, http)?))
     }
 }
 
@@ -149,8 +171,7 @@ impl ViettelSettings {
 pub struct ViettelAdapter {
     descriptor: AdapterDescriptor,
     settings: ViettelSettings,
-    http: reqwest::Client,
-    request_timeout: Duration,
+    http: CaHttp,
 }
 
 /// `hashAlgo` OIDs.
@@ -254,23 +275,33 @@ impl Reference {
 }
 
 impl ViettelAdapter {
-    /// An adapter for one configured provider. `http` carries the connect timeout;
-    /// `request_timeout` bounds every whole call.
+    /// An adapter for one configured provider; `http` carries its timeouts, and its request
+    /// timeout bounds every whole call.
+    ///
+    /// # Errors
+    /// A [`SettingsError`] naming `base_url` when not an http(s) URL, or `client_id`,
+    /// `client_secret` or `profile_id` when empty.
     pub fn new(
         descriptor: AdapterDescriptor,
         settings: ViettelSettings,
-        http: reqwest::Client,
-        request_timeout: Duration,
-    ) -> Self {
+        http: CaHttp,
+    ) -> Result<Self, SettingsError> {
         let mut settings = settings;
-        let trimmed = settings.base_url.trim_end_matches('/').len();
-        settings.base_url.truncate(trimmed);
-        Self {
+        settings.base_url = parse_base_url("base_url", &settings.base_url)?;
+        for (field, value) in [
+            ("client_id", settings.client_id.as_str()),
+            ("client_secret", settings.client_secret.expose_secret()),
+            ("profile_id", settings.profile_id.as_str()),
+        ] {
+            if value.trim().is_empty() {
+                return Err(SettingsError::new(field, "must not be empty"));
+            }
+        }
+        Ok(Self {
             descriptor,
             settings,
             http,
-            request_timeout,
-        }
+        })
     }
 
     fn mysign_user_id(&self, user_id: &str) -> String {
@@ -279,7 +310,7 @@ impl ViettelAdapter {
 
     /// The deadline of one adapter operation.
     fn deadline(&self) -> Instant {
-        Instant::now() + self.request_timeout
+        Instant::now() + self.http.request_timeout()
     }
 
     /// Sends `request` (already addressed, with its body) and decodes the answer as `T`, or as
@@ -287,26 +318,13 @@ impl ViettelAdapter {
     async fn send<T: DeserializeOwned>(
         &self,
         endpoint: Endpoint,
-        request: reqwest::RequestBuilder,
+        request: CaRequest,
         deadline: Instant,
     ) -> Result<T, ViettelError> {
         let path = endpoint.path(self.settings.token_scope);
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            return Err(AdapterError::Timeout(self.request_timeout).into());
-        }
-        let response = request
-            .timeout(remaining)
-            .send()
-            .await
-            .map_err(|error| self.transport_error(&error))?;
-        let http_status = response.status().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|error| self.transport_error(&error))?;
-        tracing::debug!(path, http_status, "Viettel answered");
-        decode_answer(endpoint, path, http_status, &bytes)
+        let response = request.within(deadline).send().await?;
+        tracing::debug!(path, http_status = response.status, "Viettel answered");
+        decode_answer(endpoint, path, response.status, &response.body)
     }
 
     /// POSTs JSON `body` to `endpoint`, with the Bearer `token` unless it is a token endpoint.
@@ -340,19 +358,11 @@ impl ViettelAdapter {
             self.settings.base_url,
             Endpoint::Token.path(TokenScope::Client)
         );
-        let form = wire::form_urlencode(&[
+        let request = self.http.post(url).form(&[
             ("client_id", &self.settings.client_id),
             ("client_secret", self.settings.client_secret.expose_secret()),
             ("grant_type", "client_credentials"),
         ]);
-        let request = self
-            .http
-            .post(url)
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(form);
         let answer: wire::TokenResponse = self.send(Endpoint::Token, request, deadline).await?;
         session_from(answer)
     }
@@ -384,18 +394,6 @@ impl ViettelAdapter {
                     .into()
             }),
             TokenScope::User => self.login(mysign_user_id, deadline).await,
-        }
-    }
-
-    fn transport_error(&self, error: &reqwest::Error) -> AdapterError {
-        if error.is_timeout() {
-            AdapterError::Timeout(self.request_timeout)
-        } else if error.is_connect() {
-            AdapterError::Unavailable("connection to Viettel failed".into())
-        } else if error.is_decode() || error.is_body() {
-            AdapterError::UpstreamProtocol(format!("Viettel's answer is unreadable: {error}"))
-        } else {
-            AdapterError::Unavailable(format!("request to Viettel failed: {error}"))
         }
     }
 }

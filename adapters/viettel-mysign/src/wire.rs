@@ -146,47 +146,9 @@ pub(crate) struct ErrorBody {
     pub(crate) error_description: Option<String>,
 }
 
-/// `application/x-www-form-urlencoded` encoding of `pairs` (for `/ras/v1/authenticate`).
-pub(crate) fn form_urlencode(pairs: &[(&str, &str)]) -> String {
-    fn encode(out: &mut String, text: &str) {
-        for byte in text.bytes() {
-            match byte {
-                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
-                    out.push(char::from(byte));
-                }
-                b' ' => out.push('+'),
-                other => {
-                    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-                    out.push('%');
-                    out.push(char::from(HEX[usize::from(other >> 4)]));
-                    out.push(char::from(HEX[usize::from(other & 0x0f)]));
-                }
-            }
-        }
-    }
-    let mut out = String::new();
-    for (i, (name, value)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        encode(&mut out, name);
-        out.push('=');
-        encode(&mut out, value);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn form_encoding_escapes_reserved_bytes() {
-        assert_eq!(
-            form_urlencode(&[("client_id", "sp 1"), ("client_secret", "a+b=&c/ế")]),
-            "client_id=sp+1&client_secret=a%2Bb%3D%26c%2F%E1%BA%BF"
-        );
-    }
 
     #[test]
     fn numbers_are_read_in_both_forms() {

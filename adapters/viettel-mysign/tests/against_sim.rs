@@ -2,13 +2,14 @@
 //! Viettel's error codes end to end, what the citizen reads in the app, and the request shapes.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure should abort loudly
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kyso_adapter_core::{
-    AdapterDescriptor, AdapterError, CaAdapter, CaSession, DocumentDigest, HashAlgorithm,
-    SignOutcome, SignRequest,
+    AdapterError, CaAdapter, CaSession, DocumentDigest, HashAlgorithm, SignOutcome, SignRequest,
 };
-use kyso_adapter_viettel::{TokenScope, ViettelAdapter, ViettelSettings, default_capabilities};
+use kyso_adapter_testkit::build_adapter;
+use kyso_adapter_viettel::{TokenScope, ViettelKind, ViettelSettings};
 use kyso_sim_viettel::{Behaviour, CertificateStatus, CitizenSpec, SimConfig, SimHandle};
 use sha2::Digest as _;
 
@@ -38,7 +39,7 @@ fn approving(user_id: &str) -> CitizenSpec {
     )
 }
 
-fn adapter_for(sim: &SimHandle, edit: impl FnOnce(&mut ViettelSettings)) -> ViettelAdapter {
+fn adapter_for(sim: &SimHandle, edit: impl FnOnce(&mut ViettelSettings)) -> Arc<dyn CaAdapter> {
     let mut settings = ViettelSettings::new(
         format!("{}/", sim.base_url()),
         CLIENT_ID,
@@ -46,17 +47,7 @@ fn adapter_for(sim: &SimHandle, edit: impl FnOnce(&mut ViettelSettings)) -> Viet
         PROFILE_ID,
     );
     edit(&mut settings);
-    ViettelAdapter::new(
-        AdapterDescriptor {
-            id: "viettel".into(),
-            kind: kyso_adapter_viettel::KIND,
-            display_name: "Viettel-CA MySign".into(),
-            capabilities: default_capabilities(),
-        },
-        settings,
-        reqwest::Client::new(),
-        Duration::from_secs(2),
-    )
+    build_adapter::<ViettelKind>(settings, Duration::from_secs(2))
 }
 
 fn request(user_id: &str, certificate_id: &str, names: &[&str], description: &str) -> SignRequest {
@@ -79,7 +70,7 @@ fn request(user_id: &str, certificate_id: &str, names: &[&str], description: &st
 }
 
 async fn until_final(
-    adapter: &ViettelAdapter,
+    adapter: &dyn CaAdapter,
     session: Option<&CaSession>,
     mut outcome: SignOutcome,
 ) -> SignOutcome {
@@ -120,7 +111,7 @@ async fn the_user_token_scope_logs_in_per_call_and_signs() {
         "Ký",
     );
     let begun = adapter.begin_sign(None, &request).await.unwrap();
-    let SignOutcome::Signed(signatures) = until_final(&adapter, None, begun).await else {
+    let SignOutcome::Signed(signatures) = until_final(&*adapter, None, begun).await else {
         panic!("approved");
     };
     for (document, signature) in request.documents.iter().zip(&signatures) {

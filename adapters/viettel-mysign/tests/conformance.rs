@@ -1,12 +1,14 @@
 //! The Viettel MySign adapter against its simulator, through the shared conformance suite.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure should abort loudly
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kyso_adapter_core::{AdapterDescriptor, CaAdapter};
+use kyso_adapter_core::CaAdapter;
+use kyso_adapter_testkit::build_adapter;
 use kyso_adapter_testkit::{ConformanceTarget, Decision, Fault, conformance_tests};
-use kyso_adapter_viettel::{ViettelAdapter, ViettelSettings, default_capabilities};
+use kyso_adapter_viettel::{ViettelKind, ViettelSettings};
 use kyso_sim_viettel::{Behaviour, CitizenSpec, SimConfig, SimHandle};
 
 const CITIZEN: &str = "001099000001";
@@ -18,7 +20,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 
 struct Viettel {
     sim: SimHandle,
-    adapter: ViettelAdapter,
+    adapter: Arc<dyn CaAdapter>,
 }
 
 #[async_trait]
@@ -38,29 +40,20 @@ impl ConformanceTarget for Viettel {
             transaction_ttl: Duration::from_secs(120),
         };
         let sim = kyso_sim_viettel::spawn(config).await.unwrap();
-        let mut capabilities = default_capabilities();
-        capabilities.max_documents = 5;
-        let adapter = ViettelAdapter::new(
-            AdapterDescriptor {
-                id: "viettel".into(),
-                kind: kyso_adapter_viettel::KIND,
-                display_name: "Viettel-CA MySign".into(),
-                capabilities,
-            },
+        let adapter = build_adapter::<ViettelKind>(
             ViettelSettings::new(
                 sim.base_url(),
                 CLIENT_ID,
                 CLIENT_SECRET.to_owned().into(),
                 PROFILE_ID,
             ),
-            reqwest::Client::new(),
             REQUEST_TIMEOUT,
         );
         Self { sim, adapter }
     }
 
     fn adapter(&self) -> &dyn CaAdapter {
-        &self.adapter
+        &*self.adapter
     }
 
     fn citizen(&self) -> &str {

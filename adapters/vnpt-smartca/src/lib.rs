@@ -14,11 +14,15 @@
 //!   digests, so we send `other`.
 //! - `chain_data` is VNPT's `{ca_cert, root_cert}` object; the array form other 769
 //!   implementations use is accepted too.
+//! - **Cancellation**: the protocol has none (sp769 documents `get_certificate`, `sign`, the
+//!   status call and the webhook only); the gateway records the cancel and stops following;
+//!   the CA's own expiry ends the request. [`CaAdapter::cancel`] keeps its default.
 //!
 //! Credentials are held as [`secrecy::SecretString`] and never appear in logs or errors.
 
 mod wire;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,23 +30,40 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_adapter_core::{
     AdapterDescriptor, AdapterError, CaAdapter, CaCertificate, CaSession, Capabilities,
-    HashAlgorithm, KeyAlgorithm, RawSignature, SignOutcome, SignRequest,
+    HashAlgorithm, KeyAlgorithm, RawSignature, SettingsError, SignOutcome, SignRequest,
 };
+use kyso_adapter_http::{AdapterFactory, CaHttp, parse_base_url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-/// The configuration `kind` of this adapter.
-pub const KIND: &str = "vnpt-smartca";
+/// The `vnpt-smartca` kind, as the gateway builds it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VnptKind;
 
-/// What VNPT SmartCA offers, as far as its public material shows: SHA-256 over RSA-2048 keys,
-/// confirmation within about five minutes. Deployments may widen it in configuration.
-pub fn default_capabilities() -> Capabilities {
-    Capabilities {
-        hash_algorithms: vec![HashAlgorithm::Sha256],
-        key_algorithms: vec![KeyAlgorithm::Rsa],
-        max_documents: 20,
-        confirmation_timeout: Duration::from_secs(300),
+impl AdapterFactory for VnptKind {
+    const KIND: &'static str = "vnpt-smartca";
+    type Settings = VnptSettings;
+
+    /// What VNPT SmartCA offers, as far as its public material shows: SHA-256 over RSA-2048
+    /// keys, confirmation within about five minutes. Deployments may widen it in configuration.
+    fn default_capabilities() -> Capabilities {
+        Capabilities {
+            hash_algorithms: vec![HashAlgorithm::Sha256],
+            key_algorithms: vec![KeyAlgorithm::Rsa],
+            max_documents: 20,
+            confirmation_timeout: Duration::from_secs(300),
+            // The protocol has no documented way to withdraw a request (see the module doc).
+            cancel: false,
+        }
+    }
+
+    fn build(
+        descriptor: AdapterDescriptor,
+        settings: VnptSettings,
+        http: CaHttp,
+    ) -> Result<Arc<dyn CaAdapter>, SettingsError> {
+        Ok(Arc::new(VnptAdapter::new(descriptor, settings, http)?))
     }
 }
 
@@ -64,28 +85,33 @@ pub struct VnptSettings {
 pub struct VnptAdapter {
     descriptor: AdapterDescriptor,
     settings: VnptSettings,
-    http: reqwest::Client,
-    request_timeout: Duration,
+    http: CaHttp,
 }
 
 impl VnptAdapter {
-    /// An adapter for one configured provider. `http` carries the connect timeout;
-    /// `request_timeout` bounds every whole call.
+    /// An adapter for one configured provider; `http` carries its timeouts.
+    ///
+    /// # Errors
+    /// A [`SettingsError`] naming `base_url` when it is not an http(s) URL, or `sp_id` /
+    /// `sp_password` when empty.
     pub fn new(
         descriptor: AdapterDescriptor,
         settings: VnptSettings,
-        http: reqwest::Client,
-        request_timeout: Duration,
-    ) -> Self {
+        http: CaHttp,
+    ) -> Result<Self, SettingsError> {
         let mut settings = settings;
-        let trimmed = settings.base_url.trim_end_matches('/').len();
-        settings.base_url.truncate(trimmed);
-        Self {
+        settings.base_url = parse_base_url("base_url", &settings.base_url)?;
+        if settings.sp_id.trim().is_empty() {
+            return Err(SettingsError::new("sp_id", "must not be empty"));
+        }
+        if settings.sp_password.expose_secret().is_empty() {
+            return Err(SettingsError::new("sp_password", "must not be empty"));
+        }
+        Ok(Self {
             descriptor,
             settings,
             http,
-            request_timeout,
-        }
+        })
     }
 
     /// POSTs `body` to `path` under the base URL and decodes VNPT's envelope.
@@ -95,51 +121,23 @@ impl VnptAdapter {
         T: DeserializeOwned,
     {
         let url = format!("{}{path}", self.settings.base_url);
-        let response = self
-            .http
-            .post(&url)
-            .timeout(self.request_timeout)
-            .json(body)
-            .send()
-            .await
-            .map_err(|error| self.transport_error(&error))?;
-        let http_status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|error| self.transport_error(&error))?;
-        let envelope: wire::Envelope<T> = match serde_json::from_slice(&bytes) {
+        let response = self.http.post(&url).json(body).send().await?;
+        let envelope: wire::Envelope<T> = match response.json(path) {
             Ok(envelope) => envelope,
-            Err(_) if !http_status.is_success() => {
-                return Err(status_error(http_status.as_u16(), String::new()));
+            Err(_) if !response.is_success() => {
+                return Err(status_error(response.status, String::new()));
             }
-            Err(error) => {
-                return Err(AdapterError::UpstreamProtocol(format!(
-                    "{path}: body is not a VNPT envelope: {error}"
-                )));
-            }
+            Err(error) => return Err(error),
         };
-        if !http_status.is_success() || envelope.status_code != 200 {
+        if !response.is_success() || envelope.status_code != 200 {
             let status = if envelope.status_code != 200 {
                 envelope.status_code
             } else {
-                http_status.as_u16()
+                response.status
             };
             return Err(status_error(status, envelope.message));
         }
         Ok(envelope)
-    }
-
-    fn transport_error(&self, error: &reqwest::Error) -> AdapterError {
-        if error.is_timeout() {
-            AdapterError::Timeout(self.request_timeout)
-        } else if error.is_connect() {
-            AdapterError::Unavailable("connection to VNPT failed".into())
-        } else if error.is_decode() || error.is_body() {
-            AdapterError::UpstreamProtocol(format!("VNPT answer unreadable: {error}"))
-        } else {
-            AdapterError::Unavailable(format!("request to VNPT failed: {error}"))
-        }
     }
 }
 

@@ -1,12 +1,13 @@
 //! The VNPT SmartCA adapter against its simulator, through the shared conformance suite.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure should abort loudly
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use kyso_adapter_core::{AdapterDescriptor, CaAdapter};
-use kyso_adapter_testkit::{ConformanceTarget, Decision, Fault, conformance_tests};
-use kyso_adapter_vnpt::{VnptAdapter, VnptSettings, default_capabilities};
+use kyso_adapter_core::CaAdapter;
+use kyso_adapter_testkit::{ConformanceTarget, Decision, Fault, build_adapter, conformance_tests};
+use kyso_adapter_vnpt::{VnptKind, VnptSettings};
 use kyso_sim_vnpt::{Behaviour, CitizenSpec, SignatureScheme, SimConfig, SimHandle};
 
 const CITIZEN: &str = "001099000001";
@@ -15,7 +16,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 
 struct Vnpt {
     sim: SimHandle,
-    adapter: VnptAdapter,
+    adapter: Arc<dyn CaAdapter>,
 }
 
 #[async_trait]
@@ -33,28 +34,19 @@ impl ConformanceTarget for Vnpt {
             transaction_ttl: Duration::from_secs(300),
         };
         let sim = kyso_sim_vnpt::spawn(config).await.unwrap();
-        let mut capabilities = default_capabilities();
-        capabilities.max_documents = 5;
-        let adapter = VnptAdapter::new(
-            AdapterDescriptor {
-                id: "vnpt".into(),
-                kind: kyso_adapter_vnpt::KIND,
-                display_name: "VNPT SmartCA".into(),
-                capabilities,
-            },
+        let adapter = build_adapter::<VnptKind>(
             VnptSettings {
                 base_url: sim.base_url(),
                 sp_id: "conformance-sp".into(),
                 sp_password: "conformance-secret".to_owned().into(),
             },
-            reqwest::Client::new(),
             REQUEST_TIMEOUT,
         );
         Self { sim, adapter }
     }
 
     fn adapter(&self) -> &dyn CaAdapter {
-        &self.adapter
+        &*self.adapter
     }
 
     fn citizen(&self) -> &str {

@@ -116,6 +116,14 @@ impl SimHandle {
         self.sim.ca_pem().to_owned()
     }
 
+    /// The issuing CA then the root (PEM): the chain FPT's demo client pins ("FPT
+    /// Certification Authority" and the national root) and the adapter's
+    /// `issuer_certificates_pem` should hold. eSignCloud's answers carry the subscriber's
+    /// certificate alone (the reference shows no chain field), so the chain comes from here.
+    pub fn pinned_chain_pem(&self) -> String {
+        format!("{}{}", self.sim.ca_pem(), self.sim.root_pem())
+    }
+
     /// The relying party's private key (PKCS#8 PEM) when the simulator issued it
     /// ([`crate::RpKey::Generate`], as in [`SimConfig::sandbox`]); `None` when the
     /// configuration provided the RP's public key.
