@@ -11,6 +11,8 @@ use kyso_adapter_core::{HashAlgorithm, KeyAlgorithm};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+pub use crate::providers::registry::AdapterSettings;
+
 /// Why the configuration cannot be used. Messages name the file, provider and field.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -297,7 +299,8 @@ pub struct ProviderSettings {
     /// Overrides of what the adapter declares it supports.
     #[serde(default)]
     pub limits: LimitSettings,
-    /// The adapter, chosen by `kind`, with its own settings.
+    /// The adapter, chosen by `kind`, with its own settings (see
+    /// [`crate::providers::registry`]).
     #[serde(flatten)]
     pub adapter: AdapterSettings,
 }
@@ -333,48 +336,6 @@ pub struct LimitSettings {
     pub hash_algorithms: Option<Vec<HashAlgorithm>>,
     /// Key algorithms this CA's citizens hold.
     pub key_algorithms: Option<Vec<KeyAlgorithm>>,
-}
-
-/// The adapter of a provider, tagged by `kind`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind")]
-pub enum AdapterSettings {
-    /// VNPT SmartCA, sp769 API.
-    #[serde(rename = "vnpt-smartca")]
-    VnptSmartca(kyso_adapter_vnpt::VnptSettings),
-    /// A CA that follows the national QĐ 769 protocol as is (BKAV, CA2, Vina-CA, ...).
-    #[serde(rename = "qd769")]
-    Qd769(kyso_adapter_qd769::Qd769Settings),
-    /// A CA reached through the national NEAC eSign gateway (`sign_v2`, `ca_name`).
-    #[serde(rename = "neac")]
-    Neac(kyso_adapter_qd769::NeacSettings),
-    /// FPT-CA eSignCloud.
-    #[serde(rename = "fpt-esigncloud")]
-    FptEsigncloud(kyso_adapter_fpt::FptSettings),
-    /// MISA eSign RemoteSigning.
-    #[serde(rename = "misa-esign")]
-    MisaEsign(kyso_adapter_misa::MisaSettings),
-    /// Viettel-CA MySign.
-    #[serde(rename = "viettel-mysign")]
-    ViettelMysign(kyso_adapter_viettel::ViettelSettings),
-    /// A Cloud Signature Consortium API v2 service (Mobile-ID RSSP and others).
-    #[serde(rename = "csc-v2")]
-    CscV2(kyso_adapter_csc::CscSettings),
-}
-
-impl AdapterSettings {
-    /// The CA's base URL.
-    pub fn base_url(&self) -> &str {
-        match self {
-            Self::VnptSmartca(settings) => &settings.base_url,
-            Self::Qd769(settings) => &settings.base_url,
-            Self::Neac(settings) => &settings.base_url,
-            Self::FptEsigncloud(settings) => &settings.base_url,
-            Self::MisaEsign(settings) => &settings.base_url,
-            Self::ViettelMysign(settings) => &settings.base_url,
-            Self::CscV2(settings) => &settings.base_url,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -228,7 +228,7 @@ impl Sandbox {
                     relying_party_key_pem: rp_key.into(),
                     agreement_uuid_template: kyso_adapter_fpt::USER_ID_PLACEHOLDER.to_owned(),
                     // eSignCloud sends no chain with the citizen's certificate.
-                    issuer_certificates_pem: Some(self.fpt.issuing_ca_pem()),
+                    issuer_certificates_pem: Some(self.fpt.pinned_chain_pem()),
                 }),
             ),
             provider(

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure should abort loudly
 
 mod auth;
+mod cancellation;
 mod crash_windows;
 mod errors;
 mod observability;

@@ -39,6 +39,7 @@ impl TokenCa {
                     key_algorithms: vec![KeyAlgorithm::Rsa],
                     max_documents: 1,
                     confirmation_timeout: Duration::from_secs(60),
+                    cancel: false,
                 },
             },
             logins: AtomicUsize::new(0),

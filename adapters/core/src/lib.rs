@@ -105,18 +105,6 @@ pub trait CaAdapter: Send + Sync + 'static {
         None
     }
 
-    /// Withdraws a pending signing request at the CA, so the citizen is no longer asked.
-    /// `ca_reference` is the value from [`SignOutcome::Pending`]. The default: the CA's
-    /// protocol has no way to withdraw a request.
-    async fn cancel(
-        &self,
-        session: Option<&CaSession>,
-        ca_reference: &str,
-    ) -> Result<(), AdapterError> {
-        let _ = (session, ca_reference);
-        Err(AdapterError::Unsupported("cancel"))
-    }
-
     /// A cheap check that the CA is reachable. The default assumes it is.
     async fn health(&self) -> Result<(), AdapterError> {
         Ok(())

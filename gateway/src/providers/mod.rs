@@ -8,16 +8,18 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use kyso_adapter_core::{
-    AdapterDescriptor, AdapterError, CaAdapter, CaCertificate, CaSession, Capabilities,
-    SignOutcome, SignRequest,
+    AdapterDescriptor, AdapterError, CaAdapter, CaCertificate, CaSession, SignOutcome, SignRequest,
 };
 
-use crate::config::{AdapterSettings, ConfigError, ProviderSettings};
+use kyso_adapter_http::{CaHttp, HttpSettings};
+
+use crate::config::{ConfigError, ProviderSettings};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::verify::TrustAnchors;
 use sessions::SessionCache;
 
+pub mod registry;
 pub mod sessions;
 
 /// Whether a provider's recent calls succeeded.
@@ -227,6 +229,16 @@ impl Providers {
         Ok(Self { by_id })
     }
 
+    /// Providers built elsewhere (tests build adapters of their own), by their ids.
+    pub fn from_providers(providers: impl IntoIterator<Item = Provider>) -> Self {
+        Self {
+            by_id: providers
+                .into_iter()
+                .map(|provider| (provider.id().to_owned(), Arc::new(provider)))
+                .collect(),
+        }
+    }
+
     /// The provider with this id.
     pub fn get(&self, id: &str) -> Option<&Arc<Provider>> {
         self.by_id.get(id)
@@ -290,15 +302,16 @@ fn build_provider(
             "must be positive",
         ));
     }
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_millis(settings.timeouts.connect_ms))
-        .timeout(Duration::from_millis(settings.timeouts.request_ms))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|error| ConfigError::invalid(context("timeouts"), error.to_string()))?;
+    let http = CaHttp::new(HttpSettings::new(
+        Duration::from_millis(settings.timeouts.connect_ms),
+        Duration::from_millis(settings.timeouts.request_ms),
+    ))
+    .map_err(|error| {
+        ConfigError::invalid(context(&format!("timeouts.{}", error.field)), error.message)
+    })?;
     let request_timeout = Duration::from_millis(settings.timeouts.request_ms);
 
-    let (kind, mut capabilities) = kind_and_defaults(&settings.adapter);
+    let mut capabilities = settings.adapter.default_capabilities();
     let limits = &settings.limits;
     if let Some(max) = limits.max_documents {
         if max == 0 {
@@ -320,21 +333,16 @@ fn build_provider(
     }
     let descriptor = AdapterDescriptor {
         id: settings.id.clone(),
-        kind,
+        kind: settings.adapter.kind(),
         display_name: settings
             .display_name
             .clone()
             .unwrap_or_else(|| settings.id.clone()),
         capabilities,
     };
-    let base_url = settings.adapter.base_url();
-    reqwest::Url::parse(base_url).map_err(|error| {
-        ConfigError::invalid(
-            context("base_url"),
-            format!("{base_url:?} is not a URL: {error}"),
-        )
-    })?;
-    let adapter = build_adapter(&settings.adapter, descriptor, http, request_timeout)
+    let adapter = settings
+        .adapter
+        .build(descriptor, http)
         .map_err(|error| ConfigError::invalid(context(&error.field), error.message))?;
     Ok(Provider::new(
         adapter,
@@ -343,113 +351,4 @@ fn build_provider(
         sessions,
         request_timeout,
     ))
-}
-
-/// Why an adapter could not be built from its settings.
-struct AdapterBuildError {
-    field: String,
-    message: String,
-}
-
-impl AdapterBuildError {
-    /// From an adapter's message of the form `field: what is wrong`.
-    fn from_message(message: String) -> Self {
-        match message.split_once(": ") {
-            Some((field, rest)) if !field.contains(' ') => Self {
-                field: field.to_owned(),
-                message: rest.to_owned(),
-            },
-            _ => Self {
-                field: "settings".to_owned(),
-                message,
-            },
-        }
-    }
-}
-
-/// The kind name and default capabilities of an adapter.
-fn kind_and_defaults(settings: &AdapterSettings) -> (&'static str, Capabilities) {
-    match settings {
-        AdapterSettings::VnptSmartca(_) => (
-            kyso_adapter_vnpt::KIND,
-            kyso_adapter_vnpt::default_capabilities(),
-        ),
-        AdapterSettings::Qd769(_) => (
-            kyso_adapter_qd769::KIND,
-            kyso_adapter_qd769::default_capabilities(),
-        ),
-        AdapterSettings::Neac(_) => (
-            kyso_adapter_qd769::NEAC_KIND,
-            kyso_adapter_qd769::default_capabilities(),
-        ),
-        AdapterSettings::FptEsigncloud(_) => (
-            kyso_adapter_fpt::KIND,
-            kyso_adapter_fpt::default_capabilities(),
-        ),
-        AdapterSettings::MisaEsign(_) => (
-            kyso_adapter_misa::KIND,
-            kyso_adapter_misa::default_capabilities(),
-        ),
-        AdapterSettings::ViettelMysign(_) => (
-            kyso_adapter_viettel::KIND,
-            kyso_adapter_viettel::default_capabilities(),
-        ),
-        AdapterSettings::CscV2(_) => (
-            kyso_adapter_csc::KIND,
-            kyso_adapter_csc::default_capabilities(),
-        ),
-    }
-}
-
-/// The adapter the settings describe.
-fn build_adapter(
-    settings: &AdapterSettings,
-    descriptor: AdapterDescriptor,
-    http: reqwest::Client,
-    request_timeout: Duration,
-) -> Result<Arc<dyn CaAdapter>, AdapterBuildError> {
-    Ok(match settings {
-        AdapterSettings::VnptSmartca(vnpt) => Arc::new(kyso_adapter_vnpt::VnptAdapter::new(
-            descriptor,
-            vnpt.clone(),
-            http,
-            request_timeout,
-        )),
-        AdapterSettings::Qd769(qd769) => Arc::new(kyso_adapter_qd769::Qd769Adapter::new(
-            descriptor,
-            qd769.clone(),
-            http,
-            request_timeout,
-        )),
-        AdapterSettings::Neac(neac) => Arc::new(kyso_adapter_qd769::NeacAdapter::new(
-            descriptor,
-            neac.clone(),
-            http,
-            request_timeout,
-        )),
-        AdapterSettings::FptEsigncloud(fpt) => Arc::new(
-            kyso_adapter_fpt::FptAdapter::new(descriptor, fpt.clone(), http, request_timeout)
-                .map_err(AdapterBuildError::from_message)?,
-        ),
-        AdapterSettings::MisaEsign(misa) => Arc::new(kyso_adapter_misa::MisaAdapter::new(
-            descriptor,
-            misa.clone(),
-            http,
-            request_timeout,
-        )),
-        AdapterSettings::ViettelMysign(viettel) => {
-            Arc::new(kyso_adapter_viettel::ViettelAdapter::new(
-                descriptor,
-                viettel.clone(),
-                http,
-                request_timeout,
-            ))
-        }
-        AdapterSettings::CscV2(csc) => Arc::new(kyso_adapter_csc::CscAdapter::new(
-            descriptor,
-            csc.clone(),
-            http,
-            request_timeout,
-        )),
-    })
 }

@@ -39,7 +39,11 @@ impl Signing {
         let Some(reference) = transaction.submission.reference() else {
             return;
         };
-        let Some(provider) = self.providers.get(&transaction.provider) else {
+        let Some(provider) = self
+            .providers
+            .get(&transaction.provider)
+            .filter(|provider| provider.descriptor().capabilities.cancel)
+        else {
             return;
         };
         match provider.cancel(reference).await {
