@@ -4,6 +4,7 @@
 
 mod auth;
 mod errors;
+mod input;
 mod observability;
 mod redis;
 mod sandbox;
