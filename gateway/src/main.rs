@@ -38,8 +38,13 @@ enum Command {
         #[arg(long)]
         admin: Option<SocketAddr>,
     },
-    /// Run a self-contained sandbox: every CA simulated in-process, in-memory store, demo
-    /// client.
+    /// Run a self-contained sandbox: a simulator of every supported CA in-process, an
+    /// in-memory store and a demo client.
+    ///
+    /// Its providers: vnpt (VNPT SmartCA), viettel (Viettel MySign), misa (MISA eSign), fpt
+    /// (FPT-CA eSignCloud), bkav (a QĐ 769 CA), neac-fpt and neac-ca2 (CAs reached through
+    /// the NEAC gateway) and csc (a CSC API v2 service). Once it is up it prints its
+    /// addresses, the demo client's credentials and the sandbox citizens.
     #[cfg(feature = "sandbox")]
     Sandbox {
         /// The portal API's address.
@@ -53,11 +58,16 @@ enum Command {
     HashSecret,
 }
 
-fn init_tracing() {
+/// Logs to stderr, filtered by `RUST_LOG` or else `default_filter`; colours only on a
+/// terminal, so that redirected logs hold no escape codes.
+fn init_tracing(default_filter: &str) {
+    use std::io::IsTerminal as _;
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if std::env::var("KYSO_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();
@@ -79,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve { config, api, admin } => {
-            init_tracing();
+            init_tracing("info");
             let mut settings = Settings::load(&config)?;
             settings.listen.api = api.unwrap_or(settings.listen.api);
             settings.listen.admin = admin.unwrap_or(settings.listen.admin);
@@ -90,12 +100,28 @@ async fn main() -> anyhow::Result<()> {
         }
         #[cfg(feature = "sandbox")]
         Command::Sandbox { api, admin } => {
-            init_tracing();
+            // Warnings only: the banner is what a newcomer needs to see, not every request.
+            init_tracing("warn");
             let (simulators, settings) = sandbox::start(api, admin).await?;
             let app = Application::build(settings).context("cannot start the sandbox")?;
             let banner = sandbox_banner(app.api_addr(), app.admin_addr(), &simulators.simulators());
-            std::io::stdout().lock().write_all(banner.as_bytes())?;
-            app.run_until_stopped().await?;
+            let api_addr = app.api_addr();
+            // The banner comes once the API accepts connections, after anything the servers
+            // print while starting.
+            let announce = async {
+                for _ in 0..100 {
+                    if tokio::net::TcpStream::connect(api_addr).await.is_ok() {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                let mut out = std::io::stdout().lock();
+                out.write_all(banner.as_bytes())?;
+                out.flush()
+            };
+            let (served, announced) = tokio::join!(app.run_until_stopped(), announce);
+            served?;
+            announced?;
             simulators.stop().await;
             Ok(())
         }
@@ -121,7 +147,8 @@ fn sandbox_banner(api: SocketAddr, admin: SocketAddr, simulators: &[(&str, Strin
          \n    001099000002  rejects after ~2 s (vnpt, viettel, misa, fpt, bkav, neac-fpt, csc)\
          \n    001099000003  never answers (vnpt, viettel, misa, fpt, bkav, csc; expires after 120 s)\
          \n    001099000004  approves after ~2 s with ECDSA P-256 (vnpt, csc)\
-         \n    001099000005  approves after ~2 s with RSA-PSS (vnpt)\n\n",
+         \n    001099000005  approves after ~2 s with RSA-PSS (vnpt)\
+         \n\n  logs: warnings only (RUST_LOG=info shows every request)\n\n",
         client_id = sandbox::CLIENT_ID,
         client_secret = sandbox::CLIENT_SECRET,
     )

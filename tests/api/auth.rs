@@ -103,10 +103,19 @@ async fn token_endpoint_refuses_bad_credentials_grants_and_scopes() {
     .await
     .unwrap();
     assert_error(scope, 400, "invalid_scope").await;
+    // No client authentication at all is `invalid_client` (RFC 6749 §5.2); half of it is
+    // a malformed request.
     let missing = post(vec![("grant_type", "client_credentials")])
         .await
         .unwrap();
-    assert_error(missing, 400, "invalid_request").await;
+    assert_error(missing, 401, "invalid_client").await;
+    let half = post(vec![
+        ("grant_type", "client_credentials"),
+        ("client_id", sandbox::CLIENT_ID),
+    ])
+    .await
+    .unwrap();
+    assert_error(half, 400, "invalid_request").await;
     let json_body = app
         .http
         .post(format!("{}/v1/oauth/token", app.api))

@@ -123,13 +123,13 @@ async fn every_bad_signing_field_gets_its_documented_code() {
                 "documents",
                 json!([document("d", &good), document("d", &good)]),
             ),
-            400,
+            422,
             "duplicate_document_id",
         ),
         (
             "oversized batch",
             with("documents", json!(six)),
-            400,
+            422,
             "batch_too_large",
         ),
         (
@@ -217,7 +217,7 @@ async fn hash_algorithm_the_provider_does_not_offer_is_refused() {
     let mut body = sign_body(RSA_CITIZEN, &STANDARD.encode([7u8; 64]));
     body["hash_algorithm"] = json!("sha512");
     let response = app.post_signature(&token, "k", &body).await;
-    assert_error(response, 400, "unsupported_hash_algorithm").await;
+    assert_error(response, 422, "unsupported_hash_algorithm").await;
 }
 
 #[tokio::test]
@@ -226,6 +226,11 @@ async fn bad_certificate_queries_and_unknown_resources_are_refused() {
     let token = app.token().await;
     let cases = [
         ("/v1/certificates?provider=vnpt", 400, "invalid_request"),
+        (
+            "/v1/certificates?user_id=001099000001&user_id=1",
+            400,
+            "invalid_request",
+        ),
         (
             "/v1/certificates?user_id=12&provider=vnpt",
             400,

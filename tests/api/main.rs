@@ -6,6 +6,7 @@ mod auth;
 mod cancellation;
 mod crash_windows;
 mod errors;
+mod input;
 mod observability;
 mod redis;
 mod sandbox;

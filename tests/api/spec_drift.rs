@@ -1,17 +1,19 @@
-//! Keeps `spec/openapi.yaml` and `spec/errors.md` honest: the routes the gateway serves are
-//! exactly the spec's paths, every example in the spec parses into the real handler types,
-//! and every error code is documented in both files.
+//! Keeps `spec/openapi.yaml`, `spec/admin.yaml` and `spec/errors.md` honest: the routes
+//! each listener serves are exactly its spec's paths (the API's in `openapi.yaml`, the admin
+//! listener's in `admin.yaml`), every example in the specs parses into the real handler
+//! types, and every error code is documented in both `errors.md` and the API's spec.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use kyso_gateway::domain::error::ErrorCode;
 use kyso_gateway::http::error::ErrorBody;
-use kyso_gateway::http::served_routes;
+use kyso_gateway::http::input::{Source, from_value};
 use kyso_gateway::http::views::{
     CertificateList, CertificateSearch, HealthView, ProviderList, SignatureAccepted,
     SignatureRequest, TokenRequest, TokenResponse, TransactionView,
 };
+use kyso_gateway::http::{Routes, admin, api};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -20,32 +22,42 @@ fn spec_dir() -> PathBuf {
 }
 
 fn spec() -> Value {
-    let text = std::fs::read_to_string(spec_dir().join("openapi.yaml")).unwrap();
+    spec_file("openapi.yaml")
+}
+
+fn spec_file(name: &str) -> Value {
+    let text = std::fs::read_to_string(spec_dir().join(name)).unwrap();
     serde_norway::from_str(&text).unwrap()
 }
 
-/// Follows a local `$ref` (`#/components/...`).
-fn resolve<'a>(spec: &'a Value, node: &'a Value) -> &'a Value {
-    match node.get("$ref").and_then(Value::as_str) {
-        Some(reference) => {
-            let pointer = reference.strip_prefix('#').expect("local references only");
-            resolve(
-                spec,
-                spec.pointer(pointer)
-                    .unwrap_or_else(|| panic!("dangling {reference}")),
-            )
-        }
-        None => node,
-    }
+/// Follows a `$ref`: local (`#/components/...`) or into another spec file of `spec/`
+/// (`openapi.yaml#/components/...`). Returns the node and the document it is in, against
+/// which its own references resolve.
+fn resolve(spec: &Value, node: &Value) -> (Value, Value) {
+    let Some(reference) = node.get("$ref").and_then(Value::as_str) else {
+        return (node.clone(), spec.clone());
+    };
+    let (file, pointer) = reference
+        .split_once('#')
+        .expect("a reference with a pointer");
+    let document = match file {
+        "" => spec.clone(),
+        file => spec_file(file),
+    };
+    let target = document
+        .pointer(pointer)
+        .unwrap_or_else(|| panic!("dangling {reference}"))
+        .clone();
+    resolve(&document, &target)
 }
 
 /// Every example value under a media-type map, with its name.
-fn examples<'a>(spec: &'a Value, content: &'a Value) -> Vec<(String, String, &'a Value)> {
+fn examples(spec: &Value, content: &Value) -> Vec<(String, String, Value)> {
     let mut found = Vec::new();
     for (media_type, media) in content.as_object().into_iter().flatten() {
         for (name, example) in media["examples"].as_object().into_iter().flatten() {
-            let example = resolve(spec, example);
-            found.push((media_type.clone(), name.clone(), &example["value"]));
+            let (example, _) = resolve(spec, example);
+            found.push((media_type.clone(), name.clone(), example["value"].clone()));
         }
     }
     found
@@ -60,11 +72,22 @@ fn parses<T: DeserializeOwned>(value: &Value, what: &str) {
     }
 }
 
+/// A request example must be read by the gateway's own strict reader of its source.
+fn reads<T: DeserializeOwned>(value: &Value, source: Source, what: &str) {
+    if let Err(error) = from_value::<T>(value, source) {
+        panic!("{what}: example is refused: {error}");
+    }
+}
+
 const OPERATIONS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 #[test]
-fn served_routes_are_exactly_the_spec_paths() {
-    let spec = spec();
+fn each_listener_serves_exactly_its_spec_paths() {
+    assert_serves_exactly(&spec_file("openapi.yaml"), api(), "the API listener");
+    assert_serves_exactly(&spec_file("admin.yaml"), admin(), "the admin listener");
+}
+
+fn assert_serves_exactly(spec: &Value, routes: Routes, listener: &str) {
     let in_spec: BTreeSet<(String, String)> = spec["paths"]
         .as_object()
         .unwrap()
@@ -76,26 +99,34 @@ fn served_routes_are_exactly_the_spec_paths() {
                 .map(move |method| (method.to_uppercase(), path.clone()))
         })
         .collect();
-    let served: BTreeSet<(String, String)> = served_routes()
-        .0
+    let served: BTreeSet<(String, String)> = routes
+        .list()
         .into_iter()
         .map(|(method, path)| (method.to_string(), path.to_owned()))
         .collect();
     assert_eq!(
         served.difference(&in_spec).collect::<Vec<_>>(),
         Vec::<&(String, String)>::new(),
-        "served but not in the spec"
+        "served by {listener} but not in its spec"
     );
     assert_eq!(
         in_spec.difference(&served).collect::<Vec<_>>(),
         Vec::<&(String, String)>::new(),
-        "in the spec but not served"
+        "in the spec of {listener} but not served there"
     );
 }
 
 #[test]
 fn every_example_matches_the_handlers_types() {
-    let spec = spec();
+    let checked = check_examples(&spec()) + check_examples(&spec_file("admin.yaml"));
+    assert!(
+        checked > 40,
+        "only {checked} examples found: is the spec's layout still read?"
+    );
+}
+
+/// Checks every example of `spec` against the handlers' types; returns how many.
+fn check_examples(spec: &Value) -> usize {
     let mut checked = 0;
     for (path, item) in spec["paths"].as_object().unwrap() {
         for method in OPERATIONS {
@@ -104,32 +135,33 @@ fn every_example_matches_the_handlers_types() {
             };
             let route = format!("{} {path}", method.to_uppercase());
             if let Some(body) = operation.get("requestBody") {
-                let body = resolve(&spec, body);
-                for (_, name, value) in examples(&spec, &body["content"]) {
+                let (body, document) = resolve(spec, body);
+                for (_, name, value) in examples(&document, &body["content"]) {
                     let what = format!("{route} request {name}");
                     match route.as_str() {
-                        "POST /v1/oauth/token" => parses::<TokenRequest>(value, &what),
-                        "POST /v1/signatures" => parses::<SignatureRequest>(value, &what),
+                        "POST /v1/oauth/token" => {
+                            reads::<TokenRequest>(&value, Source::Form, &what);
+                        }
+                        "POST /v1/signatures" => {
+                            reads::<SignatureRequest>(&value, Source::JsonBody, &what);
+                        }
                         _ => panic!("{what}: no request type known for this route"),
                     }
                     checked += 1;
                 }
             }
             for (status, response) in operation["responses"].as_object().unwrap() {
-                let response = resolve(&spec, response);
+                let (response, document) = resolve(spec, response);
                 let status: u16 = status.parse().unwrap();
-                for (media_type, name, value) in examples(&spec, &response["content"]) {
+                for (media_type, name, value) in examples(&document, &response["content"]) {
                     let what = format!("{route} {status} {name}");
-                    check_response(&route, status, &media_type, value, &what);
+                    check_response(&route, status, &media_type, &value, &what);
                     checked += 1;
                 }
             }
         }
     }
-    assert!(
-        checked > 40,
-        "only {checked} examples found: is the spec's layout still read?"
-    );
+    checked
 }
 
 fn check_response(route: &str, status: u16, media_type: &str, value: &Value, what: &str) {
@@ -152,7 +184,7 @@ fn check_response(route: &str, status: u16, media_type: &str, value: &Value, wha
         | ("POST /v1/signatures/{transaction_id}/cancel", 200) => {
             parses::<TransactionView>(value, what);
         }
-        ("GET /healthz" | "GET /readyz", _) => parses::<HealthView>(value, what),
+        ("GET /healthz", 200) | ("GET /readyz", 200 | 503) => parses::<HealthView>(value, what),
         (_, status) if status >= 400 => {
             parses::<ErrorBody>(value, what);
             let code = value["error"]["code"].as_str().unwrap();

@@ -1,13 +1,13 @@
-//! The one place where errors become HTTP: a [`ServiceError`] becomes a status, headers and
-//! the JSON body every error shares,
+//! The one place where errors become HTTP: a [`ServiceError`] becomes a status, headers (the
+//! authentication challenge, `Retry-After`, `Allow`) and the JSON body every error shares,
 //! `{"error": {"code", "message", "request_id", "retryable", "transaction_id"?}}`.
 
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::error::ServiceError;
+use crate::domain::error::{ErrorCode, ServiceError};
 use crate::http::request_context;
 
 /// The JSON body of every error response.
@@ -61,7 +61,6 @@ impl ResponseError for ServiceError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        use crate::domain::error::ErrorCode;
         let mut response = HttpResponse::build(self.status_code());
         let challenge = match self.code {
             ErrorCode::InvalidToken => Some("Bearer error=\"invalid_token\""),
@@ -80,4 +79,19 @@ impl ResponseError for ServiceError {
         }
         response.json(ErrorBody::of(self))
     }
+}
+
+/// `405 method_not_allowed` for a path served only with `allowed`, which the `Allow` header
+/// lists (RFC 9110 §15.5.6).
+pub fn method_not_allowed(allowed: &[Method]) -> HttpResponse {
+    let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+    let error = ServiceError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("this path is served only with {}", names.join(", ")),
+    );
+    let mut response = error.error_response();
+    if let Ok(value) = HeaderValue::from_str(&names.join(", ")) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
 }

@@ -1,21 +1,23 @@
 //! The HTTP layer: one table of routes per listener, used both to configure actix and to
-//! list what is served (the spec-drift test compares that list with `spec/openapi.yaml`),
-//! the extractor error handlers that turn malformed input into documented errors, the
-//! request and response views ([`views`]), and the one mapping of errors to HTTP
-//! ([`error`]). Handlers parse, call a service, and render; they decide nothing.
+//! list what is served (the spec-drift test compares the API's with `spec/openapi.yaml` and
+//! the admin listener's with `spec/admin.yaml`), the strict readers of bodies and query
+//! strings ([`input`]) and the extractor error handlers that turn malformed input into
+//! documented errors, the request and response views ([`views`]), and the one mapping of
+//! errors to HTTP ([`error`]). Handlers parse, call a service, and render; they decide
+//! nothing.
 
 pub mod auth;
 pub mod error;
+pub mod input;
 pub mod request_context;
 mod routes;
 pub mod views;
 
 use routes::{admin, certificates, oauth, providers, signatures};
 
-use actix_web::dev::HttpServiceFactory;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError};
 use actix_web::http::Method;
-use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Responder, web};
+use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Responder, Route, web};
 
 use crate::domain::error::{ErrorCode, ServiceError};
 
@@ -24,84 +26,94 @@ pub const MAX_JSON_BODY_BYTES: usize = 256 * 1024;
 /// Largest form body accepted by the token endpoint.
 const MAX_FORM_BODY_BYTES: usize = 8 * 1024;
 
-/// Something routes can be added to: actix's configuration, or a plain list.
-pub trait RouteSink {
+/// The routes of one listener: each a method, a path pattern and its handler.
+#[derive(Default)]
+pub struct Routes(Vec<(Method, &'static str, Route)>);
+
+impl Routes {
     /// Serves `handler` for `method` on `path` (an actix pattern such as `/v1/x/{id}`).
-    fn route<F, Args>(&mut self, method: Method, path: &'static str, handler: F)
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static;
-}
-
-impl RouteSink for web::ServiceConfig {
-    fn route<F, Args>(&mut self, method: Method, path: &'static str, handler: F)
+    fn route<F, Args>(mut self, method: Method, path: &'static str, handler: F) -> Self
     where
         F: Handler<Args>,
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        self.service(resource(method, path, handler));
+        let route = web::method(method.clone()).to(handler);
+        self.0.push((method, path, route));
+        self
     }
-}
 
-fn resource<F, Args>(method: Method, path: &'static str, handler: F) -> impl HttpServiceFactory
-where
-    F: Handler<Args>,
-    Args: FromRequest + 'static,
-    F::Output: Responder + 'static,
-{
-    web::resource(path)
-        .route(web::method(method).to(handler))
-        .default_service(web::to(method_not_allowed))
-}
+    /// The `(method, pattern)` pairs served.
+    pub fn list(&self) -> Vec<(Method, &'static str)> {
+        self.0
+            .iter()
+            .map(|(method, path, _)| (method.clone(), *path))
+            .collect()
+    }
 
-/// The routes of a listener as `(method, pattern)` pairs.
-#[derive(Debug, Default)]
-pub struct RouteList(pub Vec<(Method, &'static str)>);
-
-impl RouteSink for RouteList {
-    fn route<F, Args>(&mut self, method: Method, path: &'static str, _: F)
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.0.push((method, path));
+    /// Adds the routes to actix: one resource per path, answering any other method with
+    /// `405 method_not_allowed` and an `Allow` header naming the methods it serves.
+    fn register(self, config: &mut web::ServiceConfig) {
+        let mut paths: Vec<&'static str> = Vec::new();
+        for (_, path, _) in &self.0 {
+            if !paths.contains(path) {
+                paths.push(path);
+            }
+        }
+        let mut routes = self.0;
+        for path in paths {
+            let (here, rest): (Vec<_>, Vec<_>) = routes
+                .into_iter()
+                .partition(|(_, pattern, _)| *pattern == path);
+            routes = rest;
+            let allowed: Vec<Method> = here.iter().map(|(method, _, _)| method.clone()).collect();
+            let mut resource = web::resource(path);
+            for (_, _, route) in here {
+                resource = resource.route(route);
+            }
+            config.service(resource.default_service(web::to(move || {
+                let allowed = allowed.clone();
+                async move { error::method_not_allowed(&allowed) }
+            })));
+        }
     }
 }
 
 /// The portal API.
-pub fn api_routes(sink: &mut impl RouteSink) {
-    sink.route(Method::POST, "/v1/oauth/token", oauth::issue_token);
-    sink.route(Method::GET, "/v1/providers", providers::list);
-    sink.route(Method::GET, "/v1/certificates", certificates::list);
-    sink.route(Method::POST, "/v1/signatures", signatures::create);
-    sink.route(
-        Method::GET,
-        "/v1/signatures/{transaction_id}",
-        signatures::read,
-    );
-    sink.route(
-        Method::POST,
-        "/v1/signatures/{transaction_id}/cancel",
-        signatures::cancel,
-    );
+pub fn api() -> Routes {
+    Routes::default()
+        .route(Method::POST, "/v1/oauth/token", oauth::issue_token)
+        .route(Method::GET, "/v1/providers", providers::list)
+        .route(Method::GET, "/v1/certificates", certificates::list)
+        .route(Method::POST, "/v1/signatures", signatures::create)
+        .route(
+            Method::GET,
+            "/v1/signatures/{transaction_id}",
+            signatures::read,
+        )
+        .route(
+            Method::POST,
+            "/v1/signatures/{transaction_id}/cancel",
+            signatures::cancel,
+        )
 }
 
 /// The admin listener: metrics and health.
-pub fn admin_routes(sink: &mut impl RouteSink) {
-    sink.route(Method::GET, "/metrics", admin::metrics);
-    sink.route(Method::GET, "/healthz", admin::healthz);
-    sink.route(Method::GET, "/readyz", admin::readyz);
+pub fn admin() -> Routes {
+    Routes::default()
+        .route(Method::GET, "/metrics", admin::metrics)
+        .route(Method::GET, "/healthz", admin::healthz)
+        .route(Method::GET, "/readyz", admin::readyz)
 }
 
-/// Every route served by both listeners.
-pub fn served_routes() -> RouteList {
-    let mut list = RouteList::default();
-    api_routes(&mut list);
-    admin_routes(&mut list);
-    list
+/// Configures the portal API's routes on actix.
+pub fn api_routes(config: &mut web::ServiceConfig) {
+    api().register(config);
+}
+
+/// Configures the admin listener's routes on actix.
+pub fn admin_routes(config: &mut web::ServiceConfig) {
+    admin().register(config);
 }
 
 /// Extractor settings whose errors are documented API errors, never actix's plain text.
@@ -133,9 +145,10 @@ fn json_error(error: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
                 format!("the body is larger than {MAX_JSON_BODY_BYTES} bytes"),
             )
         }
-        JsonPayloadError::Deserialize(error) => {
-            ServiceError::new(ErrorCode::InvalidRequest, format!("invalid body: {error}"))
-        }
+        JsonPayloadError::Deserialize(error) => ServiceError::new(
+            ErrorCode::InvalidRequest,
+            format!("the body is not valid JSON: {error}"),
+        ),
         _ => ServiceError::new(ErrorCode::InvalidRequest, "the body could not be read"),
     }
     .into()
@@ -156,29 +169,26 @@ fn form_error(error: UrlencodedError, _: &HttpRequest) -> actix_web::Error {
     .into()
 }
 
-fn query_error(error: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+fn query_error(_: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
     ServiceError::new(
         ErrorCode::InvalidRequest,
-        format!("invalid query string: {error}"),
+        "the query string could not be read",
     )
     .into()
 }
 
 fn path_error(_: PathError, _: &HttpRequest) -> actix_web::Error {
-    ServiceError::new(ErrorCode::RouteNotFound, "no such resource").into()
-}
-
-async fn method_not_allowed() -> Result<HttpResponse, ServiceError> {
-    Err(ServiceError::new(
-        ErrorCode::MethodNotAllowed,
-        "this method is not served on this path",
-    ))
+    ServiceError::new(
+        ErrorCode::RouteNotFound,
+        "no resource has this path (it is not valid UTF-8 once percent-decoded)",
+    )
+    .into()
 }
 
 /// Answers paths that match no route.
-pub async fn route_not_found() -> Result<HttpResponse, ServiceError> {
+pub async fn route_not_found(request: HttpRequest) -> Result<HttpResponse, ServiceError> {
     Err(ServiceError::new(
         ErrorCode::RouteNotFound,
-        "no such route (see spec/openapi.yaml)",
+        format!("no route has the path {}", request.path()),
     ))
 }

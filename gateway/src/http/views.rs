@@ -96,7 +96,7 @@ pub struct CapabilitiesView {
 #[serde(deny_unknown_fields)]
 pub struct CertificateQuery {
     /// The citizen's CCCD number.
-    pub user_id: Option<String>,
+    pub user_id: String,
     /// The provider to ask; every provider when absent.
     pub provider: Option<String>,
 }

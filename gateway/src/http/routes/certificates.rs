@@ -2,7 +2,8 @@
 
 use actix_web::{HttpResponse, web};
 
-use crate::domain::error::{ErrorCode, ServiceError};
+use crate::domain::error::ServiceError;
+use crate::http::input::QueryFields;
 use crate::http::views::{
     CertificateList, CertificateQuery, CertificateSearch, CertificateView, ProviderCertificates,
 };
@@ -13,18 +14,12 @@ use crate::services::auth::{Principal, Scope};
 /// provider's answer side by side, so a portal can show all of a citizen's certificates.
 pub(crate) async fn list(
     principal: Principal,
-    query: web::Query<CertificateQuery>,
+    query: QueryFields<CertificateQuery>,
     signing: web::Data<Signing>,
 ) -> Result<HttpResponse, ServiceError> {
     principal.require(Scope::CertificatesRead)?;
-    let query = query.into_inner();
-    let Some(user_id) = query.user_id else {
-        return Err(ServiceError::new(
-            ErrorCode::InvalidRequest,
-            "query parameter user_id is required",
-        ));
-    };
-    Ok(match query.provider {
+    let CertificateQuery { user_id, provider } = query.0;
+    Ok(match provider {
         Some(provider) => {
             let certificates = signing.certificates(&provider, &user_id).await?;
             HttpResponse::Ok().json(CertificateList {

@@ -6,6 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::domain::error::{ErrorCode, ServiceError};
+use crate::http::input::FormFields;
 use crate::http::views::{TokenRequest, TokenResponse};
 use crate::services::auth::Authority;
 
@@ -28,10 +29,10 @@ fn basic_credentials(request: &HttpRequest) -> Result<Option<(String, String)>, 
 
 pub(crate) async fn issue_token(
     request: HttpRequest,
-    form: web::Form<TokenRequest>,
+    form: FormFields<TokenRequest>,
     authority: web::Data<Authority>,
 ) -> Result<HttpResponse, ServiceError> {
-    let form = form.into_inner();
+    let form = form.0;
     match form.grant_type.as_deref() {
         None => {
             return Err(ServiceError::new(
@@ -60,10 +61,16 @@ pub(crate) async fn issue_token(
                 "send client credentials either with Basic auth or in the body, not both",
             ));
         }
+        (None, None, None) => {
+            return Err(ServiceError::new(
+                ErrorCode::InvalidClient,
+                "send the client's credentials, with HTTP Basic or as client_id and client_secret",
+            ));
+        }
         _ => {
             return Err(ServiceError::new(
                 ErrorCode::InvalidRequest,
-                "client_id and client_secret are required",
+                "client_id and client_secret go together: send both or neither",
             ));
         }
     };

@@ -3,7 +3,8 @@
 use actix_web::http::header::{self, HeaderName};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::domain::error::ServiceError;
+use crate::domain::error::{ErrorCode, ServiceError};
+use crate::http::input::JsonObject;
 use crate::http::views::{SignatureAccepted, SignatureRequest, TransactionView};
 use crate::services::Signing;
 use crate::services::auth::{Principal, Scope};
@@ -14,18 +15,12 @@ const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-repl
 pub(crate) async fn create(
     principal: Principal,
     request: HttpRequest,
-    body: web::Json<SignatureRequest>,
+    body: JsonObject<SignatureRequest>,
     signing: web::Data<Signing>,
 ) -> Result<HttpResponse, ServiceError> {
     principal.require(Scope::SignaturesWrite)?;
-    // A value that is not visible ASCII becomes "", which is refused as an invalid key.
-    let key = request
-        .headers()
-        .get(IDEMPOTENCY_KEY)
-        .map(|value| value.to_str().unwrap_or_default());
-    let submitted = signing
-        .submit(&principal, key, body.into_inner().into())
-        .await?;
+    let key = idempotency_key(&request)?;
+    let submitted = signing.submit(&principal, key, body.0.into()).await?;
     let transaction = submitted.transaction;
     let mut response = HttpResponse::Accepted();
     response.insert_header((
@@ -40,6 +35,21 @@ pub(crate) async fn create(
         status: transaction.status,
         expires_at: transaction.expires_at,
     }))
+}
+
+/// The `Idempotency-Key` header's value, if sent; sent twice, it is refused, since either
+/// value could be the key the portal means. A value that is not visible ASCII becomes "",
+/// which the service refuses as an invalid key.
+fn idempotency_key(request: &HttpRequest) -> Result<Option<&str>, ServiceError> {
+    let mut values = request.headers().get_all(IDEMPOTENCY_KEY);
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(value), None) => Ok(Some(value.to_str().unwrap_or_default())),
+        (Some(_), Some(_)) => Err(ServiceError::new(
+            ErrorCode::InvalidIdempotencyKey,
+            "send one Idempotency-Key header, not several",
+        )),
+    }
 }
 
 pub(crate) async fn read(
