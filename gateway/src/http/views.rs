@@ -89,6 +89,8 @@ pub struct CapabilitiesView {
     pub key_algorithms: Vec<KeyAlgorithm>,
     /// The most documents in one request.
     pub max_documents: usize,
+    /// Whether cancelling also withdraws the request at the CA.
+    pub cancel: bool,
 }
 
 /// `GET /v1/certificates` query.

@@ -21,6 +21,7 @@ pub(crate) async fn list(_: Principal, signing: web::Data<Signing>) -> web::Json
                     hash_algorithms: descriptor.capabilities.hash_algorithms.clone(),
                     key_algorithms: descriptor.capabilities.key_algorithms.clone(),
                     max_documents: descriptor.capabilities.max_documents,
+                    cancel: descriptor.capabilities.cancel,
                 },
             }
         })
