@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test harness: a failure should abort loudly
 #![allow(unreachable_pub)] // used by the test binaries and benches
 
+pub mod gateway_process;
 pub mod redis_server;
 
 use std::time::{Duration, Instant};
@@ -246,26 +247,7 @@ impl TestApp {
 
     /// A token for `scope` (all of the client's when `None`).
     pub async fn token_with(&self, scope: Option<&str>) -> String {
-        let mut form = vec![
-            ("grant_type", "client_credentials"),
-            ("client_id", sandbox::CLIENT_ID),
-            ("client_secret", sandbox::CLIENT_SECRET),
-        ];
-        if let Some(scope) = scope {
-            form.push(("scope", scope));
-        }
-        let response = self
-            .http
-            .post(format!("{}/v1/oauth/token", self.api))
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        response.json::<Value>().await.unwrap()["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        token_from(&self.http, &self.api, scope).await
     }
 
     /// `GET` on the API with a bearer token.
@@ -343,6 +325,41 @@ impl TestApp {
             .await
             .unwrap()
     }
+}
+
+/// A token of the sandbox client from the API at `api`, for `scope` (all of the client's
+/// when `None`).
+pub async fn token_from(http: &reqwest::Client, api: &str, scope: Option<&str>) -> String {
+    let mut form = vec![
+        ("grant_type", "client_credentials"),
+        ("client_id", sandbox::CLIENT_ID),
+        ("client_secret", sandbox::CLIENT_SECRET),
+    ];
+    if let Some(scope) = scope {
+        form.push(("scope", scope));
+    }
+    let response = http
+        .post(format!("{api}/v1/oauth/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The `kyso_pending_transactions` gauge of the `vnpt` provider in a `/metrics` text: how
+/// many transactions that instance follows now.
+pub fn followed_transactions(metrics: &str) -> i64 {
+    metrics
+        .lines()
+        .find(|line| line.starts_with("kyso_pending_transactions{provider=\"vnpt\"}"))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .expect("a kyso_pending_transactions gauge for vnpt")
 }
 
 /// Polls a transaction on the API at `api` until it is no longer pending.

@@ -1,0 +1,174 @@
+//! A portal under chaos: submits signing requests as a real one does. Each request has its
+//! own `Idempotency-Key`; a connection error or a 5xx is retried, with the same key and body,
+//! on another instance, a bounded number of times. Every transaction the API accepted (202)
+//! is remembered with what its citizen was expected to do.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kyso_tests::{ECDSA_DER_CITIZEN, RSA_CITIZEN, digest_of, sign_body};
+use serde_json::Value;
+use time::OffsetDateTime;
+use tokio::task::JoinSet;
+
+use crate::cluster::Routes;
+
+/// A citizen who rejects every request.
+pub(crate) const REJECTING_CITIZEN: &str = "001099000002";
+/// A citizen who never answers.
+pub(crate) const SILENT_CITIZEN: &str = "001099000003";
+
+/// The longest a portal keeps retrying one request.
+const SUBMIT_PATIENCE: Duration = Duration::from_secs(20);
+/// The pause before the first retry, grown by as much before each next one.
+const RETRY_PAUSE: Duration = Duration::from_millis(150);
+/// The longest pause between two tries.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// What a citizen does with the requests of a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Kind {
+    /// Approves after a short delay.
+    Approves,
+    /// Rejects after a short delay.
+    Rejects,
+    /// Never answers: the transaction expires.
+    NeverAnswers,
+}
+
+impl Kind {
+    /// Every kind, in the order requests cycle through them.
+    pub(crate) const ALL: [Self; 3] = [Self::Approves, Self::Rejects, Self::NeverAnswers];
+
+    /// The citizen of the `sequence`-th request of this kind (approvals alternate between an
+    /// RSA and an ECDSA citizen, so both verifications run).
+    fn citizen(self, sequence: usize) -> &'static str {
+        match self {
+            Self::Approves if sequence.is_multiple_of(2) => RSA_CITIZEN,
+            Self::Approves => ECDSA_DER_CITIZEN,
+            Self::Rejects => REJECTING_CITIZEN,
+            Self::NeverAnswers => SILENT_CITIZEN,
+        }
+    }
+
+    /// Its name in reports.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::Approves => "approves",
+            Self::Rejects => "rejects",
+            Self::NeverAnswers => "never answers",
+        }
+    }
+}
+
+/// A transaction the API accepted.
+#[derive(Debug, Clone)]
+pub(crate) struct Accepted {
+    /// Its id.
+    pub(crate) id: String,
+    /// What its citizen does.
+    pub(crate) kind: Kind,
+    /// When the citizen's time runs out, as the API said.
+    pub(crate) expires_at: OffsetDateTime,
+}
+
+/// How one request ended for the portal.
+#[derive(Debug)]
+pub(crate) enum Submission {
+    /// 202: a transaction to follow.
+    Accepted(Accepted),
+    /// A 4xx: the gateway refused the request itself.
+    Refused(String),
+    /// Every try failed (connection errors or 5xx) within the portal's patience.
+    GaveUp(String),
+}
+
+/// A portal with a token, spreading its calls over the live instances.
+pub(crate) struct Portal {
+    /// Its HTTP client.
+    pub(crate) http: reqwest::Client,
+    /// A token valid at every instance (they share the signing key).
+    pub(crate) token: String,
+    /// The live instances.
+    pub(crate) routes: Routes,
+}
+
+impl Portal {
+    /// Submits `rate` requests a second for `duration`, cycling through the kinds, and
+    /// returns how each ended once all have.
+    pub(crate) async fn submit_steadily(
+        self: Arc<Self>,
+        rate: u32,
+        duration: Duration,
+    ) -> Vec<Submission> {
+        let mut requests = JoinSet::new();
+        let mut ticker = tokio::time::interval(Duration::from_secs(1) / rate);
+        let end = Instant::now() + duration;
+        let mut sequence = 0;
+        while Instant::now() < end {
+            ticker.tick().await;
+            let kind = Kind::ALL[sequence % Kind::ALL.len()];
+            requests.spawn(self.clone().submit(kind, sequence));
+            sequence += 1;
+        }
+        requests.join_all().await
+    }
+
+    /// One request, retried with the same key on another instance after a connection error
+    /// or a 5xx.
+    async fn submit(self: Arc<Self>, kind: Kind, sequence: usize) -> Submission {
+        let key = format!("chaos-{sequence}-{}", uuid::Uuid::new_v4().simple());
+        let body = sign_body(kind.citizen(sequence / Kind::ALL.len()), &digest_of(&key));
+        let give_up_at = Instant::now() + SUBMIT_PATIENCE;
+        let mut pause = RETRY_PAUSE;
+        let mut last_failure = String::from("no instance was live");
+        for attempt in 0.. {
+            if let Some(api) = self.routes.pick(sequence + attempt) {
+                let sent = self
+                    .http
+                    .post(format!("{api}/v1/signatures"))
+                    .bearer_auth(&self.token)
+                    .header("Idempotency-Key", &key)
+                    .json(&body)
+                    .send()
+                    .await;
+                match sent {
+                    Err(error) => last_failure = format!("{api}: {error}"),
+                    Ok(response) => {
+                        let status = response.status();
+                        let answer: Value = response.json().await.unwrap_or(Value::Null);
+                        if status == 202 {
+                            return Submission::Accepted(accepted(kind, &answer));
+                        }
+                        if !status.is_server_error() {
+                            return Submission::Refused(format!("{status}: {answer}"));
+                        }
+                        last_failure = format!("{api}: {status}: {answer}");
+                    }
+                }
+            }
+            if Instant::now() + pause > give_up_at {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause + RETRY_PAUSE).min(MAX_RETRY_PAUSE);
+        }
+        Submission::GaveUp(last_failure)
+    }
+}
+
+fn accepted(kind: Kind, answer: &Value) -> Accepted {
+    let expires_at = answer["expires_at"].as_str().expect("expires_at");
+    Accepted {
+        id: answer["transaction_id"]
+            .as_str()
+            .expect("transaction_id")
+            .to_owned(),
+        kind,
+        expires_at: OffsetDateTime::parse(
+            expires_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .expect("expires_at is RFC 3339"),
+    }
+}
