@@ -85,11 +85,6 @@ impl Cluster {
         &self.instances[index]
     }
 
-    /// How many instances have been started in all.
-    pub(crate) fn started(&self) -> usize {
-        self.started
-    }
-
     /// Stops every instance and removes the directory with the logs (for a passing test; a
     /// failing one keeps them for inspection).
     pub(crate) fn clean_up(mut self) {

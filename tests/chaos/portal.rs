@@ -70,6 +70,12 @@ pub(crate) struct Accepted {
     pub(crate) kind: Kind,
     /// When the citizen's time runs out, as the API said.
     pub(crate) expires_at: OffsetDateTime,
+    /// The instance that answered 202.
+    pub(crate) via: String,
+    /// Whether that answer was a replay of an earlier try with the same key.
+    pub(crate) replayed: bool,
+    /// The tries that failed before (connection errors, 5xx), each as its reason.
+    pub(crate) failed_tries: Vec<String>,
 }
 
 /// How one request ended for the portal.
@@ -79,8 +85,9 @@ pub(crate) enum Submission {
     Accepted(Accepted),
     /// A 4xx: the gateway refused the request itself.
     Refused(String),
-    /// Every try failed (connection errors or 5xx) within the portal's patience.
-    GaveUp(String),
+    /// Every try failed (connection errors or 5xx) within the portal's patience: the reason
+    /// of each.
+    GaveUp(Vec<String>),
 }
 
 /// A portal with a token, spreading its calls over the live instances.
@@ -117,33 +124,49 @@ impl Portal {
     /// One request, retried with the same key on another instance after a connection error
     /// or a 5xx.
     async fn submit(self: Arc<Self>, kind: Kind, sequence: usize) -> Submission {
-        let key = format!("chaos-{sequence}-{}", uuid::Uuid::new_v4().simple());
+        let nonce = uuid::Uuid::new_v4();
+        let key = format!("chaos-{sequence}-{}", nonce.simple());
         let body = sign_body(kind.citizen(sequence / Kind::ALL.len()), &digest_of(&key));
+        // A random instance first (not one tied to the kind), then the next ones.
+        let first_route = nonce.as_u128() as usize;
         let give_up_at = Instant::now() + SUBMIT_PATIENCE;
         let mut pause = RETRY_PAUSE;
-        let mut last_failure = String::from("no instance was live");
+        let mut failed_tries = Vec::new();
         for attempt in 0.. {
-            if let Some(api) = self.routes.pick(sequence + attempt) {
-                let sent = self
-                    .http
-                    .post(format!("{api}/v1/signatures"))
-                    .bearer_auth(&self.token)
-                    .header("Idempotency-Key", &key)
-                    .json(&body)
-                    .send()
-                    .await;
-                match sent {
-                    Err(error) => last_failure = format!("{api}: {error}"),
-                    Ok(response) => {
-                        let status = response.status();
-                        let answer: Value = response.json().await.unwrap_or(Value::Null);
-                        if status == 202 {
-                            return Submission::Accepted(accepted(kind, &answer));
+            match self.routes.pick(first_route + attempt) {
+                None => failed_tries.push("no live instance".to_owned()),
+                Some(api) => {
+                    let sent = self
+                        .http
+                        .post(format!("{api}/v1/signatures"))
+                        .bearer_auth(&self.token)
+                        .header("Idempotency-Key", &key)
+                        .json(&body)
+                        .send()
+                        .await;
+                    match sent {
+                        Err(_) => failed_tries.push("connection error".to_owned()),
+                        Ok(response) => {
+                            let status = response.status();
+                            let replayed = response.headers().contains_key("idempotent-replayed");
+                            let answer: Value = response.json().await.unwrap_or(Value::Null);
+                            if status == 202 {
+                                let (id, expires_at) = transaction_of(&answer);
+                                return Submission::Accepted(Accepted {
+                                    id,
+                                    kind,
+                                    expires_at,
+                                    via: api,
+                                    replayed,
+                                    failed_tries,
+                                });
+                            }
+                            if !status.is_server_error() {
+                                return Submission::Refused(format!("{status}: {answer}"));
+                            }
+                            let code = answer["error"]["code"].as_str().unwrap_or("no error code");
+                            failed_tries.push(format!("{} {code}", status.as_u16()));
                         }
-                        if !status.is_server_error() {
-                            return Submission::Refused(format!("{status}: {answer}"));
-                        }
-                        last_failure = format!("{api}: {status}: {answer}");
                     }
                 }
             }
@@ -153,22 +176,22 @@ impl Portal {
             tokio::time::sleep(pause).await;
             pause = (pause + RETRY_PAUSE).min(MAX_RETRY_PAUSE);
         }
-        Submission::GaveUp(last_failure)
+        Submission::GaveUp(failed_tries)
     }
 }
 
-fn accepted(kind: Kind, answer: &Value) -> Accepted {
-    let expires_at = answer["expires_at"].as_str().expect("expires_at");
-    Accepted {
-        id: answer["transaction_id"]
-            .as_str()
-            .expect("transaction_id")
-            .to_owned(),
-        kind,
-        expires_at: OffsetDateTime::parse(
-            expires_at,
-            &time::format_description::well_known::Rfc3339,
-        )
-        .expect("expires_at is RFC 3339"),
-    }
+/// The id and expiry of the transaction a 202 answer names.
+fn transaction_of(answer: &Value) -> (String, OffsetDateTime) {
+    let id = answer["transaction_id"].as_str().expect("transaction_id");
+    (id.to_owned(), time_of(&answer["expires_at"]))
+}
+
+/// A timestamp of the API (RFC 3339).
+pub(crate) fn time_of(value: &Value) -> OffsetDateTime {
+    value
+        .as_str()
+        .and_then(|text| {
+            OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .unwrap_or_else(|| panic!("not an RFC 3339 timestamp: {value}"))
 }

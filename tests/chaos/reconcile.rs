@@ -23,7 +23,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use tokio::task::JoinSet;
 
-use crate::portal::{Accepted, Kind, Portal};
+use crate::portal::{Accepted, Kind, Portal, time_of};
 
 /// How many transactions are read at once.
 const READS_AT_ONCE: usize = 32;
@@ -190,12 +190,7 @@ pub(crate) fn judge(
             }
         };
         let state = final_state(view);
-        let updated_at = view["updated_at"]
-            .as_str()
-            .and_then(|text| {
-                OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
-            })
-            .expect("updated_at is RFC 3339");
+        let updated_at = time_of(&view["updated_at"]);
         if updated_at > overdue_since {
             verdict.stuck.push(format!(
                 "{id}: pending until {updated_at}, expired at {}",
@@ -268,6 +263,8 @@ pub(crate) struct Tally<'a> {
     pub(crate) gave_up: &'a [String],
     /// Faults by kind.
     pub(crate) faults: &'a BTreeMap<&'static str, usize>,
+    /// Lines about how the run went.
+    pub(crate) notes: &'a [String],
     /// The verdict.
     pub(crate) verdict: &'a Verdict,
     /// Where the instance logs are.
@@ -330,6 +327,9 @@ impl std::fmt::Display for Tally<'_> {
             for problem in problems.iter().take(5) {
                 writeln!(table, "  {name}: {problem}")?;
             }
+        }
+        for note in self.notes {
+            writeln!(table, "{note}")?;
         }
         writeln!(table, "instance logs: {}", self.logs.display())?;
         out.write_str(&table)
