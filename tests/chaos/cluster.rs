@@ -86,9 +86,11 @@ impl Cluster {
     }
 
     /// Stops every instance and removes the directory with the logs (for a passing test; a
-    /// failing one keeps them for inspection).
+    /// failing one keeps them for inspection, and so does any with `KYSO_TEST_KEEP_LOGS` set).
     pub(crate) fn clean_up(mut self) {
         self.instances.clear();
-        std::fs::remove_dir_all(&self.dir).ok();
+        if std::env::var_os("KYSO_TEST_KEEP_LOGS").is_none() {
+            std::fs::remove_dir_all(&self.dir).ok();
+        }
     }
 }

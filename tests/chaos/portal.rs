@@ -70,6 +70,8 @@ pub(crate) struct Accepted {
     pub(crate) kind: Kind,
     /// When the citizen's time runs out, as the API said.
     pub(crate) expires_at: OffsetDateTime,
+    /// The digest to sign (base64): one per portal request.
+    pub(crate) digest: String,
     /// The instance that answered 202.
     pub(crate) via: String,
     /// Whether that answer was a replay of an earlier try with the same key.
@@ -126,7 +128,8 @@ impl Portal {
     async fn submit(self: Arc<Self>, kind: Kind, sequence: usize) -> Submission {
         let nonce = uuid::Uuid::new_v4();
         let key = format!("chaos-{sequence}-{}", nonce.simple());
-        let body = sign_body(kind.citizen(sequence / Kind::ALL.len()), &digest_of(&key));
+        let digest = digest_of(&key);
+        let body = sign_body(kind.citizen(sequence / Kind::ALL.len()), &digest);
         // A random instance first (not one tied to the kind), then the next ones.
         let first_route = nonce.as_u128() as usize;
         let give_up_at = Instant::now() + SUBMIT_PATIENCE;
@@ -156,6 +159,7 @@ impl Portal {
                                     id,
                                     kind,
                                     expires_at,
+                                    digest,
                                     via: api,
                                     replayed,
                                     failed_tries,

@@ -5,7 +5,8 @@
 //! - stuck: pending past its `expires_at` plus a margin (a final transaction whose last
 //!   change came that late was pending that long: nobody followed it, and the read that
 //!   found it overdue expired it);
-//! - duplicated: more than one sign request at the CA for one transaction id;
+//! - duplicated: more than one sign request at the CA for one transaction id, or more than
+//!   one transaction at the CA for one portal request (its digest), retries included;
 //! - mismatched: a final status other than what the simulator decided (approved → `signed`
 //!   with verified signatures, rejected → `rejected`, never answered → `expired`). A
 //!   transaction the CA never received (an instance died between recording it and calling
@@ -18,6 +19,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_sim_vnpt::{RecordedRequest, SimTransaction, TransactionState};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -152,12 +155,17 @@ pub(crate) fn judge(
         .iter()
         .map(|transaction| (transaction.transaction_id.as_str(), transaction.state))
         .collect();
+    // Sign requests by transaction id, and the digest each asked to sign.
     let mut sign_requests: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut digest_of_request: HashMap<&str, String> = HashMap::new();
     for request in ca_requests {
         if request.path.ends_with("/v1/signatures/sign")
             && let Some(id) = request.body["transaction_id"].as_str()
         {
             *sign_requests.entry(id).or_default() += 1;
+            if let Some(digest) = request.body["sign_files"][0]["data_to_be_signed"].as_str() {
+                digest_of_request.insert(id, base64_of_hex(digest));
+            }
         }
     }
     for (id, count) in &sign_requests {
@@ -165,6 +173,28 @@ pub(crate) fn judge(
             verdict
                 .duplicated
                 .push(format!("{id}: {count} sign requests at the CA"));
+        }
+    }
+    // A portal request (one digest) must become at most one request to the citizen, even
+    // when the portal retried it.
+    let mut prompts_by_digest: HashMap<&str, Vec<&str>> = HashMap::new();
+    for transaction in at_ca {
+        if let Some(digest) = digest_of_request.get(transaction.transaction_id.as_str()) {
+            prompts_by_digest
+                .entry(digest)
+                .or_default()
+                .push(&transaction.transaction_id);
+        }
+    }
+    for transaction in accepted {
+        if let Some(prompts) = prompts_by_digest.get(transaction.digest.as_str())
+            && prompts.len() > 1
+        {
+            verdict.duplicated.push(format!(
+                "one portal request ({}) became {} transactions at the CA: {prompts:?}",
+                transaction.id,
+                prompts.len()
+            ));
         }
     }
     let now = OffsetDateTime::now_utc();
@@ -231,6 +261,15 @@ pub(crate) fn judge(
     verdict
 }
 
+/// A hex digest (as VNPT's wire carries it) in base64 (as the portal sends it).
+fn base64_of_hex(hex: &str) -> String {
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .filter_map(|at| u8::from_str_radix(hex.get(at..at + 2)?, 16).ok())
+        .collect();
+    BASE64.encode(bytes)
+}
+
 /// `signed`, `rejected`, ..., or `failed/<error code>`.
 fn final_state(view: &Value) -> String {
     let status = view["status"].as_str().unwrap_or("?");
@@ -284,14 +323,14 @@ impl std::fmt::Display for Tally<'_> {
         )?;
         writeln!(
             table,
-            "transactions started (202)   {:>5}   refused (4xx) {}   gave up after retries {}",
+            "transactions started (202)                         {:>5}   refused (4xx) {}, gave up after retries {}",
             self.accepted,
             self.refused.len(),
             self.gave_up.len()
         )?;
         writeln!(table, "faults injected")?;
         for (kind, count) in self.faults {
-            writeln!(table, "  {kind:<44} {count:>5}")?;
+            writeln!(table, "  {kind:<48} {count:>5}")?;
         }
         writeln!(table, "final states by kind")?;
         for (kind, states) in &verdict.final_states {
@@ -299,7 +338,7 @@ impl std::fmt::Display for Tally<'_> {
                 .iter()
                 .map(|(state, count)| format!("{state} {count}"))
                 .collect();
-            writeln!(table, "  {:<14} {}", kind.label(), states.join(", "))?;
+            writeln!(table, "  {:<48} {}", kind.label(), states.join(", "))?;
         }
         let never_at_ca: Vec<String> = verdict
             .never_at_ca
@@ -308,7 +347,7 @@ impl std::fmt::Display for Tally<'_> {
             .collect();
         writeln!(
             table,
-            "never reached the CA          {:>5}   {}",
+            "never reached the CA                               {:>5}   {}",
             verdict.never_at_ca.values().sum::<usize>(),
             never_at_ca.join(", ")
         )?;
@@ -318,7 +357,7 @@ impl std::fmt::Display for Tally<'_> {
             ("duplicated CA requests", &verdict.duplicated),
             ("mismatched", &verdict.mismatched),
         ] {
-            writeln!(table, "{name:<29} {:>5}", problems.len())?;
+            writeln!(table, "{name:<50} {:>5}", problems.len())?;
             for problem in problems.iter().take(20) {
                 writeln!(table, "    {problem}")?;
             }
