@@ -35,7 +35,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use cluster::Cluster;
-use portal::{Accepted, Portal, REJECTING_CITIZEN, SILENT_CITIZEN, Submission, time_of};
+use portal::{Accepted, Kind, Portal, REJECTING_CITIZEN, SILENT_CITIZEN, Submission, time_of};
 use reconcile::{Reading, Tally, judge, read_until_final};
 
 const SP_ID: &str = "kyso-chaos-sp";
@@ -55,6 +55,8 @@ const ANSWER_AFTER: Duration = Duration::from_secs(1);
 const SLOW_CA: Duration = Duration::from_millis(700);
 /// Longer than a CA call may take: a hang the gateway sees as a timeout.
 const CA_HANG: Duration = Duration::from_millis(2500);
+/// Never-answered requests sent to an instance shortly before it is killed or stopped.
+const PINNED_REQUESTS: usize = 3;
 /// How long Redis stays down when it is killed.
 const REDIS_OUTAGE: Duration = Duration::from_secs(2);
 /// How often a fault is armed again while the CA is failing (each one hits one call).
@@ -141,6 +143,8 @@ struct Faults {
     killed: Option<(String, OffsetDateTime)>,
     /// The SIGTERMed instance's API, when it got the signal, and how long it took to exit.
     stopped: Option<(String, OffsetDateTime, Duration)>,
+    /// The requests sent to the instances about to be killed or stopped.
+    pinned: Vec<Submission>,
 }
 
 impl Faults {
@@ -150,18 +154,26 @@ impl Faults {
 }
 
 /// The faults of the chaos run, each at its time after the load started. The instance is
-/// killed, and the other one stopped, while the CA is slow, so that requests are in flight
-/// at the CA then.
+/// killed, and another one stopped, while the CA is slow, so that requests are in flight at
+/// the CA then; each has been sent a few never-answered requests before, so that it follows
+/// transactions when it goes.
 async fn inject_faults(
     cluster: &mut Cluster,
     redis: &mut RedisServer,
     ca: &SimControl,
+    portal: &Arc<Portal>,
     load_started: Instant,
 ) -> Faults {
     let mut faults = Faults::default();
     let at =
         |secs: u64| tokio::time::sleep_until((load_started + Duration::from_secs(secs)).into());
 
+    at(2).await;
+    let victim_api = cluster.instance(0).api.clone();
+    let pinned = portal
+        .clone()
+        .submit_to(&victim_api, Kind::NeverAnswers, PINNED_REQUESTS);
+    faults.pinned.extend(pinned.await);
     at(3).await;
     ca.set_delay(SLOW_CA);
     at(5).await;
@@ -194,6 +206,12 @@ async fn inject_faults(
     faults.count("CA failing for 4 s (window)", 1);
     faults.count("CA faults armed (503, 500, 2.5 s hang)", armed);
 
+    at(20).await;
+    let leaving_api = cluster.instance(0).api.clone();
+    let pinned = portal
+        .clone()
+        .submit_to(&leaving_api, Kind::NeverAnswers, PINNED_REQUESTS);
+    faults.pinned.extend(pinned.await);
     at(21).await;
     ca.set_delay(SLOW_CA);
     faults.count("CA slow windows (700 ms a call, 5 s)", 2);
@@ -245,7 +263,8 @@ fn portal_summary(accepted: &[Accepted]) -> String {
 }
 
 /// Transactions accepted through `api` that became final after `moment`, when that
-/// instance was gone: another instance finished them.
+/// instance was gone: another instance finished them (its follower: a read only expires a
+/// transaction past its expiry plus the stuck margin, which the verdict would report).
 fn finished_elsewhere(
     accepted: &[Accepted],
     readings: &HashMap<String, Reading>,
@@ -282,12 +301,12 @@ async fn nothing_is_lost_under_chaos() {
 
     let ca = sim.control();
     let load_started = Instant::now();
-    let (submissions, faults) = tokio::join!(
+    let (submissions, mut faults) = tokio::join!(
         portal.clone().submit_steadily(LOAD_RATE, LOAD_DURATION),
-        inject_faults(&mut cluster, &mut redis, &ca, load_started),
+        inject_faults(&mut cluster, &mut redis, &ca, &portal, load_started),
     );
     let (mut accepted, mut refused, mut gave_up) = (Vec::new(), Vec::new(), Vec::new());
-    for submission in submissions {
+    for submission in submissions.into_iter().chain(faults.pinned.drain(..)) {
         match submission {
             Submission::Accepted(transaction) => accepted.push(transaction),
             Submission::Refused(why) => refused.push(why),

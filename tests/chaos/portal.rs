@@ -22,6 +22,9 @@ pub(crate) const SILENT_CITIZEN: &str = "001099000003";
 const SUBMIT_PATIENCE: Duration = Duration::from_secs(20);
 /// The pause before the first retry, grown by as much before each next one.
 const RETRY_PAUSE: Duration = Duration::from_millis(150);
+/// Sequence numbers of requests sent to a chosen instance start here (keys stay unique
+/// anyway: they carry a random part).
+const PINNED_SEQUENCES: usize = 1_000_000;
 /// The longest pause between two tries.
 const MAX_RETRY_PAUSE: Duration = Duration::from_secs(1);
 
@@ -117,15 +120,36 @@ impl Portal {
         while Instant::now() < end {
             ticker.tick().await;
             let kind = Kind::ALL[sequence % Kind::ALL.len()];
-            requests.spawn(self.clone().submit(kind, sequence));
+            requests.spawn(self.clone().submit(kind, sequence, None));
             sequence += 1;
         }
         requests.join_all().await
     }
 
-    /// One request, retried with the same key on another instance after a connection error
-    /// or a 5xx.
-    async fn submit(self: Arc<Self>, kind: Kind, sequence: usize) -> Submission {
+    /// `count` requests of `kind` sent first to the instance at `api` (so that it has
+    /// transactions to follow when it dies), retried elsewhere like any other.
+    pub(crate) async fn submit_to(
+        self: Arc<Self>,
+        api: &str,
+        kind: Kind,
+        count: usize,
+    ) -> Vec<Submission> {
+        let mut requests = JoinSet::new();
+        for n in 0..count {
+            let sequence = PINNED_SEQUENCES + n;
+            requests.spawn(self.clone().submit(kind, sequence, Some(api.to_owned())));
+        }
+        requests.join_all().await
+    }
+
+    /// One request, to `pinned` first if given, else to a random instance; retried with the
+    /// same key on the next instances after a connection error or a 5xx.
+    async fn submit(
+        self: Arc<Self>,
+        kind: Kind,
+        sequence: usize,
+        pinned: Option<String>,
+    ) -> Submission {
         let nonce = uuid::Uuid::new_v4();
         let key = format!("chaos-{sequence}-{}", nonce.simple());
         let digest = digest_of(&key);
@@ -136,7 +160,11 @@ impl Portal {
         let mut pause = RETRY_PAUSE;
         let mut failed_tries = Vec::new();
         for attempt in 0.. {
-            match self.routes.pick(first_route + attempt) {
+            let route = match (&pinned, attempt) {
+                (Some(api), 0) => Some(api.clone()),
+                _ => self.routes.pick(first_route + attempt),
+            };
+            match route {
                 None => failed_tries.push("no live instance".to_owned()),
                 Some(api) => {
                     let sent = self
