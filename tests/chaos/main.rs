@@ -28,10 +28,9 @@ use kyso_sim_vnpt::{
 use kyso_tests::gateway_process::GatewayConfig;
 use kyso_tests::redis_server::RedisServer;
 use kyso_tests::{
-    ECDSA_DER_CITIZEN, RSA_CITIZEN, digest_of, followed_transactions, sign_body, token_from,
-    wait_until_final,
+    ECDSA_DER_CITIZEN, RSA_CITIZEN, create_transaction_at, digest_of, followed_transactions,
+    metrics_at, sign_body, token_from, wait_until_final,
 };
-use serde_json::Value;
 use time::OffsetDateTime;
 
 use cluster::Cluster;
@@ -169,11 +168,7 @@ async fn inject_faults(
         |secs: u64| tokio::time::sleep_until((load_started + Duration::from_secs(secs)).into());
 
     at(2).await;
-    let victim_api = cluster.instance(0).api.clone();
-    let pinned = portal
-        .clone()
-        .submit_to(&victim_api, Kind::NeverAnswers, PINNED_REQUESTS);
-    faults.pinned.extend(pinned.await);
+    faults.pinned = give_the_next_to_go_work(portal, cluster).await;
     at(3).await;
     ca.set_delay(SLOW_CA);
     at(5).await;
@@ -207,11 +202,9 @@ async fn inject_faults(
     faults.count("CA faults armed (503, 500, 2.5 s hang)", armed);
 
     at(20).await;
-    let leaving_api = cluster.instance(0).api.clone();
-    let pinned = portal
-        .clone()
-        .submit_to(&leaving_api, Kind::NeverAnswers, PINNED_REQUESTS);
-    faults.pinned.extend(pinned.await);
+    faults
+        .pinned
+        .extend(give_the_next_to_go_work(portal, cluster).await);
     at(21).await;
     ca.set_delay(SLOW_CA);
     faults.count("CA slow windows (700 ms a call, 5 s)", 2);
@@ -232,6 +225,24 @@ async fn inject_faults(
     });
     faults.stopped = Some((leaving.api.clone(), signalled, exited));
     faults
+}
+
+/// Sends never-answered requests to the first live instance, the next to be killed or
+/// stopped, so that it follows transactions when it goes.
+async fn give_the_next_to_go_work(portal: &Arc<Portal>, cluster: &Cluster) -> Vec<Submission> {
+    let api = cluster.instance(0).api.clone();
+    portal
+        .clone()
+        .submit_to(&api, Kind::NeverAnswers, PINNED_REQUESTS)
+        .await
+}
+
+/// An HTTP client whose every call has a deadline.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
 }
 
 /// What the portal went through: retries, replays, and why tries failed.
@@ -288,10 +299,7 @@ async fn nothing_is_lost_under_chaos() {
     let sim = simulator().await;
     let config = gateway_config(&redis, &sim, 3000);
     let mut cluster = Cluster::start(&config, INSTANCES).await;
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let http = client();
     let token = token_from(&http, &cluster.instance(0).api, None).await;
     let portal = Arc::new(Portal {
         http,
@@ -381,7 +389,7 @@ async fn a_stopping_instance_hands_its_transactions_over_at_once() {
     let sim = simulator().await;
     let config = gateway_config(&redis, &sim, FOLLOW_LEASE_MS);
     let mut cluster = Cluster::start(&config, 2).await;
-    let http = reqwest::Client::new();
+    let http = client();
     let (leaving_api, leaving_admin) = {
         let leaving = cluster.instance(0);
         (leaving.api.clone(), leaving.admin.clone())
@@ -391,32 +399,13 @@ async fn a_stopping_instance_hands_its_transactions_over_at_once() {
 
     let mut ids = Vec::new();
     for n in 0..PENDING {
-        let response = http
-            .post(format!("{leaving_api}/v1/signatures"))
-            .bearer_auth(&token)
-            .header("Idempotency-Key", format!("hand-over-{n}"))
-            .json(&sign_body(
-                SILENT_CITIZEN,
-                &digest_of(&format!("hand-over {n}")),
-            ))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 202);
-        let answer: Value = response.json().await.unwrap();
-        ids.push(answer["transaction_id"].as_str().unwrap().to_owned());
+        let body = sign_body(SILENT_CITIZEN, &digest_of(&format!("hand-over {n}")));
+        ids.push(create_transaction_at(&http, &leaving_api, &token, &body).await);
     }
     // The creating instance follows them all.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let metrics = http
-            .get(format!("{leaving_admin}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = metrics_at(&http, &leaving_admin).await;
         if followed_transactions(&metrics) == PENDING as i64 {
             break;
         }

@@ -262,26 +262,12 @@ impl TestApp {
 
     /// `POST /v1/signatures` with an idempotency key.
     pub async fn post_signature(&self, token: &str, key: &str, body: &Value) -> reqwest::Response {
-        self.http
-            .post(format!("{}/v1/signatures", self.api))
-            .bearer_auth(token)
-            .header("Idempotency-Key", key)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        post_signature_at(&self.http, &self.api, token, key, body).await
     }
 
     /// Creates a transaction that must be accepted, and returns its id.
     pub async fn create_transaction(&self, token: &str, body: &Value) -> String {
-        let response = self
-            .post_signature(token, &uuid::Uuid::new_v4().to_string(), body)
-            .await;
-        let status = response.status();
-        let json: Value = response.json().await.unwrap();
-        assert_eq!(status, 202, "{json}");
-        assert_eq!(json["status"], "pending");
-        json["transaction_id"].as_str().unwrap().to_owned()
+        create_transaction_at(&self.http, &self.api, token, body).await
     }
 
     /// `POST /v1/signatures/{id}/cancel`.
@@ -316,15 +302,53 @@ impl TestApp {
 
     /// The gateway's `/metrics` text.
     pub async fn metrics(&self) -> String {
-        self.http
-            .get(format!("{}/metrics", self.admin))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        metrics_at(&self.http, &self.admin).await
     }
+}
+
+/// `POST /v1/signatures` on the API at `api`, with an idempotency key.
+pub async fn post_signature_at(
+    http: &reqwest::Client,
+    api: &str,
+    token: &str,
+    key: &str,
+    body: &Value,
+) -> reqwest::Response {
+    http.post(format!("{api}/v1/signatures"))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Creates a transaction through the API at `api` that must be accepted, and returns its
+/// id.
+pub async fn create_transaction_at(
+    http: &reqwest::Client,
+    api: &str,
+    token: &str,
+    body: &Value,
+) -> String {
+    let key = uuid::Uuid::new_v4().to_string();
+    let response = post_signature_at(http, api, token, &key, body).await;
+    let status = response.status();
+    let json: Value = response.json().await.unwrap();
+    assert_eq!(status, 202, "{json}");
+    assert_eq!(json["status"], "pending");
+    json["transaction_id"].as_str().unwrap().to_owned()
+}
+
+/// The `/metrics` text of the admin listener at `admin`.
+pub async fn metrics_at(http: &reqwest::Client, admin: &str) -> String {
+    http.get(format!("{admin}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// A token of the sandbox client from the API at `api`, for `scope` (all of the client's
