@@ -48,7 +48,7 @@ const INSTANCES: usize = 3;
 const LOAD_RATE: u32 = 12;
 /// How long the load lasts.
 const LOAD_DURATION: Duration = Duration::from_secs(30);
-/// How long citizens who answer take to.
+/// How long citizens who answer take to answer.
 const ANSWER_AFTER: Duration = Duration::from_secs(1);
 /// The CA's latency while it is slow.
 const SLOW_CA: Duration = Duration::from_millis(700);

@@ -343,13 +343,13 @@ impl std::fmt::Display for Tally<'_> {
         let never_at_ca: Vec<String> = verdict
             .never_at_ca
             .iter()
-            .map(|(state, count)| format!("{state} {count}"))
+            .map(|(state, count)| format!("   {state} {count}"))
             .collect();
         writeln!(
             table,
-            "never reached the CA                               {:>5}   {}",
+            "never reached the CA (simulator has no record)     {:>5}{}",
             verdict.never_at_ca.values().sum::<usize>(),
-            never_at_ca.join(", ")
+            never_at_ca.join(",")
         )?;
         for (name, problems) in [
             ("lost", &verdict.lost),
