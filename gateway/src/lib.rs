@@ -18,9 +18,10 @@
 //!   gateway's invariant.
 //!
 //! Around them: [`config`] (settings), [`startup`] (building and running the application,
-//! graceful shutdown), [`metrics`], and `sandbox` (the zero-setup mode with in-process CA
-//! simulators; the `sandbox` feature).
+//! graceful shutdown), [`metrics`], `sandbox` (the zero-setup mode with in-process CA
+//! simulators; the `sandbox` feature), and [`cli`] (the `kyso-gateway` command line).
 
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;

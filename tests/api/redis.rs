@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use kyso_gateway::config::StoreSettings;
 use kyso_tests::redis_server::{RedisCluster, RedisServer};
 use kyso_tests::{
-    RSA_CITIZEN, TestApp, TestConfig, assert_error, digest_of, sign_body, spawn_app_with,
+    RSA_CITIZEN, TestApp, TestConfig, assert_error, digest_of, followed_transactions, sign_body,
+    spawn_app_with,
 };
 use serde_json::Value;
 
@@ -111,15 +112,10 @@ async fn each_pending_transaction_is_followed_by_exactly_one_instance() {
     }
     // Give both sweepers several rounds to (wrongly) adopt what the first follows.
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let pending = |metrics: String| -> i64 {
-        metrics
-            .lines()
-            .find(|line| line.starts_with("kyso_pending_transactions{provider=\"vnpt\"}"))
-            .and_then(|line| line.rsplit(' ').next())
-            .and_then(|value| value.parse().ok())
-            .unwrap()
-    };
-    let (mine, theirs) = (pending(app.metrics().await), pending(peer.metrics().await));
+    let (mine, theirs) = (
+        followed_transactions(&app.metrics().await),
+        followed_transactions(&peer.metrics().await),
+    );
     assert_eq!((mine, theirs), (4, 0), "followed here / by the peer");
 }
 

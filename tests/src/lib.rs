@@ -5,6 +5,7 @@
 #![allow(unreachable_pub)] // used by the test binaries and benches
 
 pub mod faulty_store;
+pub mod gateway_process;
 pub mod redis_server;
 
 use std::sync::Arc;
@@ -301,26 +302,7 @@ impl TestApp {
 
     /// A token for `scope` (all of the client's when `None`).
     pub async fn token_with(&self, scope: Option<&str>) -> String {
-        let mut form = vec![
-            ("grant_type", "client_credentials"),
-            ("client_id", sandbox::CLIENT_ID),
-            ("client_secret", sandbox::CLIENT_SECRET),
-        ];
-        if let Some(scope) = scope {
-            form.push(("scope", scope));
-        }
-        let response = self
-            .http
-            .post(format!("{}/v1/oauth/token", self.api))
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        response.json::<Value>().await.unwrap()["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        token_from(&self.http, &self.api, scope).await
     }
 
     /// `GET` on the API with a bearer token.
@@ -335,26 +317,12 @@ impl TestApp {
 
     /// `POST /v1/signatures` with an idempotency key.
     pub async fn post_signature(&self, token: &str, key: &str, body: &Value) -> reqwest::Response {
-        self.http
-            .post(format!("{}/v1/signatures", self.api))
-            .bearer_auth(token)
-            .header("Idempotency-Key", key)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        post_signature_at(&self.http, &self.api, token, key, body).await
     }
 
     /// Creates a transaction that must be accepted, and returns its id.
     pub async fn create_transaction(&self, token: &str, body: &Value) -> String {
-        let response = self
-            .post_signature(token, &uuid::Uuid::new_v4().to_string(), body)
-            .await;
-        let status = response.status();
-        let json: Value = response.json().await.unwrap();
-        assert_eq!(status, 202, "{json}");
-        assert_eq!(json["status"], "pending");
-        json["transaction_id"].as_str().unwrap().to_owned()
+        create_transaction_at(&self.http, &self.api, token, body).await
     }
 
     /// `POST /v1/signatures/{id}/cancel`.
@@ -389,15 +357,88 @@ impl TestApp {
 
     /// The gateway's `/metrics` text.
     pub async fn metrics(&self) -> String {
-        self.http
-            .get(format!("{}/metrics", self.admin))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        metrics_at(&self.http, &self.admin).await
     }
+}
+
+/// `POST /v1/signatures` on the API at `api`, with an idempotency key.
+pub async fn post_signature_at(
+    http: &reqwest::Client,
+    api: &str,
+    token: &str,
+    key: &str,
+    body: &Value,
+) -> reqwest::Response {
+    http.post(format!("{api}/v1/signatures"))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Creates a transaction through the API at `api` that must be accepted, and returns its
+/// id.
+pub async fn create_transaction_at(
+    http: &reqwest::Client,
+    api: &str,
+    token: &str,
+    body: &Value,
+) -> String {
+    let key = uuid::Uuid::new_v4().to_string();
+    let response = post_signature_at(http, api, token, &key, body).await;
+    let status = response.status();
+    let json: Value = response.json().await.unwrap();
+    assert_eq!(status, 202, "{json}");
+    assert_eq!(json["status"], "pending");
+    json["transaction_id"].as_str().unwrap().to_owned()
+}
+
+/// The `/metrics` text of the admin listener at `admin`.
+pub async fn metrics_at(http: &reqwest::Client, admin: &str) -> String {
+    http.get(format!("{admin}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// A token of the sandbox client from the API at `api`, for `scope` (all of the client's
+/// when `None`).
+pub async fn token_from(http: &reqwest::Client, api: &str, scope: Option<&str>) -> String {
+    let mut form = vec![
+        ("grant_type", "client_credentials"),
+        ("client_id", sandbox::CLIENT_ID),
+        ("client_secret", sandbox::CLIENT_SECRET),
+    ];
+    if let Some(scope) = scope {
+        form.push(("scope", scope));
+    }
+    let response = http
+        .post(format!("{api}/v1/oauth/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The `kyso_pending_transactions` gauge of the `vnpt` provider in a `/metrics` text: how
+/// many transactions that instance follows now.
+pub fn followed_transactions(metrics: &str) -> i64 {
+    metrics
+        .lines()
+        .find(|line| line.starts_with("kyso_pending_transactions{provider=\"vnpt\"}"))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .expect("a kyso_pending_transactions gauge for vnpt")
 }
 
 /// Polls a transaction on the API at `api` until it is no longer pending.

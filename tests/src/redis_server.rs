@@ -15,7 +15,8 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn scratch_dir(label: &str) -> PathBuf {
+/// A new empty directory under the system's temporary directory, named after `label`.
+pub fn scratch_dir(label: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("kyso-{label}-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("scratch directory");
     dir

@@ -1,17 +1,19 @@
-//! The `kyso-gateway` binary: run the gateway from a configuration file, run the sandbox,
-//! or hash a client secret for the configuration.
+//! The `kyso-gateway` command line: run the gateway from a configuration file, run the
+//! sandbox, or hash a client secret for the configuration. It lives in the library so that
+//! other binaries can be the very same program (the end-to-end tests run it as separate
+//! processes); `src/bin/kyso-gateway.rs` only calls [`main`].
 
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::config::Settings;
+#[cfg(feature = "sandbox")]
+use crate::sandbox;
+use crate::services::auth::hash_secret;
+use crate::startup::Application;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use kyso_gateway::config::Settings;
-#[cfg(feature = "sandbox")]
-use kyso_gateway::sandbox;
-use kyso_gateway::services::auth::hash_secret;
-use kyso_gateway::startup::Application;
 
 #[derive(Parser)]
 #[command(
@@ -76,8 +78,9 @@ fn init_tracing(default_filter: &str) {
     }
 }
 
+/// Parses the command line and runs the command it names.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+pub async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::HashSecret => {
