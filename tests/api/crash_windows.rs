@@ -235,6 +235,57 @@ async fn a_submission_a_ca_names_itself_fails_as_lost_soon_when_its_instance_die
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_never_reached_a_ca_the_gateway_names_fails_as_lost_before_expiry() {
+    // A dead instance recorded its intent to call VNPT (which takes the gateway's name for a
+    // request) and died before the request left: the CA never heard of it.
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let config = TestConfig {
+        confirmation_timeout_secs: 12,
+        ..TestConfig::default()
+    };
+    let _survivor = spawn_app_on(config, store.clone()).await;
+    let now = OffsetDateTime::now_utc();
+    let mut never_sent = overdue("never-sent");
+    never_sent.created_at = now;
+    never_sent.updated_at = now;
+    never_sent.expires_at = now + time::Duration::seconds(12);
+    never_sent.submission = Submission::Intended {
+        caller_reference: Some(never_sent.id.clone()),
+    };
+    let record = IdempotencyRecord {
+        fingerprint: "f".into(),
+        transaction_id: never_sent.id.clone(),
+    };
+    let ttls = CreateTtls {
+        record: Duration::from_secs(600),
+        idempotency: Duration::from_secs(600),
+        lease: Duration::from_millis(1),
+    };
+    store
+        .create_transaction("never-sent", &record, &never_sent, "dead-instance", ttls)
+        .await
+        .unwrap();
+    // The survivor adopts it, asks the CA under that name, and after a grace period (a
+    // quarter of the confirmation window) fails it as lost, well before it would expire.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let finished = loop {
+        let stored = store.transaction(&never_sent.id).await.unwrap().unwrap();
+        if stored.status.is_final() {
+            break stored;
+        }
+        assert!(Instant::now() < deadline, "still pending: {stored:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(finished.status, TransactionStatus::Failed);
+    let error = finished.error.unwrap();
+    assert_eq!(
+        error.code,
+        kyso_gateway::domain::error::ErrorCode::SubmissionLost
+    );
+    assert!(OffsetDateTime::now_utc() < never_sent.expires_at - time::Duration::seconds(3));
+}
+
 /// A pending transaction already past its expiry, in the shard of `key`.
 fn overdue(key: &str) -> Transaction {
     let now = OffsetDateTime::now_utc();

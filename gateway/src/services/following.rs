@@ -22,9 +22,11 @@ use crate::domain::transaction::{Submission, Transaction};
 use crate::metrics::Metrics;
 use crate::store::{Lease, StoreError};
 
-/// How long a transaction the CA says it does not know is still asked about, because the
-/// submission may still be on its way to the CA.
-const UNKNOWN_AT_CA_GRACE: time::Duration = time::Duration::seconds(60);
+/// Longest time a transaction the CA says it does not know is still asked about, because the
+/// submission may still be on its way to the CA. Shorter for short confirmation windows (a
+/// quarter of the window), so a request that never reached the CA ends `submission_lost`
+/// well before the transaction would expire.
+const UNKNOWN_AT_CA_GRACE_MAX: time::Duration = time::Duration::seconds(60);
 /// Most orphans one sweep takes from one shard.
 const SWEEP_BATCH_PER_SHARD: usize = 256;
 /// Longest time a shutting-down instance spends handing its transactions over.
@@ -298,8 +300,9 @@ impl Signing {
             // A submission the CA has not recorded yet (it timed out and may still be in
             // flight) is not-found for a while; only after a grace period is it lost.
             Err(AdapterError::TransactionNotFound(_)) => {
-                let within_grace =
-                    OffsetDateTime::now_utc() - transaction.created_at < UNKNOWN_AT_CA_GRACE;
+                let window: time::Duration = transaction.expires_at - transaction.created_at;
+                let grace = (window / 4_i32).min(UNKNOWN_AT_CA_GRACE_MAX);
+                let within_grace = OffsetDateTime::now_utc() - transaction.created_at < grace;
                 if within_grace {
                     None
                 } else if matches!(transaction.submission, Submission::Intended { .. }) {
