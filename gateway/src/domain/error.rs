@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use kyso_adapter_core::AdapterError;
 use serde::{Deserialize, Serialize};
 
 macro_rules! error_codes {
@@ -75,6 +76,19 @@ error_codes! {
     StoreUnavailable => ("store_unavailable", 503, true),
     CaTimeout => ("ca_timeout", 504, true),
     SubmissionLost => ("submission_lost", 502, true),
+}
+
+impl ErrorCode {
+    /// The code a failed call to a CA is answered with.
+    pub fn of_ca_failure(error: &AdapterError) -> Self {
+        match error {
+            AdapterError::Timeout(_) => Self::CaTimeout,
+            AdapterError::Unavailable(_) => Self::CaUnavailable,
+            AdapterError::UpstreamStatus { status, .. } if *status >= 500 => Self::CaUnavailable,
+            AdapterError::CertificateUnusable(_) => Self::CertificateUnusable,
+            _ => Self::CaError,
+        }
+    }
 }
 
 impl fmt::Display for ErrorCode {

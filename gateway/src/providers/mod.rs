@@ -99,7 +99,7 @@ impl Provider {
                 if error.fault() != kyso_adapter_core::Fault::Caller {
                     self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
                 }
-                crate::services::code_of(error).as_str()
+                crate::domain::error::ErrorCode::of_ca_failure(error).as_str()
             }
         };
         self.metrics

@@ -120,20 +120,9 @@ impl Signing {
     }
 }
 
-/// The code a CA failure is answered with.
-pub fn code_of(error: &AdapterError) -> ErrorCode {
-    match error {
-        AdapterError::Timeout(_) => ErrorCode::CaTimeout,
-        AdapterError::Unavailable(_) => ErrorCode::CaUnavailable,
-        AdapterError::UpstreamStatus { status, .. } if *status >= 500 => ErrorCode::CaUnavailable,
-        AdapterError::CertificateUnusable(_) => ErrorCode::CertificateUnusable,
-        _ => ErrorCode::CaError,
-    }
-}
-
 impl From<AdapterError> for ServiceError {
     fn from(error: AdapterError) -> Self {
-        let code = code_of(&error);
+        let code = ErrorCode::of_ca_failure(&error);
         // The CA's own words go to the log with the full error, not to the portal.
         tracing::warn!(error = %error, code = code.as_str(), "CA call failed");
         let message = match code {

@@ -202,7 +202,7 @@ impl Signing {
                 return transaction;
             }
             Err(error) => {
-                let code = super::code_of(&error);
+                let code = ErrorCode::of_ca_failure(&error);
                 tracing::warn!(transaction_id = %transaction.id, %error, "CA refused the submission");
                 let failed = transaction.clone();
                 return match self
