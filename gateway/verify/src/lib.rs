@@ -1,29 +1,63 @@
 //! Verification of what CAs return: the gateway's invariant, as a library shared by the
-//! gateway and the adapters' conformance kit.
+//! gateway and the adapters' conformance kit. Pure and synchronous: no I/O, no clock (the
+//! validation time is an argument).
 //!
-//! A signature reaches a portal only after all of these hold, with no exception per CA:
-//! - the signer certificate chains, through the intermediates the CA sent, to one of the
-//!   provider's configured trust anchors, every issuer being a CA certificate within its
-//!   validity period;
-//! - the signer certificate is within its validity period at the time of the check;
-//! - the signer certificate names the requested citizen: a subject `UID` or `serialNumber`
-//!   attribute equal to the CCCD number, optionally after a `LABEL:` prefix (`CCCD:0010...`),
-//!   which is how Vietnamese CAs write it;
-//! - the signature verifies over the submitted digest with the certificate's key: RSA
-//!   PKCS#1 v1.5 or PSS (any salt length), or ECDSA P-256 in DER or raw `r||s` form.
+//! Under Decree 130/2018 a digital signature counts only if the signer's certificate chains
+//! to a licensed CA and was valid, not revoked, when it signed. kyso checks, at one
+//! validation time `T`:
+//! - a **certification path** from the signer's certificate to one of the trust anchors
+//!   (per provider, plus an optional national root, passed as one [`TrustAnchors`]), built
+//!   from the certificates the CA sent and the anchors, with backtracking, and judged as
+//!   [`path`] documents (RFC 5280 §6.1 for document signing: signatures, validity of every
+//!   certificate, basicConstraints, pathLenConstraint, keyUsage, extKeyUsage, critical
+//!   extensions);
+//! - the **algorithm policy** ([`policy`]) on every key and signature, the document
+//!   signature's included;
+//! - **revocation** through a [`RevocationSource`] under a [`RevocationPolicy`]
+//!   ([`revocation`]; off until OCSP/CRL sources exist);
+//! - that the certificate names the **requested citizen** by personal ID ([`citizen`]
+//!   lists the accepted forms);
+//! - the **document signature** over the submitted digest ([`signature`]).
+//!
+//! Every verification returns a [`VerificationReport`] ([`report`]): an [`Indication`]
+//! (`total_passed`, `indeterminate`, `total_failed`), a [`SubIndication`] in EU DSS terms,
+//! one sentence, the path as far as it was built, and the revocation evidence.
+//!
+//! Entry points:
+//! - [`validate_certificate`]: path and citizen, before asking the CA to sign;
+//! - [`verify_signed_digests`] / [`verify_signed_digest`]: path, citizen and each document
+//!   signature, on the CA's answer (the path is validated once for all the documents);
+//! - [`validate_path`]: the path alone (what a cache keyed by [`cache_key`] can hold);
+//! - [`SignerKey`]: the bare signature check, the key parsed once.
+//!
+//! Caching: [`cache_key`] is SHA-256 over the trust anchors and the signer's and chain's
+//! DER; a `total_passed` path report may be reused for that key while the validation time is
+//! within [`VerificationReport::path_validity`] (and, once revocation is on, the evidence is
+//! fresh). Each call parses every certificate once.
+
+pub mod citizen;
+mod names;
+pub mod path;
+pub mod policy;
+pub mod report;
+pub mod revocation;
+pub mod signature;
 
 use kyso_adapter_core::{HashAlgorithm, KeyAlgorithm};
-use p256::ecdsa::signature::hazmat::PrehashVerifier;
-use p256::pkcs8::DecodePublicKey as _;
-use rsa::{Pkcs1v15Sign, Pss, RsaPublicKey};
-use sha2::digest::const_oid::AssociatedOid;
-use sha2::digest::{Digest, FixedOutputReset};
-use sha2::{Sha256, Sha384, Sha512};
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-use x509_parser::oid_registry::{
-    OID_KEY_TYPE_EC_PUBLIC_KEY, OID_PKCS1_RSAENCRYPTION, OID_USERID, OID_X509_SERIALNUMBER,
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+pub use citizen::{IdentifierKind, SubjectIdentifier};
+pub use report::{CertificateSummary, Indication, SubIndication, VerificationReport};
+pub use revocation::{
+    NoRevocationData, RevocationAnswer, RevocationEvidence, RevocationPolicy, RevocationSource,
+    RevocationSourceKind, RevocationStatus,
 };
-use x509_parser::prelude::{ASN1Time, FromDer, X509Certificate};
+pub use signature::{CheckedSignature, SignerKey};
+
+use crate::path::{Node, display_name, format_time};
+use crate::report::Finding;
 
 /// The checks every returned signature passed, as reported to portals.
 pub const CHECKS: [&str; 4] = [
@@ -33,16 +67,14 @@ pub const CHECKS: [&str; 4] = [
     "subject_user_id",
 ];
 
-/// Longest chain accepted between a citizen certificate and a trust anchor.
-const MAX_INTERMEDIATES: usize = 5;
-
-/// Why a certificate or signature was refused.
+/// Why a certificate or signature was refused (by [`describe`], [`SignerKey`] and the
+/// [`check_certificate`] shim; the validators return a [`VerificationReport`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
     /// A certificate is not DER X.509.
     #[error("certificate cannot be parsed")]
     MalformedCertificate,
-    /// The signer certificate is outside its validity period.
+    /// A certificate of the path is outside its validity period.
     #[error("certificate is not within its validity period")]
     OutsideValidity,
     /// No path from the signer certificate to a trust anchor.
@@ -51,37 +83,136 @@ pub enum VerifyError {
     /// The certificate does not name the requested citizen.
     #[error("certificate does not belong to the requested citizen")]
     SubjectMismatch,
-    /// The certificate's key is neither RSA nor ECDSA P-256.
+    /// The certificate's key is neither RSA (2048 bits or more) nor ECDSA P-256.
     #[error("certificate key algorithm is not supported")]
     UnsupportedKey,
+    /// The digest's length does not fit its hash algorithm.
+    #[error("digest length does not fit the hash algorithm")]
+    DigestLength,
     /// The signature does not verify with the certificate's key over the digest.
     #[error("signature does not verify over the submitted digest")]
     BadSignature,
+    /// Another check refused it; the report's message says which.
+    #[error("{0}")]
+    Refused(String),
 }
 
-/// The root certificates one provider's citizen certificates must chain to.
+/// The certificates a provider's citizen certificates must chain to: the provider's roots,
+/// plus the national root if configured. Every certificate here is a trust anchor.
 #[derive(Debug, Clone)]
 pub struct TrustAnchors {
     roots_der: Vec<Vec<u8>>,
+    id: [u8; 32],
 }
 
 impl TrustAnchors {
     /// Reads concatenated PEM certificates; at least one is required.
+    ///
+    /// # Errors
+    /// A message if the PEM is malformed, a certificate cannot be parsed, or there is none.
     pub fn from_pem(pem_text: &str) -> Result<Self, String> {
-        let mut roots_der = Vec::new();
-        for block in pem::parse_many(pem_text).map_err(|error| error.to_string())? {
-            if block.tag() != "CERTIFICATE" {
-                continue;
-            }
-            X509Certificate::from_der(block.contents())
-                .map_err(|error| format!("a trust anchor cannot be parsed: {error}"))?;
-            roots_der.push(block.into_contents());
-        }
+        let blocks = pem::parse_many(pem_text).map_err(|error| error.to_string())?;
+        Self::from_der(
+            blocks
+                .into_iter()
+                .filter(|block| block.tag() == "CERTIFICATE")
+                .map(pem::Pem::into_contents)
+                .collect(),
+        )
+    }
+
+    /// Takes DER certificates; at least one is required.
+    ///
+    /// # Errors
+    /// A message if a certificate cannot be parsed, or there is none.
+    pub fn from_der(roots_der: Vec<Vec<u8>>) -> Result<Self, String> {
         if roots_der.is_empty() {
             return Err("no CERTIFICATE found".into());
         }
-        Ok(Self { roots_der })
+        let mut hasher = Sha256::new();
+        for der in &roots_der {
+            parse(der).map_err(|error| format!("a trust anchor cannot be parsed: {error}"))?;
+            hasher.update((der.len() as u64).to_be_bytes());
+            hasher.update(der);
+        }
+        Ok(Self {
+            roots_der,
+            id: hasher.finalize().into(),
+        })
     }
+
+    /// SHA-256 identifying this set of anchors (for cache keys).
+    pub fn id(&self) -> [u8; 32] {
+        self.id
+    }
+}
+
+/// What a validation is judged against: anchors, time, revocation.
+#[derive(Clone, Copy)]
+pub struct Validation<'a> {
+    /// The trust anchors.
+    pub anchors: &'a TrustAnchors,
+    /// The validation time: when the signature was received (or is about to be asked for).
+    pub at: OffsetDateTime,
+    /// Where revocation status comes from.
+    pub revocation: &'a dyn RevocationSource,
+    /// Whether revocation is checked.
+    pub revocation_policy: RevocationPolicy,
+}
+
+impl<'a> Validation<'a> {
+    /// Validation at `at` against `anchors`, revocation off.
+    pub fn new(anchors: &'a TrustAnchors, at: OffsetDateTime) -> Self {
+        Self {
+            anchors,
+            at,
+            revocation: &NoRevocationData,
+            revocation_policy: RevocationPolicy::Off,
+        }
+    }
+
+    /// The same, with revocation status from `source` under `policy`.
+    pub fn with_revocation(
+        self,
+        source: &'a dyn RevocationSource,
+        policy: RevocationPolicy,
+    ) -> Self {
+        Self {
+            revocation: source,
+            revocation_policy: policy,
+            ..self
+        }
+    }
+}
+
+impl std::fmt::Debug for Validation<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Validation")
+            .field("at", &self.at)
+            .field("revocation_policy", &self.revocation_policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A document signature to check: a digest, its hash algorithm, and the CA's signature.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedDigest<'a> {
+    /// The hash algorithm the digest was made with.
+    pub hash_algorithm: HashAlgorithm,
+    /// The digest that was submitted for signing.
+    pub digest: &'a [u8],
+    /// The signature the CA returned.
+    pub signature: &'a [u8],
+}
+
+/// The outcome of checking one document signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureVerification {
+    /// The report (path, citizen and signature).
+    pub report: VerificationReport,
+    /// The signature as portals get it, when it verified cryptographically (whatever the
+    /// report's indication: rely on the report).
+    pub signature: Option<CheckedSignature>,
 }
 
 /// What portals are told about a certificate.
@@ -101,50 +232,247 @@ pub struct CertificateFacts {
     pub key_algorithm: KeyAlgorithm,
 }
 
-fn parse(der: &[u8]) -> Result<X509Certificate<'_>, VerifyError> {
+pub(crate) fn parse(der: &[u8]) -> Result<X509Certificate<'_>, VerifyError> {
     match X509Certificate::from_der(der) {
         Ok(([], certificate)) => Ok(certificate),
         _ => Err(VerifyError::MalformedCertificate),
     }
 }
 
-fn key_algorithm(certificate: &X509Certificate<'_>) -> Result<KeyAlgorithm, VerifyError> {
-    let algorithm = &certificate.public_key().algorithm.algorithm;
-    if *algorithm == OID_PKCS1_RSAENCRYPTION {
-        Ok(KeyAlgorithm::Rsa)
-    } else if *algorithm == OID_KEY_TYPE_EC_PUBLIC_KEY
-        && p256::ecdsa::VerifyingKey::from_public_key_der(certificate.public_key().raw).is_ok()
-    {
-        Ok(KeyAlgorithm::EcdsaP256)
-    } else {
-        Err(VerifyError::UnsupportedKey)
-    }
-}
-
 /// Reads the facts portals are shown about a certificate.
+///
+/// # Errors
+/// [`VerifyError::MalformedCertificate`], or [`VerifyError::UnsupportedKey`] for a key the
+/// gateway cannot verify signatures with.
 pub fn describe(der: &[u8]) -> Result<CertificateFacts, VerifyError> {
     let certificate = parse(der)?;
-    let serial = certificate.raw_serial();
-    let significant = serial
-        .iter()
-        .position(|byte| *byte != 0)
-        .unwrap_or(serial.len().saturating_sub(1));
+    let key_algorithm = match policy::check_key(certificate.public_key()) {
+        Ok(policy::KeyKind::Rsa(_)) => KeyAlgorithm::Rsa,
+        Ok(policy::KeyKind::P256) => KeyAlgorithm::EcdsaP256,
+        Ok(policy::KeyKind::P384) | Err(_) => return Err(VerifyError::UnsupportedKey),
+    };
     Ok(CertificateFacts {
         subject: certificate.subject().to_string(),
         issuer: certificate.issuer().to_string(),
-        serial_number: hex::encode_upper(&serial[significant..]),
+        serial_number: report::serial_hex(&certificate),
         not_before: certificate.validity().not_before.to_datetime(),
         not_after: certificate.validity().not_after.to_datetime(),
-        key_algorithm: key_algorithm(&certificate)?,
+        key_algorithm,
     })
 }
 
-fn asn1_time(at: OffsetDateTime) -> Result<ASN1Time, VerifyError> {
-    ASN1Time::from_timestamp(at.unix_timestamp()).map_err(|_| VerifyError::OutsideValidity)
+/// The key under which a path report may be cached: SHA-256 over the anchors' id and the
+/// length-prefixed DER of the signer's certificate and of each chain certificate, in order.
+pub fn cache_key(signer_der: &[u8], chain_der: &[Vec<u8>], anchors: &TrustAnchors) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(anchors.id);
+    for der in std::iter::once(signer_der).chain(chain_der.iter().map(Vec::as_slice)) {
+        hasher.update((der.len() as u64).to_be_bytes());
+        hasher.update(der);
+    }
+    hasher.finalize().into()
 }
 
-/// Checks that the signer certificate can be trusted for `user_id` at `at`: chain, validity
-/// and subject (everything but the signature itself).
+/// The signer's certificate parsed, then every other certificate that may be in its path:
+/// the chain the CA sent (unparseable ones and duplicates dropped), then the anchors.
+fn nodes<'a>(
+    signer: X509Certificate<'a>,
+    signer_der: &'a [u8],
+    chain_der: &'a [Vec<u8>],
+    anchors: &'a TrustAnchors,
+) -> Vec<Node<'a>> {
+    let mut nodes = vec![Node::new(signer_der, signer, false)];
+    for der in chain_der {
+        let duplicate = der.as_slice() == signer_der
+            || anchors.roots_der.contains(der)
+            || nodes.iter().any(|node| node.der == der.as_slice());
+        if let (false, Ok(certificate)) = (duplicate, parse(der)) {
+            nodes.push(Node::new(der, certificate, false));
+        }
+    }
+    for der in &anchors.roots_der {
+        if let Ok(certificate) = parse(der) {
+            nodes.push(Node::new(der, certificate, true));
+        }
+    }
+    nodes
+}
+
+fn unparseable_signer(at: OffsetDateTime) -> VerificationReport {
+    VerificationReport::new(
+        at,
+        Err(Finding::new(
+            SubIndication::FormatFailure,
+            "The signer's certificate cannot be parsed.",
+        )),
+        Vec::new(),
+        Vec::new(),
+    )
+}
+
+/// Validates the certification path of `signer_der`, with the intermediates `chain_der` the
+/// CA sent, at `ctx.at` (the citizen is not checked).
+pub fn validate_path(
+    signer_der: &[u8],
+    chain_der: &[Vec<u8>],
+    ctx: &Validation<'_>,
+) -> VerificationReport {
+    match parse(signer_der) {
+        Ok(signer) => path::validate(&nodes(signer, signer_der, chain_der, ctx.anchors), ctx),
+        Err(_) => unparseable_signer(ctx.at),
+    }
+}
+
+/// Validates the path of `signer_der` and that it names the citizen with personal ID
+/// `user_id`: what the gateway checks before asking the CA to sign.
+pub fn validate_certificate(
+    signer_der: &[u8],
+    chain_der: &[Vec<u8>],
+    user_id: &str,
+    ctx: &Validation<'_>,
+) -> VerificationReport {
+    match parse(signer_der) {
+        Ok(signer) => {
+            let nodes = nodes(signer, signer_der, chain_der, ctx.anchors);
+            certificate_report(&nodes, user_id, ctx)
+        }
+        Err(_) => unparseable_signer(ctx.at),
+    }
+}
+
+fn certificate_report(
+    nodes: &[Node<'_>],
+    user_id: &str,
+    ctx: &Validation<'_>,
+) -> VerificationReport {
+    let mut report = path::validate(nodes, ctx);
+    if report.indication != Indication::TotalFailed
+        && !citizen::names_citizen(&nodes[0].x509, user_id)
+    {
+        report.indication = Indication::TotalFailed;
+        report.sub_indication = Some(SubIndication::UserMismatch);
+        report.message = format!(
+            "The signer's certificate ({}) does not hold the personal ID number {user_id}.",
+            display_name(&nodes[0].x509)
+        );
+    }
+    report
+}
+
+/// Verifies each document signature of `signed` with the certificate `signer_der`, whose path
+/// and citizen are validated once for all: what the gateway checks on the CA's answer. One
+/// [`SignatureVerification`] per element of `signed`, in order.
+///
+/// A signature that does not verify gives `total_failed`/`sig_crypto_failure` unless the
+/// certificate already failed (`total_failed`); a signature that verifies gets the
+/// certificate's report with its `signature_algorithm`.
+pub fn verify_signed_digests(
+    signer_der: &[u8],
+    chain_der: &[Vec<u8>],
+    user_id: &str,
+    signed: &[SignedDigest<'_>],
+    ctx: &Validation<'_>,
+) -> Vec<SignatureVerification> {
+    let Ok(signer) = parse(signer_der) else {
+        let report = unparseable_signer(ctx.at);
+        return signed
+            .iter()
+            .map(|_| SignatureVerification {
+                report: report.clone(),
+                signature: None,
+            })
+            .collect();
+    };
+    let nodes = nodes(signer, signer_der, chain_der, ctx.anchors);
+    let base = certificate_report(&nodes, user_id, ctx);
+    let key = SignerKey::of(&nodes[0].x509);
+    let signer_name = display_name(&nodes[0].x509);
+    signed
+        .iter()
+        .map(|document| {
+            let checked = key.as_ref().map_err(Clone::clone).and_then(|key| {
+                key.verify(document.hash_algorithm, document.digest, document.signature)
+            });
+            signature_verification(&base, &signer_name, checked, ctx.at)
+        })
+        .collect()
+}
+
+/// [`verify_signed_digests`] for one signature.
+pub fn verify_signed_digest(
+    signer_der: &[u8],
+    chain_der: &[Vec<u8>],
+    user_id: &str,
+    signed: SignedDigest<'_>,
+    ctx: &Validation<'_>,
+) -> SignatureVerification {
+    verify_signed_digests(signer_der, chain_der, user_id, &[signed], ctx)
+        .pop()
+        .unwrap_or_else(|| SignatureVerification {
+            report: unparseable_signer(ctx.at),
+            signature: None,
+        })
+}
+
+fn signature_verification(
+    base: &VerificationReport,
+    signer_name: &str,
+    checked: Result<CheckedSignature, VerifyError>,
+    at: OffsetDateTime,
+) -> SignatureVerification {
+    let mut report = base.clone();
+    match checked {
+        Ok(checked) => {
+            if report.passed() {
+                report.message = format!(
+                    "The {} signature verifies with the certificate of {signer_name}, which was trusted and valid at {}.",
+                    checked.algorithm,
+                    format_time(at)
+                );
+            }
+            report.signature_algorithm = Some(checked.algorithm.clone());
+            SignatureVerification {
+                report,
+                signature: Some(checked),
+            }
+        }
+        Err(error) => {
+            if report.indication != Indication::TotalFailed {
+                let (sub_indication, message) = match error {
+                    VerifyError::DigestLength => (
+                        SubIndication::FormatFailure,
+                        "The digest's length does not fit its hash algorithm.".to_owned(),
+                    ),
+                    VerifyError::UnsupportedKey => (
+                        SubIndication::CryptoConstraintsFailure,
+                        format!(
+                            "The key of {signer_name}'s certificate is not one kyso verifies document signatures with (RSA of 2048 bits or more, ECDSA P-256)."
+                        ),
+                    ),
+                    _ => (
+                        SubIndication::SigCryptoFailure,
+                        format!(
+                            "The signature does not verify over the submitted digest with the key of {signer_name}'s certificate."
+                        ),
+                    ),
+                };
+                report.indication = sub_indication.indication();
+                report.sub_indication = Some(sub_indication);
+                report.message = message;
+            }
+            SignatureVerification {
+                report,
+                signature: None,
+            }
+        }
+    }
+}
+
+/// Superseded by [`validate_certificate`] (same checks, with a report): `Ok` exactly when
+/// that report is `total_passed`, revocation off. Kept until the gateway and adapters move.
+///
+/// # Errors
+/// The report's outcome as a [`VerifyError`].
 pub fn check_certificate(
     certificate_der: &[u8],
     chain_der: &[Vec<u8>],
@@ -152,137 +480,35 @@ pub fn check_certificate(
     user_id: &str,
     at: OffsetDateTime,
 ) -> Result<(), VerifyError> {
-    let leaf = parse(certificate_der)?;
-    let now = asn1_time(at)?;
-    if !leaf.validity().is_valid_at(now) {
-        return Err(VerifyError::OutsideValidity);
+    let report = validate_certificate(
+        certificate_der,
+        chain_der,
+        user_id,
+        &Validation::new(anchors, at),
+    );
+    match report.sub_indication {
+        None => Ok(()),
+        Some(SubIndication::FormatFailure) => Err(VerifyError::MalformedCertificate),
+        Some(
+            SubIndication::Expired | SubIndication::NotYetValid | SubIndication::OutOfBoundsNoPoe,
+        ) => Err(VerifyError::OutsideValidity),
+        Some(SubIndication::NoCertificateChainFound) => Err(VerifyError::Untrusted),
+        Some(SubIndication::UserMismatch) => Err(VerifyError::SubjectMismatch),
+        Some(_) => Err(VerifyError::Refused(report.message)),
     }
-    if !names_citizen(&leaf, user_id) {
-        return Err(VerifyError::SubjectMismatch);
-    }
-    key_algorithm(&leaf)?;
-    // Certificates the CA sent that cannot be parsed are ignored: they cannot help a path.
-    let intermediates: Vec<X509Certificate<'_>> =
-        chain_der.iter().filter_map(|der| parse(der).ok()).collect();
-    let roots = anchors
-        .roots_der
-        .iter()
-        .map(|der| parse(der))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut current = &leaf;
-    for _ in 0..=MAX_INTERMEDIATES {
-        let issued_by = |issuer: &X509Certificate<'_>| {
-            issuer.subject().as_raw() == current.issuer().as_raw()
-                && current.verify_signature(Some(issuer.public_key())).is_ok()
-        };
-        if roots.iter().any(issued_by) {
-            return Ok(());
-        }
-        current = intermediates
-            .iter()
-            .find(|issuer| {
-                issuer.is_ca() && issuer.validity().is_valid_at(now) && issued_by(issuer)
-            })
-            .ok_or(VerifyError::Untrusted)?;
-    }
-    Err(VerifyError::Untrusted)
 }
 
-fn names_citizen(certificate: &X509Certificate<'_>, user_id: &str) -> bool {
-    let subject = certificate.subject();
-    subject
-        .iter_by_oid(&OID_USERID)
-        .chain(subject.iter_by_oid(&OID_X509_SERIALNUMBER))
-        .filter_map(|attribute| attribute.as_str().ok())
-        .any(|value| {
-            let number = value.rsplit_once(':').map_or(value, |(_, number)| number);
-            number.trim() == user_id
-        })
-}
-
-/// A signature that verified.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckedSignature {
-    /// The scheme found (`rsa_pkcs1v15_sha256`, `rsa_pss_sha384`, `ecdsa_p256_sha256`, ...).
-    pub algorithm: String,
-    /// The signature as portals get it: RSA as returned, ECDSA always DER.
-    pub signature: Vec<u8>,
-}
-
-/// Verifies `signature` over `digest` with the certificate's key.
+/// Superseded by [`SignerKey`] (which parses the key once) and [`verify_signed_digests`].
+///
+/// # Errors
+/// As [`SignerKey::from_certificate`] and [`SignerKey::verify`].
 pub fn verify_signature(
     certificate_der: &[u8],
     hash_algorithm: HashAlgorithm,
     digest: &[u8],
     signature: &[u8],
 ) -> Result<CheckedSignature, VerifyError> {
-    if digest.len() != hash_algorithm.digest_len() {
-        return Err(VerifyError::BadSignature);
-    }
-    let certificate = parse(certificate_der)?;
-    let spki = certificate.public_key().raw;
-    let (scheme, normalized) = match key_algorithm(&certificate)? {
-        KeyAlgorithm::Rsa => {
-            let key =
-                RsaPublicKey::from_public_key_der(spki).map_err(|_| VerifyError::UnsupportedKey)?;
-            let scheme = verify_rsa(&key, hash_algorithm, digest, signature)?;
-            (scheme, signature.to_vec())
-        }
-        KeyAlgorithm::EcdsaP256 => {
-            let key = p256::ecdsa::VerifyingKey::from_public_key_der(spki)
-                .map_err(|_| VerifyError::UnsupportedKey)?;
-            // 64 bytes is r||s; a DER signature of P-256 is never exactly 64 bytes long.
-            let parsed = if signature.len() == 64 {
-                p256::ecdsa::Signature::from_slice(signature)
-            } else {
-                p256::ecdsa::Signature::from_der(signature)
-            }
-            .map_err(|_| VerifyError::BadSignature)?;
-            key.verify_prehash(digest, &parsed)
-                .map_err(|_| VerifyError::BadSignature)?;
-            ("ecdsa_p256", parsed.to_der().as_bytes().to_vec())
-        }
-    };
-    Ok(CheckedSignature {
-        algorithm: format!("{scheme}_{hash_algorithm}"),
-        signature: normalized,
-    })
-}
-
-fn verify_rsa(
-    key: &RsaPublicKey,
-    hash_algorithm: HashAlgorithm,
-    digest: &[u8],
-    signature: &[u8],
-) -> Result<&'static str, VerifyError> {
-    match hash_algorithm {
-        HashAlgorithm::Sha256 => verify_rsa_with::<Sha256>(key, digest, signature),
-        HashAlgorithm::Sha384 => verify_rsa_with::<Sha384>(key, digest, signature),
-        HashAlgorithm::Sha512 => verify_rsa_with::<Sha512>(key, digest, signature),
-    }
-}
-
-/// PKCS#1 v1.5 first (what Vietnamese CAs return), then PSS with any salt length (CAs
-/// differ, and the salt is recoverable from the signature).
-fn verify_rsa_with<D>(
-    key: &RsaPublicKey,
-    digest: &[u8],
-    signature: &[u8],
-) -> Result<&'static str, VerifyError>
-where
-    D: Digest + FixedOutputReset + AssociatedOid,
-{
-    if key
-        .verify(Pkcs1v15Sign::new::<D>(), digest, signature)
-        .is_ok()
-    {
-        return Ok("rsa_pkcs1v15");
-    }
-    let mut pss = Pss::<D>::new();
-    pss.salt_len = None;
-    key.verify(pss, digest, signature)
-        .map(|()| "rsa_pss")
-        .map_err(|_| VerifyError::BadSignature)
+    SignerKey::from_certificate(certificate_der)?.verify(hash_algorithm, digest, signature)
 }
 
 /// PEM of a DER certificate.
@@ -291,206 +517,4 @@ pub fn certificate_pem(der: &[u8]) -> String {
         &pem::Pem::new("CERTIFICATE", der.to_vec()),
         pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use p256::ecdsa::signature::hazmat::PrehashSigner;
-    use p256::pkcs8::DecodePrivateKey;
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-    use time::Duration;
-
-    use super::*;
-
-    const CITIZEN: &str = "001099000001";
-
-    struct Pki {
-        root_pem: String,
-        issuing_der: Vec<u8>,
-        issuing: CertifiedIssuer<'static, KeyPair>,
-    }
-
-    fn p256_key() -> KeyPair {
-        KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap()
-    }
-
-    fn pki() -> Pki {
-        let now = OffsetDateTime::now_utc();
-        let mut root = CertificateParams::default();
-        root.distinguished_name
-            .push(DnType::CommonName, "Test Root");
-        root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        root.not_before = now - Duration::hours(1);
-        root.not_after = now + Duration::days(30);
-        let root = CertifiedIssuer::self_signed(root, p256_key()).unwrap();
-        let mut issuing = CertificateParams::default();
-        issuing
-            .distinguished_name
-            .push(DnType::CommonName, "Test Issuing CA");
-        issuing.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        issuing.not_before = now - Duration::hours(1);
-        issuing.not_after = now + Duration::days(30);
-        let issuing = CertifiedIssuer::signed_by(issuing, p256_key(), &root).unwrap();
-        Pki {
-            root_pem: root.pem(),
-            issuing_der: issuing.der().to_vec(),
-            issuing,
-        }
-    }
-
-    /// A citizen certificate with `uid` and the validity window given, and its key.
-    fn citizen(pki: &Pki, uid: &str, from: Duration, to: Duration) -> (Vec<u8>, KeyPair) {
-        let now = OffsetDateTime::now_utc();
-        let mut params = CertificateParams::default();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "Nguyễn Văn An");
-        params.distinguished_name.push(
-            DnType::CustomDnType(vec![0, 9, 2342, 19_200_300, 100, 1, 1]),
-            uid,
-        );
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.not_before = now + from;
-        params.not_after = now + to;
-        let key = p256_key();
-        let certificate = params.signed_by(&key, &pki.issuing).unwrap();
-        (certificate.der().to_vec(), key)
-    }
-
-    fn valid_citizen(pki: &Pki) -> (Vec<u8>, KeyPair) {
-        citizen(
-            pki,
-            &format!("CCCD:{CITIZEN}"),
-            -Duration::hours(1),
-            Duration::days(1),
-        )
-    }
-
-    #[test]
-    fn certificate_chaining_to_the_anchor_and_naming_the_citizen_is_accepted() {
-        let pki = pki();
-        let (leaf, _) = valid_citizen(&pki);
-        let anchors = TrustAnchors::from_pem(&pki.root_pem).unwrap();
-        let now = OffsetDateTime::now_utc();
-        assert_eq!(
-            check_certificate(
-                &leaf,
-                std::slice::from_ref(&pki.issuing_der),
-                &anchors,
-                CITIZEN,
-                now
-            ),
-            Ok(())
-        );
-        let facts = describe(&leaf).unwrap();
-        assert_eq!(facts.key_algorithm, KeyAlgorithm::EcdsaP256);
-        assert!(!facts.serial_number.starts_with("00"));
-    }
-
-    #[test]
-    fn certificate_is_refused_without_a_path_to_a_trust_anchor() {
-        let pki = pki();
-        let other = self::pki();
-        let (leaf, _) = valid_citizen(&pki);
-        let now = OffsetDateTime::now_utc();
-        let foreign_root = TrustAnchors::from_pem(&other.root_pem).unwrap();
-        assert_eq!(
-            check_certificate(
-                &leaf,
-                std::slice::from_ref(&pki.issuing_der),
-                &foreign_root,
-                CITIZEN,
-                now
-            ),
-            Err(VerifyError::Untrusted)
-        );
-        // The right root, but the CA did not send the intermediate.
-        let anchors = TrustAnchors::from_pem(&pki.root_pem).unwrap();
-        assert_eq!(
-            check_certificate(&leaf, &[], &anchors, CITIZEN, now),
-            Err(VerifyError::Untrusted)
-        );
-        // An impostor intermediate with the right name but another key.
-        assert_eq!(
-            check_certificate(
-                &leaf,
-                std::slice::from_ref(&other.issuing_der),
-                &anchors,
-                CITIZEN,
-                now
-            ),
-            Err(VerifyError::Untrusted)
-        );
-    }
-
-    #[test]
-    fn certificate_of_another_citizen_or_outside_validity_is_refused() {
-        let pki = pki();
-        let anchors = TrustAnchors::from_pem(&pki.root_pem).unwrap();
-        let chain = [pki.issuing_der.clone()];
-        let now = OffsetDateTime::now_utc();
-        let (other, _) = citizen(
-            &pki,
-            "CCCD:079200000999",
-            -Duration::hours(1),
-            Duration::days(1),
-        );
-        assert_eq!(
-            check_certificate(&other, &chain, &anchors, CITIZEN, now),
-            Err(VerifyError::SubjectMismatch)
-        );
-        let (expired, _) = citizen(
-            &pki,
-            &format!("CCCD:{CITIZEN}"),
-            -Duration::days(2),
-            -Duration::days(1),
-        );
-        assert_eq!(
-            check_certificate(&expired, &chain, &anchors, CITIZEN, now),
-            Err(VerifyError::OutsideValidity)
-        );
-        let (future, _) = citizen(&pki, CITIZEN, Duration::days(1), Duration::days(2));
-        assert_eq!(
-            check_certificate(&future, &chain, &anchors, CITIZEN, now),
-            Err(VerifyError::OutsideValidity)
-        );
-    }
-
-    #[test]
-    fn ecdsa_signature_verifies_in_both_encodings_and_is_returned_as_der() {
-        let pki = pki();
-        let (leaf, key) = valid_citizen(&pki);
-        let signer = p256::ecdsa::SigningKey::from_pkcs8_der(key.serialized_der()).unwrap();
-        let digest = [7u8; 32];
-        let signature: p256::ecdsa::Signature = signer.sign_prehash(&digest).unwrap();
-        let der = signature.to_der().as_bytes().to_vec();
-        for encoded in [signature.to_bytes().to_vec(), der.clone()] {
-            let checked =
-                verify_signature(&leaf, HashAlgorithm::Sha256, &digest, &encoded).unwrap();
-            assert_eq!(checked.algorithm, "ecdsa_p256_sha256");
-            assert_eq!(checked.signature, der);
-        }
-        let mut other_digest = digest;
-        other_digest[0] ^= 1;
-        assert_eq!(
-            verify_signature(&leaf, HashAlgorithm::Sha256, &other_digest, &der),
-            Err(VerifyError::BadSignature)
-        );
-        // A digest of the wrong length for the algorithm is refused, not truncated.
-        assert_eq!(
-            verify_signature(&leaf, HashAlgorithm::Sha384, &digest, &der),
-            Err(VerifyError::BadSignature)
-        );
-    }
-
-    #[test]
-    fn trust_anchors_need_at_least_one_certificate() {
-        assert!(TrustAnchors::from_pem("").is_err());
-        assert!(
-            TrustAnchors::from_pem(
-                "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
-            )
-            .is_err()
-        );
-    }
 }
