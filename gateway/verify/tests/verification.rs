@@ -10,14 +10,14 @@ use std::cell::Cell;
 use kyso_adapter_core::HashAlgorithm;
 use kyso_verify::{
     IdentifierKind, Indication, RevocationAnswer, RevocationEvidence, RevocationPolicy,
-    RevocationSource, RevocationSourceKind, RevocationStatus, SignedDigest, SubIndication,
-    SubjectIdentifier, TrustAnchors, Validation, VerificationReport, cache_key,
+    RevocationSource, RevocationSourceKind, RevocationStatus, SignatureVerification, SignedDigest,
+    SubIndication, SubjectIdentifier, TrustAnchors, Validation, VerificationReport, cache_key,
     validate_certificate, validate_path, verify_signed_digest, verify_signed_digests,
 };
 use rcgen::{CustomExtension, DnType, DnValue, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose};
 use support::{
-    Alg, Authority, CITIZEN, Pki, ca_params, citizen_params, digest, key, now, openssl_citizen,
-    sign_p256, sign_rsa_pkcs1, sign_rsa_pss, uid,
+    Alg, Authority, CITIZEN, Pki, ca_params, cccd_params, citizen_params, digest, key, now,
+    openssl_citizen, sign_p256, sign_rsa_pkcs1, sign_rsa_pss, uid,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -33,7 +33,32 @@ fn assert_outcome(report: &VerificationReport, sub_indication: Option<SubIndicat
 }
 
 fn check(pki: &Pki, certificate: &[u8]) -> VerificationReport {
-    validate_certificate(certificate, &pki.chain(), CITIZEN, &pki.validation())
+    check_with(pki, certificate, &pki.validation())
+}
+
+fn check_with(pki: &Pki, certificate: &[u8], ctx: &Validation<'_>) -> VerificationReport {
+    validate_certificate(certificate, &pki.chain(), CITIZEN, ctx)
+}
+
+/// Verifies one document signature with `certificate` over `digest`, made with `hash`.
+fn verify(
+    pki: &Pki,
+    certificate: &[u8],
+    hash_algorithm: HashAlgorithm,
+    digest: &[u8],
+    signature: &[u8],
+) -> SignatureVerification {
+    verify_signed_digest(
+        certificate,
+        &pki.chain(),
+        CITIZEN,
+        SignedDigest {
+            hash_algorithm,
+            digest,
+            signature,
+        },
+        &pki.validation(),
+    )
 }
 
 fn fingerprint(der: &[u8]) -> String {
@@ -69,17 +94,7 @@ fn p256_chain_with_ecdsa_signature_passes_in_both_encodings() {
     let digest = digest("Đơn đề nghị cấp giấy phép xây dựng");
     let (der, raw) = sign_p256(&key, &digest);
     for signature in [&der, &raw] {
-        let outcome = verify_signed_digest(
-            &leaf,
-            &pki.chain(),
-            CITIZEN,
-            SignedDigest {
-                hash_algorithm: HashAlgorithm::Sha256,
-                digest: &digest,
-                signature,
-            },
-            &pki.validation(),
-        );
+        let outcome = verify(&pki, &leaf, HashAlgorithm::Sha256, &digest, signature);
         assert_outcome(&outcome.report, None);
         assert_eq!(
             outcome.report.signature_algorithm.as_deref(),
@@ -140,17 +155,7 @@ fn tampered_or_foreign_signature_is_total_failed_sig_crypto_failure() {
     tampered[last] ^= 1;
     let (other_document, _) = sign_p256(&key, &support::digest("another document"));
     for signature in [&tampered, &other_document] {
-        let outcome = verify_signed_digest(
-            &leaf,
-            &pki.chain(),
-            CITIZEN,
-            SignedDigest {
-                hash_algorithm: HashAlgorithm::Sha256,
-                digest: &digest,
-                signature,
-            },
-            &pki.validation(),
-        );
+        let outcome = verify(&pki, &leaf, HashAlgorithm::Sha256, &digest, signature);
         assert_outcome(&outcome.report, Some(SubIndication::SigCryptoFailure));
         assert_eq!(outcome.signature, None);
         // The path was still built and reported.
@@ -158,17 +163,7 @@ fn tampered_or_foreign_signature_is_total_failed_sig_crypto_failure() {
     }
     // A digest whose length does not fit its algorithm is a format failure, not truncated.
     let (good, _) = sign_p256(&key, &digest);
-    let outcome = verify_signed_digest(
-        &leaf,
-        &pki.chain(),
-        CITIZEN,
-        SignedDigest {
-            hash_algorithm: HashAlgorithm::Sha384,
-            digest: &digest,
-            signature: &good,
-        },
-        &pki.validation(),
-    );
+    let outcome = verify(&pki, &leaf, HashAlgorithm::Sha384, &digest, &good);
     assert_outcome(&outcome.report, Some(SubIndication::FormatFailure));
 }
 
@@ -179,17 +174,7 @@ fn tampered_rsa_signature_is_refused() {
     let digest = digest("original");
     let mut signature = sign_rsa_pss(&key, &digest);
     signature[10] ^= 0x40;
-    let outcome = verify_signed_digest(
-        &leaf,
-        &pki.chain(),
-        CITIZEN,
-        SignedDigest {
-            hash_algorithm: HashAlgorithm::Sha256,
-            digest: &digest,
-            signature: &signature,
-        },
-        &pki.validation(),
-    );
+    let outcome = verify(&pki, &leaf, HashAlgorithm::Sha256, &digest, &signature);
     assert_outcome(&outcome.report, Some(SubIndication::SigCryptoFailure));
 }
 
@@ -198,7 +183,7 @@ fn tampered_rsa_signature_is_refused() {
 #[test]
 fn expired_signer_is_indeterminate_expired() {
     let pki = Pki::new(Alg::P256);
-    let mut params = citizen_params(&format!("CCCD:{CITIZEN}"));
+    let mut params = cccd_params();
     params.not_before = now() - Duration::days(2);
     params.not_after = now() - Duration::days(1);
     let (leaf, _) = pki.citizen_with(params, Alg::P256);
@@ -210,7 +195,7 @@ fn expired_signer_is_indeterminate_expired() {
 #[test]
 fn not_yet_valid_signer_is_total_failed_not_yet_valid() {
     let pki = Pki::new(Alg::P256);
-    let mut params = citizen_params(&format!("CCCD:{CITIZEN}"));
+    let mut params = cccd_params();
     params.not_before = now() + Duration::days(1);
     params.not_after = now() + Duration::days(2);
     let (leaf, _) = pki.citizen_with(params, Alg::P256);
@@ -219,20 +204,12 @@ fn not_yet_valid_signer_is_total_failed_not_yet_valid() {
 
 #[test]
 fn expired_intermediate_is_indeterminate_expired() {
-    let root = Authority::root("Kyso Test Root CA", Alg::P256);
     let mut params = ca_params("Kyso Test Issuing CA", Some(0));
     params.not_before = now() - Duration::days(30);
     params.not_after = now() - Duration::days(1);
-    let issuing = root.subordinate(params, key(Alg::P256));
-    let key = key(Alg::P256);
-    let leaf = issuing.issue(citizen_params(&format!("CCCD:{CITIZEN}")), &key);
-    let anchors = root.anchors();
-    let report = validate_certificate(
-        &leaf,
-        std::slice::from_ref(&issuing.der),
-        CITIZEN,
-        &Validation::new(&anchors, now()),
-    );
+    let pki = Pki::with_issuing(Alg::P256, params);
+    let (leaf, _) = pki.citizen(Alg::P256);
+    let report = check(&pki, &leaf);
     assert_outcome(&report, Some(SubIndication::Expired));
     assert!(
         report.message.contains("Kyso Test Issuing CA"),
@@ -256,18 +233,11 @@ fn the_validation_time_decides() {
     assert_outcome(&report, Some(SubIndication::Expired));
     assert_eq!(report.validation_time, at);
     // A CA certificate not yet valid at the validation time is out of bounds.
-    let root = Authority::root("Kyso Test Root CA", Alg::P256);
     let mut params = ca_params("Kyso Test Issuing CA", Some(0));
     params.not_before = now() + Duration::hours(1);
-    let issuing = root.subordinate(params, key(Alg::P256));
-    let leaf = issuing.issue(citizen_params(&format!("CCCD:{CITIZEN}")), &key(Alg::P256));
-    let anchors = root.anchors();
-    let report = validate_certificate(
-        &leaf,
-        std::slice::from_ref(&issuing.der),
-        CITIZEN,
-        &Validation::new(&anchors, now()),
-    );
+    let pki = Pki::with_issuing(Alg::P256, params);
+    let (leaf, _) = pki.citizen(Alg::P256);
+    let report = check(&pki, &leaf);
     assert_outcome(&report, Some(SubIndication::OutOfBoundsNoPoe));
 }
 
@@ -379,7 +349,7 @@ fn names_are_compared_as_rfc_5280_says_not_as_bytes() {
     let twin = Authority::self_signed(twin_params, root_key);
     let issuing = twin.intermediate("Kyso Test Issuing CA", Alg::P256);
     let key = key(Alg::P256);
-    let leaf = issuing.issue(citizen_params(&format!("CCCD:{CITIZEN}")), &key);
+    let leaf = issuing.issue(cccd_params(), &key);
     let anchors = anchor.anchors();
     let report = validate_certificate(
         &leaf,
@@ -416,14 +386,14 @@ fn ca_certificate_as_signer_is_sig_constraints_failure() {
 #[test]
 fn signer_without_signing_key_usage_is_sig_constraints_failure() {
     let pki = Pki::new(Alg::P256);
-    let mut params = citizen_params(&format!("CCCD:{CITIZEN}"));
+    let mut params = cccd_params();
     params.key_usages = vec![KeyUsagePurpose::KeyEncipherment];
     let (leaf, _) = pki.citizen_with(params, Alg::P256);
     assert_outcome(
         &check(&pki, &leaf),
         Some(SubIndication::SigConstraintsFailure),
     );
-    let mut params = citizen_params(&format!("CCCD:{CITIZEN}"));
+    let mut params = cccd_params();
     params.key_usages = Vec::new();
     let (leaf, _) = pki.citizen_with(params, Alg::P256);
     assert_outcome(
@@ -431,7 +401,7 @@ fn signer_without_signing_key_usage_is_sig_constraints_failure() {
         Some(SubIndication::SigConstraintsFailure),
     );
     // nonRepudiation alone is enough.
-    let mut params = citizen_params(&format!("CCCD:{CITIZEN}"));
+    let mut params = cccd_params();
     params.key_usages = vec![KeyUsagePurpose::ContentCommitment];
     let (leaf, _) = pki.citizen_with(params, Alg::P256);
     assert_outcome(&check(&pki, &leaf), None);
@@ -441,7 +411,7 @@ fn signer_without_signing_key_usage_is_sig_constraints_failure() {
 fn extended_key_usage_must_allow_document_signing() {
     let pki = Pki::new(Alg::P256);
     let with_eku = |purposes: Vec<ExtendedKeyUsagePurpose>| {
-        let mut params = citizen_params(&format!("CCCD:{CITIZEN}"));
+        let mut params = cccd_params();
         params.extended_key_usages = purposes;
         check(&pki, &pki.citizen_with(params, Alg::P256).0)
     };
@@ -481,7 +451,7 @@ fn path_length_constraint_exceeded_is_chain_constraints_failure() {
     let policy = root.subordinate(ca_params("Kyso Policy CA", Some(0)), key(Alg::P256));
     let issuing = policy.subordinate(ca_params("Kyso Issuing CA", Some(0)), key(Alg::P256));
     let key = key(Alg::P256);
-    let leaf = issuing.issue(citizen_params(&format!("CCCD:{CITIZEN}")), &key);
+    let leaf = issuing.issue(cccd_params(), &key);
     let anchors = root.anchors();
     let chain = vec![issuing.der, policy.der];
     let report = validate_certificate(&leaf, &chain, CITIZEN, &Validation::new(&anchors, now()));
@@ -495,7 +465,7 @@ fn path_length_constraint_exceeded_is_chain_constraints_failure() {
     // With pathLen 1 the same shape passes.
     let policy = root.subordinate(ca_params("Kyso Policy CA", Some(1)), self::key(Alg::P256));
     let issuing = policy.subordinate(ca_params("Kyso Issuing CA", Some(0)), self::key(Alg::P256));
-    let leaf = issuing.issue(citizen_params(&format!("CCCD:{CITIZEN}")), &key);
+    let leaf = issuing.issue(cccd_params(), &key);
     let chain = vec![issuing.der, policy.der];
     assert_outcome(
         &validate_certificate(&leaf, &chain, CITIZEN, &Validation::new(&anchors, now())),
@@ -505,26 +475,18 @@ fn path_length_constraint_exceeded_is_chain_constraints_failure() {
 
 #[test]
 fn ca_without_cert_sign_usage_is_chain_constraints_failure() {
-    let root = Authority::root("Kyso Test Root CA", Alg::P256);
     let mut params = ca_params("Kyso Issuing CA", Some(0));
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    let issuing = root.subordinate(params, key(Alg::P256));
-    let key = key(Alg::P256);
-    let leaf = issuing.issue(citizen_params(&format!("CCCD:{CITIZEN}")), &key);
-    let anchors = root.anchors();
-    let report = validate_certificate(
-        &leaf,
-        std::slice::from_ref(&issuing.der),
-        CITIZEN,
-        &Validation::new(&anchors, now()),
-    );
+    let pki = Pki::with_issuing(Alg::P256, params);
+    let (leaf, _) = pki.citizen(Alg::P256);
+    let report = check(&pki, &leaf);
     assert_outcome(&report, Some(SubIndication::ChainConstraintsFailure));
 }
 
 #[test]
 fn unknown_critical_extension_is_chain_constraints_failure() {
     let pki = Pki::new(Alg::P256);
-    let mut params = citizen_params(&format!("CCCD:{CITIZEN}"));
+    let mut params = cccd_params();
     // id-pe-acmeIdentifier (RFC 8737), which rcgen writes critical: unknown to kyso.
     params.custom_extensions = vec![CustomExtension::new_acme_identifier(&[0u8; 32])];
     let (leaf, _) = pki.citizen_with(params, Alg::P256);
@@ -536,7 +498,7 @@ fn unknown_critical_extension_is_chain_constraints_failure() {
         report.message
     );
     // The same extension non-critical is ignored.
-    let mut params = citizen_params(&format!("CCCD:{CITIZEN}"));
+    let mut params = cccd_params();
     let mut extension = CustomExtension::new_acme_identifier(&[0u8; 32]);
     extension.set_criticality(false);
     params.custom_extensions = vec![extension];
@@ -568,17 +530,7 @@ fn rsa_1024_key_is_crypto_constraints_failure() {
     assert!(report.message.contains("1024"), "{}", report.message);
     // And no signature is verified with it.
     let digest = digest("x");
-    let outcome = verify_signed_digest(
-        &leaf,
-        &pki.chain(),
-        CITIZEN,
-        SignedDigest {
-            hash_algorithm: HashAlgorithm::Sha256,
-            digest: &digest,
-            signature: &[0u8; 128],
-        },
-        &pki.validation(),
-    );
+    let outcome = verify(&pki, &leaf, HashAlgorithm::Sha256, &digest, &[0u8; 128]);
     assert_outcome(
         &outcome.report,
         Some(SubIndication::CryptoConstraintsFailure),
@@ -711,7 +663,7 @@ fn revocation_off_asks_nothing_and_soft_or_required_without_data_is_try_later() 
     let off = pki
         .validation()
         .with_revocation(&source, RevocationPolicy::Off);
-    let report = validate_certificate(&leaf, &pki.chain(), CITIZEN, &off);
+    let report = check_with(&pki, &leaf, &off);
     assert_outcome(&report, None);
     assert_eq!(source.calls.get(), 0);
     assert!(report.revocation.is_empty());
@@ -720,7 +672,7 @@ fn revocation_off_asks_nothing_and_soft_or_required_without_data_is_try_later() 
         let ctx = pki
             .validation()
             .with_revocation(&kyso_verify::NoRevocationData, policy);
-        let report = validate_certificate(&leaf, &pki.chain(), CITIZEN, &ctx);
+        let report = check_with(&pki, &leaf, &ctx);
         assert_outcome(&report, Some(SubIndication::TryLater));
         assert_eq!(policy.accepts(&report), policy == RevocationPolicy::Soft);
     }
@@ -734,7 +686,7 @@ fn good_status_of_every_certificate_but_the_anchor_passes_with_evidence() {
     let ctx = pki
         .validation()
         .with_revocation(&source, RevocationPolicy::Required);
-    let report = validate_certificate(&leaf, &pki.chain(), CITIZEN, &ctx);
+    let report = check_with(&pki, &leaf, &ctx);
     assert_outcome(&report, None);
     assert_eq!(source.calls.get(), 2);
     assert_eq!(report.revocation.len(), 2);
@@ -749,7 +701,7 @@ fn signer_revoked_before_the_validation_time_is_total_failed_revoked() {
     let ctx = pki
         .validation()
         .with_revocation(&source, RevocationPolicy::Required);
-    let report = validate_certificate(&leaf, &pki.chain(), CITIZEN, &ctx);
+    let report = check_with(&pki, &leaf, &ctx);
     assert_outcome(&report, Some(SubIndication::Revoked));
     assert!(matches!(
         report.revocation[0].status,
@@ -765,7 +717,7 @@ fn signer_revoked_after_the_validation_time_still_passes() {
     let ctx = pki
         .validation()
         .with_revocation(&source, RevocationPolicy::Required);
-    let report = validate_certificate(&leaf, &pki.chain(), CITIZEN, &ctx);
+    let report = check_with(&pki, &leaf, &ctx);
     assert_outcome(&report, None);
     assert!(matches!(
         report.revocation[0].status,
@@ -781,7 +733,7 @@ fn revoked_intermediate_is_indeterminate_revoked_ca_no_poe() {
     let ctx = pki
         .validation()
         .with_revocation(&source, RevocationPolicy::Soft);
-    let report = validate_certificate(&leaf, &pki.chain(), CITIZEN, &ctx);
+    let report = check_with(&pki, &leaf, &ctx);
     assert_outcome(&report, Some(SubIndication::RevokedCaNoPoe));
     assert!(!RevocationPolicy::Soft.accepts(&report));
 }
@@ -796,18 +748,7 @@ fn report_serializes_in_dss_vocabulary_and_round_trips() {
     let (mut signature, _) = sign_p256(&key, &digest);
     let last = signature.len() - 1;
     signature[last] ^= 1;
-    let report = verify_signed_digest(
-        &leaf,
-        &pki.chain(),
-        CITIZEN,
-        SignedDigest {
-            hash_algorithm: HashAlgorithm::Sha256,
-            digest: &digest,
-            signature: &signature,
-        },
-        &pki.validation(),
-    )
-    .report;
+    let report = verify(&pki, &leaf, HashAlgorithm::Sha256, &digest, &signature).report;
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["indication"], "total_failed");
     assert_eq!(json["sub_indication"], "sig_crypto_failure");
@@ -819,7 +760,7 @@ fn report_serializes_in_dss_vocabulary_and_round_trips() {
     let ctx = pki
         .validation()
         .with_revocation(&source, RevocationPolicy::Required);
-    let report = validate_certificate(&leaf, &pki.chain(), CITIZEN, &ctx);
+    let report = check_with(&pki, &leaf, &ctx);
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["indication"], "total_passed");
     assert_eq!(json["revocation"][0]["source"], "ocsp");

@@ -84,6 +84,11 @@ pub fn citizen_params(identifier: &str) -> CertificateParams {
     params
 }
 
+/// [`citizen_params`] for `CCCD:` + [`CITIZEN`].
+pub fn cccd_params() -> CertificateParams {
+    citizen_params(&format!("CCCD:{CITIZEN}"))
+}
+
 /// A CA: its certificate, its key (also as PEM, for openssl) and the rcgen issuer.
 pub struct Authority {
     pub der: Vec<u8>,
@@ -142,8 +147,13 @@ pub struct Pki {
 
 impl Pki {
     pub fn new(alg: Alg) -> Self {
+        Self::with_issuing(alg, ca_params("Kyso Test Issuing CA", Some(0)))
+    }
+
+    /// The usual PKI, the issuing CA made from `params`.
+    pub fn with_issuing(alg: Alg, params: CertificateParams) -> Self {
         let root = Authority::root("Kyso Test Root CA", alg);
-        let issuing = root.intermediate("Kyso Test Issuing CA", alg);
+        let issuing = root.subordinate(params, key(alg));
         let anchors = root.anchors();
         Self {
             root,
@@ -158,7 +168,7 @@ impl Pki {
 
     /// A valid citizen certificate (`CCCD:` + [`CITIZEN`]) and its key.
     pub fn citizen(&self, alg: Alg) -> (Vec<u8>, KeyPair) {
-        self.citizen_with(citizen_params(&format!("CCCD:{CITIZEN}")), alg)
+        self.citizen_with(cccd_params(), alg)
     }
 
     pub fn citizen_with(&self, params: CertificateParams, alg: Alg) -> (Vec<u8>, KeyPair) {
