@@ -325,6 +325,10 @@ pub fn validate_path(
 
 /// Validates the path of `signer_der` and that it names the citizen with personal ID
 /// `user_id`: what the gateway checks before asking the CA to sign.
+///
+/// A path that failed (`total_failed`) is reported as such; otherwise a certificate naming
+/// another person gives `total_failed`/`user_mismatch`, whatever the path's indeterminate
+/// outcome.
 pub fn validate_certificate(
     signer_der: &[u8],
     chain_der: &[Vec<u8>],

@@ -85,8 +85,9 @@ pub enum RevocationAnswer {
 }
 
 /// Revocation status, answered from evidence gathered beforehand. Implementations must not
-/// do I/O in [`RevocationSource::status`]: fetch first, then validate.
-pub trait RevocationSource {
+/// do I/O in [`RevocationSource::status`]: fetch first, then validate. `Send + Sync` so that a
+/// [`crate::Validation`] can live in an async task.
+pub trait RevocationSource: Send + Sync {
     /// The status of `certificate` (DER), issued by `issuer` (DER), for a validation at `at`.
     fn status(&self, certificate: &[u8], issuer: &[u8], at: OffsetDateTime) -> RevocationAnswer;
 }

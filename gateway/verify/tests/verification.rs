@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use kyso_adapter_core::HashAlgorithm;
 use kyso_verify::{
@@ -623,12 +623,12 @@ fn a_total_failed_path_outranks_the_citizen_check() {
 /// Answers from a fixed table: `revoked` (by certificate DER) at the given time, else good.
 struct Table {
     revoked: Vec<(Vec<u8>, OffsetDateTime)>,
-    calls: Cell<usize>,
+    calls: AtomicUsize,
 }
 
 impl RevocationSource for Table {
     fn status(&self, certificate: &[u8], _issuer: &[u8], at: OffsetDateTime) -> RevocationAnswer {
-        self.calls.set(self.calls.get() + 1);
+        self.calls.fetch_add(1, Ordering::Relaxed);
         let status = match self.revoked.iter().find(|(der, _)| der == certificate) {
             Some((_, time)) => RevocationStatus::Revoked {
                 time: *time,
@@ -651,7 +651,7 @@ impl RevocationSource for Table {
 fn table(revoked: Vec<(Vec<u8>, OffsetDateTime)>) -> Table {
     Table {
         revoked,
-        calls: Cell::new(0),
+        calls: AtomicUsize::new(0),
     }
 }
 
@@ -665,7 +665,7 @@ fn revocation_off_asks_nothing_and_soft_or_required_without_data_is_try_later() 
         .with_revocation(&source, RevocationPolicy::Off);
     let report = check_with(&pki, &leaf, &off);
     assert_outcome(&report, None);
-    assert_eq!(source.calls.get(), 0);
+    assert_eq!(source.calls.load(Ordering::Relaxed), 0);
     assert!(report.revocation.is_empty());
 
     for policy in [RevocationPolicy::Soft, RevocationPolicy::Required] {
@@ -688,7 +688,7 @@ fn good_status_of_every_certificate_but_the_anchor_passes_with_evidence() {
         .with_revocation(&source, RevocationPolicy::Required);
     let report = check_with(&pki, &leaf, &ctx);
     assert_outcome(&report, None);
-    assert_eq!(source.calls.get(), 2);
+    assert_eq!(source.calls.load(Ordering::Relaxed), 2);
     assert_eq!(report.revocation.len(), 2);
     assert!(RevocationPolicy::Required.accepts(&report));
 }
