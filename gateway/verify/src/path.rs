@@ -2,7 +2,7 @@
 //! document signing), at one validation time.
 //!
 //! Building is a depth-first search from the signer's certificate: at each step every
-//! certificate whose subject equals the current issuer (compared as [`crate::names`] says,
+//! certificate whose subject equals the current issuer (compared as RFC 5280 §7.1 says,
 //! and agreeing on the key identifier when both sides have one) is a candidate, trust
 //! anchors first, then the certificates the CA sent; a candidate whose key did not sign the
 //! current certificate is dropped and the next one tried (backtracking). A path ends at the
