@@ -31,3 +31,20 @@ pub struct DocumentToSign {
     /// Base64 of the raw digest, as sent.
     pub digest: String,
 }
+
+/// A signature anyone wants judged (`POST /v1/verifications`), before validation.
+#[derive(Debug, Clone)]
+pub struct SignatureCheck {
+    /// The algorithm the digest was made with.
+    pub hash_algorithm: HashAlgorithm,
+    /// Base64 of the digest that was signed.
+    pub digest: String,
+    /// Base64 of the signature.
+    pub signature: String,
+    /// PEM certificates, the signer's first, then as many of its issuers as the caller has.
+    pub certificate_chain_pem: Vec<String>,
+    /// The citizen the signer's certificate must name, if any.
+    pub user_id: Option<String>,
+    /// When to judge the certificates; now when absent.
+    pub validation_time: Option<time::OffsetDateTime>,
+}

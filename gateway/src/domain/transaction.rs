@@ -96,6 +96,8 @@ pub struct VerifiedSignature {
     /// When it was verified.
     #[serde(with = "time::serde::rfc3339")]
     pub verified_at: OffsetDateTime,
+    /// What the verification found (indication, path, revocation evidence).
+    pub report: crate::verify::VerificationReport,
 }
 
 /// Where the request to the CA stands. The intent is recorded before the CA is called, so

@@ -13,7 +13,7 @@ pub mod request_context;
 mod routes;
 pub mod views;
 
-use routes::{admin, certificates, oauth, providers, signatures};
+use routes::{admin, certificates, oauth, providers, signatures, verifications};
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError};
 use actix_web::http::Method;
@@ -96,6 +96,7 @@ pub fn api() -> Routes {
             "/v1/signatures/{transaction_id}/cancel",
             signatures::cancel,
         )
+        .route(Method::POST, "/v1/verifications", verifications::verify)
 }
 
 /// The admin listener: metrics and health.

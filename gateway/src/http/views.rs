@@ -13,10 +13,10 @@ use time::OffsetDateTime;
 
 use crate::domain::certificate::{self, CitizenCertificate, ProviderAnswer};
 use crate::domain::error::ServiceError;
-use crate::domain::request::{DocumentToSign, SigningRequest};
+use crate::domain::request::{DocumentToSign, SignatureCheck, SigningRequest};
 use crate::domain::transaction::{Transaction, TransactionError, TransactionStatus};
 use crate::providers;
-use crate::verify;
+use crate::verify::{self, VerificationReport};
 
 /// `POST /v1/oauth/token` form fields (RFC 6749 §4.4).
 #[derive(Debug, Deserialize)]
@@ -301,22 +301,47 @@ pub struct DocumentView {
     /// The signature's algorithm, once signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature_algorithm: Option<String>,
-    /// What the gateway checked, once signed.
+    /// What the gateway's verification found, once signed (the report's shape is that of
+    /// `kyso_verify::VerificationReport`, in the vocabulary of ETSI EN 319 102-1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verification: Option<VerificationView>,
+    pub verification: Option<VerificationReport>,
 }
 
-/// The result of the gateway's checks of a signature.
-#[derive(Debug, Serialize, Deserialize)]
+/// `POST /v1/verifications` body: a signature over a digest, and the signer's certificates.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct VerificationView {
-    /// Always true: an invalid signature is never returned.
-    pub valid: bool,
-    /// The checks made.
-    pub checks: Vec<String>,
-    /// When.
-    #[serde(with = "time::serde::rfc3339")]
-    pub verified_at: OffsetDateTime,
+pub struct VerificationRequest {
+    /// The algorithm the digest was made with.
+    pub hash_algorithm: HashAlgorithm,
+    /// Base64 of the digest that was signed.
+    pub digest: String,
+    /// Base64 of the signature (PKCS#1 v1.5, PSS, or ECDSA DER or r||s).
+    pub signature: String,
+    /// PEM certificates, the signer's first, then its issuers as far as the caller has them.
+    pub certificate_chain_pem: Vec<String>,
+    /// The citizen (CCCD) the signer's certificate must name; not checked when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// When to judge the certificates; the time of the request when absent.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub validation_time: Option<OffsetDateTime>,
+}
+
+impl From<VerificationRequest> for SignatureCheck {
+    fn from(request: VerificationRequest) -> Self {
+        Self {
+            hash_algorithm: request.hash_algorithm,
+            digest: request.digest,
+            signature: request.signature,
+            certificate_chain_pem: request.certificate_chain_pem,
+            user_id: request.user_id,
+            validation_time: request.validation_time,
+        }
+    }
 }
 
 /// Why a transaction failed.
@@ -489,14 +514,7 @@ impl From<Transaction> for TransactionView {
                         signature_algorithm: signature
                             .as_ref()
                             .map(|signed| signed.algorithm.clone()),
-                        verification: signature.map(|signed| VerificationView {
-                            valid: true,
-                            checks: verify::CHECKS
-                                .iter()
-                                .map(|check| (*check).to_owned())
-                                .collect(),
-                            verified_at: signed.verified_at,
-                        }),
+                        verification: signature.map(|signed| signed.report),
                     }
                 })
                 .collect(),

@@ -197,6 +197,9 @@ impl Provider {
 /// Every configured provider, by id.
 pub struct Providers {
     by_id: BTreeMap<String, Arc<Provider>>,
+    /// Every provider's trust anchors together: what a signature made anywhere is judged
+    /// against (`POST /v1/verifications`).
+    all_trust_anchors: Option<Arc<TrustAnchors>>,
 }
 
 impl Providers {
@@ -226,17 +229,39 @@ impl Providers {
         if by_id.is_empty() {
             return Err(ConfigError::invalid("providers", "configure at least one"));
         }
-        Ok(Self { by_id })
+        Ok(Self::with_anchors(by_id))
     }
 
     /// Providers built elsewhere (tests build adapters of their own), by their ids.
     pub fn from_providers(providers: impl IntoIterator<Item = Provider>) -> Self {
-        Self {
-            by_id: providers
+        Self::with_anchors(
+            providers
                 .into_iter()
                 .map(|provider| (provider.id().to_owned(), Arc::new(provider)))
                 .collect(),
+        )
+    }
+
+    fn with_anchors(by_id: BTreeMap<String, Arc<Provider>>) -> Self {
+        let mut certificates: Vec<Vec<u8>> = Vec::new();
+        for provider in by_id.values() {
+            for der in provider.trust_anchors().certificates() {
+                if !certificates.contains(der) {
+                    certificates.push(der.clone());
+                }
+            }
         }
+        // Each provider's anchors were parsed already, so only an empty set fails here.
+        let all_trust_anchors = TrustAnchors::from_der(certificates).ok().map(Arc::new);
+        Self {
+            by_id,
+            all_trust_anchors,
+        }
+    }
+
+    /// Every provider's trust anchors together (`None` without providers).
+    pub fn all_trust_anchors(&self) -> Option<&Arc<TrustAnchors>> {
+        self.all_trust_anchors.as_ref()
     }
 
     /// The provider with this id.

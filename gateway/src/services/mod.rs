@@ -11,6 +11,7 @@
 //! - [`following`]: following pending transactions at their CA, adopting orphans, handing
 //!   them over on shutdown;
 //! - [`cancellation`]: cancelling a transaction, and withdrawing it at the CA;
+//! - [`verification`]: judging any signature against every provider's trust anchors;
 //! - [`auth`]: issuing and checking portal tokens.
 
 pub mod auth;
@@ -19,6 +20,7 @@ mod certificates;
 mod following;
 mod recording;
 mod submission;
+mod verification;
 pub mod validation;
 
 use std::collections::HashSet;

@@ -13,7 +13,7 @@ use crate::domain::error::ErrorCode;
 use crate::domain::transaction::{Submission, Transaction, TransactionStatus, VerifiedSignature};
 use crate::providers::Provider;
 use crate::store::{StoreError, Swap};
-use crate::verify::{self, VerifyError};
+use crate::verify;
 
 impl Signing {
     /// How long a record is kept: until it expires, then the retention period.
@@ -74,14 +74,20 @@ impl Signing {
         }
     }
 
-    /// Records what the CA said about a transaction: signatures (verified here), a refusal,
-    /// an expiry, or that it is still pending under some reference.
+    /// Records what the CA said about a transaction: signatures (verified here, before the
+    /// compare-and-set and off the async workers), a refusal, an expiry, or that it is still
+    /// pending under some reference.
     pub(super) async fn settle(
         &self,
         transaction: Transaction,
         outcome: SignOutcome,
     ) -> Result<Transaction, StoreError> {
-        let provider = self.providers.get(&transaction.provider).cloned();
+        let verdict = match &outcome {
+            SignOutcome::Signed(signatures) if transaction.status == TransactionStatus::Pending => {
+                self.judge(&transaction, signatures.clone()).await
+            }
+            _ => None,
+        };
         self.record(transaction, |current, now| match &outcome {
             SignOutcome::Pending { ca_reference } => {
                 let accepted = Submission::Accepted {
@@ -94,10 +100,16 @@ impl Signing {
                         next
                     })
             }
-            SignOutcome::Signed(signatures) => {
-                let provider = provider.as_ref()?;
-                self.verified(current, provider, signatures, now)
-            }
+            SignOutcome::Signed(_) => match verdict.as_ref()? {
+                Verdict::Verified(signatures) => {
+                    let mut next = current.finish(TransactionStatus::Signed, now).ok()?;
+                    for (document, signature) in next.documents.iter_mut().zip(signatures) {
+                        document.signature = Some(signature.clone());
+                    }
+                    Some(next)
+                }
+                Verdict::Refused(code, message) => current.fail(*code, message.clone(), now).ok(),
+            },
             SignOutcome::Rejected => current.finish(TransactionStatus::Rejected, now).ok(),
             SignOutcome::Expired => current.finish(TransactionStatus::Expired, now).ok(),
             SignOutcome::Failed(message) => {
@@ -110,77 +122,94 @@ impl Signing {
         .await
     }
 
-    /// The signed version of `current` if every signature verifies, else the failed one.
-    fn verified(
-        &self,
-        current: &Transaction,
-        provider: &Provider,
-        signatures: &[RawSignature],
-        now: OffsetDateTime,
-    ) -> Option<Transaction> {
-        let certificate = &current.certificate;
-        let mut verified = Vec::with_capacity(current.documents.len());
-        let mut failure: Option<(ErrorCode, String)> = None;
-        if let Err(error) = verify::check_certificate(
-            &certificate.certificate_der,
-            &certificate.chain_der,
-            provider.trust_anchors(),
-            &current.user_id,
-            now,
-        ) {
-            failure = Some((ErrorCode::SignatureInvalid, format!("signer {error}")));
-        }
-        for document in &current.documents {
-            if failure.is_some() {
-                break;
+    /// Verifies what the CA returned for `transaction` on a blocking thread: every document's
+    /// signature, the signer's path to the provider's trust anchors and that it names the
+    /// citizen, at the time of reception. `None` when the provider is no longer configured.
+    async fn judge(&self, transaction: &Transaction, signatures: Vec<RawSignature>) -> Option<Verdict> {
+        let provider = self.providers.get(&transaction.provider)?.clone();
+        let transaction = transaction.clone();
+        let metrics = self.metrics.clone();
+        let judged = tokio::task::spawn_blocking(move || {
+            let verdict = judge(&transaction, &provider, &signatures, OffsetDateTime::now_utc());
+            let passed = matches!(verdict, Verdict::Verified(_));
+            for _ in &transaction.documents {
+                metrics.count_verification(provider.id(), passed);
             }
-            let Some(raw) = signatures
-                .iter()
-                .find(|signature| signature.document_id == document.id)
-            else {
-                failure = Some((
-                    ErrorCode::CaError,
-                    format!(
-                        "the CA returned no signature for document {:?}",
-                        document.id
-                    ),
-                ));
-                break;
-            };
-            let result = verify::verify_signature(
-                &certificate.certificate_der,
-                current.hash_algorithm,
-                &document.digest,
-                &raw.signature,
-            );
-            self.metrics
-                .count_verification(provider.id(), result.is_ok());
-            match result {
-                Ok(checked) => verified.push(VerifiedSignature {
-                    signature: checked.signature,
-                    algorithm: checked.algorithm,
-                    verified_at: now,
-                }),
-                Err(VerifyError::BadSignature) => {
-                    failure = Some((
-                        ErrorCode::SignatureInvalid,
-                        format!(
-                            "the CA's signature of document {:?} does not verify",
-                            document.id
-                        ),
-                    ));
-                }
-                Err(error) => failure = Some((ErrorCode::SignatureInvalid, error.to_string())),
+            if let Verdict::Refused(_, message) = &verdict {
+                tracing::error!(transaction_id = %transaction.id, provider = provider.id(), %message, "CA result refused");
+            }
+            verdict
+        })
+        .await;
+        match judged {
+            Ok(verdict) => Some(verdict),
+            Err(error) => {
+                tracing::error!(%error, "verification task failed");
+                Some(Verdict::Refused(
+                    ErrorCode::InternalError,
+                    "the signatures could not be verified".into(),
+                ))
             }
         }
-        if let Some((code, message)) = failure {
-            tracing::error!(transaction_id = %current.id, provider = provider.id(), %message, "CA result refused");
-            return current.fail(code, message, now).ok();
-        }
-        let mut next = current.finish(TransactionStatus::Signed, now).ok()?;
-        for (document, signature) in next.documents.iter_mut().zip(verified) {
-            document.signature = Some(signature);
-        }
-        Some(next)
     }
+}
+
+/// What the verification of a CA's answer decided.
+enum Verdict {
+    /// Every document's signature passed; in document order.
+    Verified(Vec<VerifiedSignature>),
+    /// Something did not pass: the transaction fails with this code and message.
+    Refused(ErrorCode, String),
+}
+
+/// The [`Verdict`] on `signatures` for `transaction`'s documents, at `now`.
+fn judge(
+    transaction: &Transaction,
+    provider: &Provider,
+    signatures: &[RawSignature],
+    now: OffsetDateTime,
+) -> Verdict {
+    let mut signed = Vec::with_capacity(transaction.documents.len());
+    for document in &transaction.documents {
+        let Some(raw) = signatures
+            .iter()
+            .find(|signature| signature.document_id == document.id)
+        else {
+            return Verdict::Refused(
+                ErrorCode::CaError,
+                format!("the CA returned no signature for document {:?}", document.id),
+            );
+        };
+        signed.push(verify::SignedDigest {
+            hash_algorithm: transaction.hash_algorithm,
+            digest: &document.digest,
+            signature: &raw.signature,
+        });
+    }
+    let certificate = &transaction.certificate;
+    let results = verify::verify_signed_digests(
+        &certificate.certificate_der,
+        &certificate.chain_der,
+        Some(&transaction.user_id),
+        &signed,
+        &verify::Validation::new(provider.trust_anchors(), now),
+    );
+    let mut verified = Vec::with_capacity(results.len());
+    for (document, result) in transaction.documents.iter().zip(results) {
+        match result.signature.filter(|_| result.report.passed()) {
+            Some(checked) => verified.push(VerifiedSignature {
+                signature: checked.signature,
+                algorithm: checked.algorithm,
+                verified_at: now,
+                report: result.report,
+            }),
+            None => {
+                return Verdict::Refused(
+                    ErrorCode::SignatureInvalid,
+                    format!("document {:?}: {}", document.id, result.report.message),
+                );
+            }
+        }
+    }
+    Verdict::Verified(verified)
 }

@@ -252,14 +252,20 @@ impl Signing {
                     "the CA says this certificate cannot sign",
                 ));
             }
-            verify::check_certificate(
+            let report = verify::validate_certificate(
                 &certificate.certificate_der,
                 &certificate.chain_der,
-                provider.trust_anchors(),
                 user_id,
-                now,
-            )
-            .map_err(|error| ServiceError::new(ErrorCode::CertificateUnusable, error.to_string()))
+                &verify::Validation::new(provider.trust_anchors(), now),
+            );
+            if report.passed() {
+                Ok(())
+            } else {
+                Err(ServiceError::new(
+                    ErrorCode::CertificateUnusable,
+                    report.message,
+                ))
+            }
         };
         if let Some(wanted) = certificate_id {
             let certificate = certificates

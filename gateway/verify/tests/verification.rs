@@ -51,7 +51,7 @@ fn verify(
     verify_signed_digest(
         certificate,
         &pki.chain(),
-        CITIZEN,
+        Some(CITIZEN),
         SignedDigest {
             hash_algorithm,
             digest,
@@ -124,7 +124,7 @@ fn rsa_2048_chain_with_pkcs1_and_pss_signatures_passes() {
             signature: &pss,
         },
     ];
-    let outcomes = verify_signed_digests(&leaf, &pki.chain(), CITIZEN, &signed, &pki.validation());
+    let outcomes = verify_signed_digests(&leaf, &pki.chain(), Some(CITIZEN), &signed, &pki.validation());
     let algorithms: Vec<_> = outcomes
         .iter()
         .map(|o| {

@@ -5,3 +5,4 @@ pub(super) mod certificates;
 pub(super) mod oauth;
 pub(super) mod providers;
 pub(super) mod signatures;
+pub(super) mod verifications;
