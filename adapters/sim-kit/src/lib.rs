@@ -12,6 +12,9 @@
 //!   one-shot "corrupt the next signature" / "sign the next with a foreign key" switches.
 //! * [`behaviour`]: what a simulated citizen does with a request ([`Behaviour`]) and how that
 //!   resolves lazily against the clock ([`Behaviour::due`]).
+//! * [`revocation`]: the [`Revocation`] every [`TestPki`] carries: its CAs' CRLs and OCSP
+//!   responder, revoking certificates, and the [`RevocationSwitches`] (unauthorised responder,
+//!   stale answers, outages).
 //! * [`server`]: [`SimServer`], an actix-web server on a local listener that stops on drop.
 //! * [`control`]: the common `/_sim` HTTP control API, mounted for any simulator implementing
 //!   [`ControlTarget`].
@@ -36,6 +39,7 @@ pub mod behaviour;
 pub mod control;
 pub mod faults;
 pub mod pki;
+pub mod revocation;
 pub mod server;
 
 pub use behaviour::{Behaviour, Decision};
@@ -43,6 +47,10 @@ pub use control::{ControlError, ControlTarget};
 pub use faults::{CallGate, Fault, MAX_RECORDED_REQUESTS, RecordedRequest, wait_out};
 pub use pki::{
     Certificate, CitizenCertSpec, CitizenKey, DigestAlgorithm, DnAttribute, IssuedCitizen, KeyKind,
-    PkiError, SignatureScheme, Subject, TestPki, TestPkiBuilder,
+    PkiError, SignatureScheme, Subject, TestPki, TestPkiBuilder, base_url,
+};
+pub use revocation::{
+    OcspSigner, Outage, Revocation, RevocationError, RevocationReason, RevocationSwitches, Revoke,
+    Revoked, RevokedCertificate,
 };
 pub use server::SimServer;
