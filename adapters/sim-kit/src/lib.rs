@@ -15,6 +15,7 @@
 //! * [`revocation`]: the [`Revocation`] every [`TestPki`] carries: its CAs' CRLs and OCSP
 //!   responder, revoking certificates, and the [`RevocationSwitches`] (unauthorised responder,
 //!   stale answers, outages).
+//! * [`judge`]: the `openssl` binary as the independent judge of that data, for tests.
 //! * [`server`]: [`SimServer`], an actix-web server on a local listener that stops on drop.
 //! * [`control`]: the common `/_sim` HTTP control API, mounted for any simulator implementing
 //!   [`ControlTarget`].
@@ -38,6 +39,7 @@
 pub mod behaviour;
 pub mod control;
 pub mod faults;
+pub mod judge;
 pub mod pki;
 pub mod revocation;
 pub mod server;

@@ -3,12 +3,12 @@
 //! responder (`openssl ocsp -url`, which builds its own requests, and `-respin`), before and
 //! after the revoke control, and under every switch.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use actix_web::web;
 use kyso_sim_kit::control::{self, ControlError, ControlTarget};
+use kyso_sim_kit::judge::{OpensslRun, ScratchDir, openssl, openssl_time};
 use kyso_sim_kit::{
     Behaviour, CallGate, CitizenCertSpec, Decision, KeyKind, Revocation, SimServer, TestPki,
     base_url,
@@ -66,48 +66,8 @@ impl ControlTarget for Kit {
     }
 }
 
-struct Run {
-    status: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `openssl args...` in `dir`, off the async executor.
-async fn openssl(dir: &Path, args: &[&str]) -> Run {
-    let dir = dir.to_owned();
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        let output = Command::new("openssl")
-            .args(&args)
-            .current_dir(&dir)
-            .output()
-            .expect("openssl runs");
-        Run {
-            status: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    })
-    .await
-    .expect("the openssl task")
-}
-
-fn scratch_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "kyso-revocation-{}",
-        hex::encode(rand::random::<[u8; 6]>())
-    ));
-    std::fs::create_dir_all(&dir).expect("a scratch directory");
-    dir
-}
-
-/// A revocation time as `openssl ocsp` prints it: `Jan  2 03:04:05 2026 GMT`.
-fn openssl_time(at: OffsetDateTime) -> String {
-    let format = time::format_description::parse_borrowed::<2>(
-        "[month repr:short] [day padding:space] [hour]:[minute]:[second] [year] GMT",
-    )
-    .expect("a format");
-    at.format(&format).expect("formatted")
+async fn judged(dir: &Path, args: &[&str]) -> OpensslRun {
+    openssl(dir, args).await.expect("openssl runs")
 }
 
 async fn start() -> (web::Data<Kit>, SimServer) {
@@ -140,8 +100,9 @@ async fn start() -> (web::Data<Kit>, SimServer) {
 #[tokio::test]
 async fn crl_and_ocsp_satisfy_openssl_before_and_after_revocation() {
     let (kit, server) = start().await;
-    let dir = scratch_dir();
-    let write = |name: &str, contents: &[u8]| std::fs::write(dir.join(name), contents).unwrap();
+    let scratch = ScratchDir::new("revocation").unwrap();
+    let dir = scratch.path();
+    let write = |name: &str, contents: &[u8]| scratch.write(name, contents).unwrap();
     let pki = &kit.pki;
     write("root.pem", pki.root.pem.as_bytes());
     write("issuer.pem", pki.issuing_cas[0].pem.as_bytes());
@@ -159,7 +120,7 @@ async fn crl_and_ocsp_satisfy_openssl_before_and_after_revocation() {
 
     // The certificates point at the simulator itself: the citizen at its CA's CRL, the issuing
     // CA at the root's; both at the responder.
-    let text = openssl(&dir, &["x509", "-in", "an.pem", "-noout", "-text"]).await;
+    let text = judged(dir, &["x509", "-in", "an.pem", "-noout", "-text"]).await;
     assert!(
         text.stdout
             .contains(&format!("URI:{}", server.url("/_sim/pki/crl/ca-0.crl")))
@@ -169,7 +130,7 @@ async fn crl_and_ocsp_satisfy_openssl_before_and_after_revocation() {
         "{}",
         text.stdout
     );
-    let text = openssl(&dir, &["x509", "-in", "issuer.pem", "-noout", "-text"]).await;
+    let text = judged(dir, &["x509", "-in", "issuer.pem", "-noout", "-text"]).await;
     assert!(
         text.stdout
             .contains(&format!("URI:{}", server.url("/_sim/pki/crl/root.crl")))
@@ -192,8 +153,8 @@ async fn crl_and_ocsp_satisfy_openssl_before_and_after_revocation() {
 
     // Nothing revoked: the CRLs verify, list nothing, and the chain passes a CRL check.
     fetch_crls().await;
-    let crl = openssl(
-        &dir,
+    let crl = judged(
+        dir,
         &[
             "crl",
             "-inform",
@@ -220,8 +181,8 @@ async fn crl_and_ocsp_satisfy_openssl_before_and_after_revocation() {
         "{}",
         crl.stdout
     );
-    let root_crl = openssl(
-        &dir,
+    let root_crl = judged(
+        dir,
         &[
             "crl", "-inform", "DER", "-in", "root.crl", "-CAfile", "root.pem", "-noout",
         ],
@@ -241,7 +202,7 @@ async fn crl_and_ocsp_satisfy_openssl_before_and_after_revocation() {
         "ca-0.crl",
         "an.pem",
     ];
-    let verify = openssl(&dir, &verify_args).await;
+    let verify = judged(dir, &verify_args).await;
     assert_eq!(verify.status, 0, "{}{}", verify.stdout, verify.stderr);
     assert!(verify.stdout.contains("an.pem: OK"));
 
@@ -259,7 +220,7 @@ async fn crl_and_ocsp_satisfy_openssl_before_and_after_revocation() {
         "-CAfile",
         "root.pem",
     ];
-    let ocsp = openssl(&dir, &ocsp_args).await;
+    let ocsp = judged(dir, &ocsp_args).await;
     assert_eq!(ocsp.status, 0, "{}", ocsp.stderr);
     assert!(
         ocsp.stderr.contains("Response verify OK"),
@@ -303,7 +264,7 @@ async fn crl_and_ocsp_satisfy_openssl_before_and_after_revocation() {
             .is_revoked(&pki.citizens[0].certificate.serial)
     );
 
-    let ocsp = openssl(&dir, &ocsp_args).await;
+    let ocsp = judged(dir, &ocsp_args).await;
     assert!(
         ocsp.stderr.contains("Response verify OK"),
         "{}",
@@ -321,8 +282,8 @@ async fn crl_and_ocsp_satisfy_openssl_before_and_after_revocation() {
 
     // The next CRL has the next number and lists An with the date and reason.
     fetch_crls().await;
-    let crl = openssl(
-        &dir,
+    let crl = judged(
+        dir,
         &[
             "crl",
             "-inform",
@@ -353,7 +314,7 @@ async fn crl_and_ocsp_satisfy_openssl_before_and_after_revocation() {
             .contains(&format!("Revocation Date: {}", openssl_time(revoked_at)))
     );
     assert!(crl.stdout.contains("Key Compromise"), "{}", crl.stdout);
-    let verify = openssl(&dir, &verify_args).await;
+    let verify = judged(dir, &verify_args).await;
     assert_ne!(verify.status, 0);
     assert!(
         verify.stdout.contains("certificate revoked")
@@ -393,14 +354,14 @@ async fn crl_and_ocsp_satisfy_openssl_before_and_after_revocation() {
     );
 
     server.stop().await;
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[tokio::test]
 async fn switches_make_the_responder_misbehave() {
     let (kit, server) = start().await;
-    let dir = scratch_dir();
-    let write = |name: &str, contents: &[u8]| std::fs::write(dir.join(name), contents).unwrap();
+    let scratch = ScratchDir::new("revocation").unwrap();
+    let dir = scratch.path();
+    let write = |name: &str, contents: &[u8]| scratch.write(name, contents).unwrap();
     let pki = &kit.pki;
     write("root.pem", pki.root.pem.as_bytes());
     write("issuer.pem", pki.issuing_cas[0].pem.as_bytes());
@@ -413,8 +374,8 @@ async fn switches_make_the_responder_misbehave() {
     let ocsp_url = server.url("/_sim/pki/ocsp");
 
     // A request openssl wrote (SHA-256 CertID), POSTed by hand, judged with -respin.
-    let reqout = openssl(
-        &dir,
+    let reqout = judged(
+        dir,
         &[
             "ocsp",
             "-sha256",
@@ -437,8 +398,8 @@ async fn switches_make_the_responder_misbehave() {
         async move { request.send().await.unwrap() }
     };
     let judge = || {
-        openssl(
-            &dir,
+        judged(
+            dir,
             &[
                 "ocsp",
                 "-sha256",
@@ -466,8 +427,8 @@ async fn switches_make_the_responder_misbehave() {
     let run = judge().await;
     assert!(run.stderr.contains("Response verify OK"), "{}", run.stderr);
     assert!(run.stdout.contains("an.pem: good"), "{}", run.stdout);
-    let text = openssl(
-        &dir,
+    let text = judged(
+        dir,
         &["ocsp", "-respin", "resp.der", "-resp_text", "-noverify"],
     )
     .await;
@@ -534,8 +495,8 @@ async fn switches_make_the_responder_misbehave() {
     assert_eq!(post().await.status(), 200);
     let foreign = kit.pki.revocation.foreign_responder_certificate();
     write("foreign.pem", foreign.pem.as_bytes());
-    let run = openssl(
-        &dir,
+    let run = judged(
+        dir,
         &[
             "ocsp",
             "-issuer",
@@ -558,8 +519,8 @@ async fn switches_make_the_responder_misbehave() {
     let garbage = http.post(&ocsp_url).body("hello").send().await.unwrap();
     assert_eq!(garbage.status(), 200);
     write("resp.der", &garbage.bytes().await.unwrap());
-    let text = openssl(
-        &dir,
+    let text = judged(
+        dir,
         &["ocsp", "-respin", "resp.der", "-resp_text", "-noverify"],
     )
     .await;
@@ -571,5 +532,4 @@ async fn switches_make_the_responder_misbehave() {
     );
 
     server.stop().await;
-    std::fs::remove_dir_all(&dir).ok();
 }

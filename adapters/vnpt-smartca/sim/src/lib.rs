@@ -55,7 +55,8 @@ mod wire;
 
 pub use config::{CitizenSpec, DEFAULT_TRANSACTION_TTL, SimConfig};
 pub use kyso_sim_kit::{
-    Behaviour, Fault, KeyKind, MAX_RECORDED_REQUESTS, RecordedRequest, SignatureScheme,
+    Behaviour, Fault, KeyKind, MAX_RECORDED_REQUESTS, RecordedRequest, Revocation,
+    RevocationReason, RevocationSwitches, Revoke, RevokedCertificate, SignatureScheme,
 };
 pub use server::{SimHandle, spawn, spawn_on};
 pub use sim::{CitizenInfo, SimControl, SimTransaction, TransactionState};
@@ -73,6 +74,9 @@ pub enum SimError {
     /// A generated certificate could not be described.
     #[error("describing a generated certificate failed: {0}")]
     Certificate(String),
+    /// Revoking a certificate failed.
+    #[error(transparent)]
+    Revocation(#[from] kyso_sim_kit::RevocationError),
     /// Binding or serving the socket failed.
     #[error("simulator socket error")]
     Io(#[from] std::io::Error),
