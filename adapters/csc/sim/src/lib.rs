@@ -80,7 +80,10 @@ pub use config::{
     CitizenSpec, ConsentMode, DEFAULT_AUTHORIZATION_TTL, DEFAULT_MULTISIGN, DEFAULT_SAD_LIFETIME,
     DEFAULT_TOKEN_LIFETIME, SimConfig,
 };
-pub use kyso_sim_kit::{Behaviour, Fault, KeyKind, MAX_RECORDED_REQUESTS, RecordedRequest};
+pub use kyso_sim_kit::{
+    Behaviour, Fault, KeyKind, MAX_RECORDED_REQUESTS, RecordedRequest, Revocation,
+    RevocationReason, RevocationSwitches, Revoke, RevokedCertificate,
+};
 pub use server::{SimHandle, spawn, spawn_on};
 pub use sim::{AuthorizationState, CitizenInfo, SimAuthorization, SimControl};
 
@@ -94,6 +97,9 @@ pub enum SimError {
     /// Generating the test PKI failed.
     #[error("test PKI failure")]
     Pki(#[from] kyso_sim_kit::PkiError),
+    /// Revoking a certificate failed.
+    #[error(transparent)]
+    Revocation(#[from] kyso_sim_kit::RevocationError),
     /// Binding or serving the socket failed.
     #[error("simulator socket error")]
     Io(#[from] std::io::Error),

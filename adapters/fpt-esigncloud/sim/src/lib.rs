@@ -111,7 +111,10 @@ pub use config::{
     Behaviour, CitizenSpec, DEFAULT_AUTHORISATION_TTL, DEFAULT_PASSCODE, RelyingPartySpec, RpKey,
     SANDBOX_RELYING_PARTY, SANDBOX_RP_PASSWORD, SANDBOX_RP_SIGNATURE, SANDBOX_RP_USER, SimConfig,
 };
-pub use kyso_sim_kit::{Fault, MAX_RECORDED_REQUESTS};
+pub use kyso_sim_kit::{
+    Fault, MAX_RECORDED_REQUESTS, Revocation, RevocationReason, RevocationSwitches, Revoke,
+    RevokedCertificate,
+};
 pub use server::{SimHandle, spawn, spawn_on};
 pub use sim::{
     CitizenInfo, OTP_ATTEMPTS, RecordedRequest, SimControl, SimTransaction, TIMESTAMP_WINDOW,
@@ -134,6 +137,9 @@ pub enum SimError {
     /// The generated PKI lacks what the simulator reports.
     #[error("describing the generated PKI failed: {0}")]
     Certificate(String),
+    /// Revoking a certificate failed.
+    #[error(transparent)]
+    Revocation(#[from] kyso_sim_kit::RevocationError),
     /// Binding or serving the socket failed.
     #[error("simulator socket error")]
     Io(#[from] std::io::Error),

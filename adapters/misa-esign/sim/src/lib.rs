@@ -91,6 +91,9 @@ mod wire;
 pub use config::{
     Behaviour, CitizenSpec, DEFAULT_TOKEN_LIFETIME, DEFAULT_TRANSACTION_TTL, SimConfig,
 };
+pub use kyso_sim_kit::{
+    Revocation, RevocationReason, RevocationSwitches, Revoke, RevokedCertificate,
+};
 pub use server::{SimHandle, spawn, spawn_on};
 pub use sim::{
     CitizenInfo, Fault, MAX_DOCUMENTS, MAX_RECORDED_REQUESTS, RecordedRequest, SimControl,
@@ -107,6 +110,9 @@ pub enum SimError {
     /// Generating the test PKI, or signing with a citizen's key, failed.
     #[error("test PKI failure")]
     Pki(#[from] kyso_sim_kit::PkiError),
+    /// Revoking a certificate failed.
+    #[error(transparent)]
+    Revocation(#[from] kyso_sim_kit::RevocationError),
     /// Binding or serving the socket failed.
     #[error("simulator socket error")]
     Io(#[from] std::io::Error),

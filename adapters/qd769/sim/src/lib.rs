@@ -76,7 +76,10 @@ pub use config::{
     SANDBOX_NEAC_SP_ID, SANDBOX_NEAC_SP_PASSWORD, SANDBOX_NEAC_TOKEN, SignMode, SimConfig, SimMode,
     SimPaths,
 };
-pub use kyso_sim_kit::{Behaviour, Fault, MAX_RECORDED_REQUESTS, RecordedRequest};
+pub use kyso_sim_kit::{
+    Behaviour, Fault, MAX_RECORDED_REQUESTS, RecordedRequest, Revocation, RevocationReason,
+    RevocationSwitches, Revoke, RevokedCertificate,
+};
 pub use server::{SimHandle, spawn, spawn_on};
 pub use sim::{CitizenInfo, SimControl, SimTransaction, TransactionState};
 
@@ -93,6 +96,9 @@ pub enum SimError {
     /// A generated certificate could not be described.
     #[error("describing a generated certificate failed: {0}")]
     Certificate(String),
+    /// Revoking a certificate failed.
+    #[error(transparent)]
+    Revocation(#[from] kyso_sim_kit::RevocationError),
     /// Binding or serving the socket failed.
     #[error("simulator socket error")]
     Io(#[from] std::io::Error),

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_sim_kit::faults::corrupt;
 use kyso_sim_kit::{
     Behaviour, CallGate, CitizenKey, ControlError, ControlTarget, Decision, DigestAlgorithm, Fault,
-    KeyKind, RecordedRequest, SignatureScheme,
+    KeyKind, RecordedRequest, Revocation, Revoke, RevokedCertificate, SignatureScheme,
 };
 use serde::Serialize;
 
@@ -26,9 +26,10 @@ use crate::config::{
 };
 use crate::pki::{Citizen, Qd769Pki};
 use crate::wire::{
-    CERT_STATUS_ACTIVE, CERT_STATUS_SUSPENDED, ChainData, Credentials, GetCertificateData,
-    GetCertificateRequest, MSG_EXPIRED, MSG_REJECTED, MSG_SIG_WAIT, MSG_SUCCESS, MSG_WAITING,
-    SignFile, SignRequest, SignedFile, StatusRequest, TransactionData, UserCertificate,
+    CERT_STATUS_ACTIVE, CERT_STATUS_REVOKED, CERT_STATUS_SUSPENDED, ChainData, Credentials,
+    GetCertificateData, GetCertificateRequest, MSG_EXPIRED, MSG_REJECTED, MSG_SIG_WAIT,
+    MSG_SUCCESS, MSG_WAITING, SignFile, SignRequest, SignedFile, StatusRequest, TransactionData,
+    UserCertificate,
 };
 
 /// The request fields the log redacts: the SP's credentials.
@@ -202,9 +203,10 @@ pub(crate) struct Sim {
 
 impl Sim {
     /// Generates the PKI and an empty state. CPU-bound: run it off the async executor.
-    pub(crate) fn new(config: SimConfig) -> Result<Self, SimError> {
+    /// Its certificates point at `base_url` (the simulator's own address) for revocation data.
+    pub(crate) fn new(config: SimConfig, base_url: String) -> Result<Self, SimError> {
         config.validate().map_err(SimError::InvalidConfig)?;
-        let pki = Qd769Pki::generate(&config.cas)?;
+        let pki = Qd769Pki::generate(&config.cas, base_url)?;
         let cas = config
             .cas
             .iter()
@@ -336,6 +338,9 @@ impl Sim {
             },
             serial_number: citizen.serial_hex.clone(),
             cert_status: match citizen.spec.certificate_status {
+                _ if self.pki.revocation.is_revoked(&citizen.certificate.serial) => {
+                    CERT_STATUS_REVOKED
+                }
                 CertificateStatus::Active => CERT_STATUS_ACTIVE,
                 CertificateStatus::Suspended => CERT_STATUS_SUSPENDED,
             },
@@ -738,6 +743,24 @@ impl ControlTarget for Sim {
     fn set_behaviour(&self, citizen: &str, behaviour: Behaviour) -> Result<(), ControlError> {
         Sim::set_behaviour(self, citizen, behaviour).map_err(control_error)
     }
+
+    fn revocation(&self) -> &Revocation {
+        &self.pki.revocation
+    }
+
+    /// The citizen's certificates at every CA.
+    fn certificate_serials(&self, citizen: &str) -> Option<Vec<[u8; 16]>> {
+        let serials: Vec<_> = self
+            .cas
+            .iter()
+            .enumerate()
+            .filter_map(|(ca, sim_ca)| {
+                let index = *sim_ca.by_user.get(citizen)?;
+                Some(self.citizen(ca, index).certificate.serial)
+            })
+            .collect();
+        (!serials.is_empty()).then_some(serials)
+    }
 }
 
 /// The `/_sim` answer for a failed control call.
@@ -846,6 +869,25 @@ impl SimControl {
     /// Every citizen certificate the simulator holds, CA by CA.
     pub fn citizens(&self) -> Vec<CitizenInfo> {
         self.sim.citizens()
+    }
+
+    /// Revokes the citizen's certificates (at every CA, unless `revoke.serial_number` picks one):
+    /// the CRL and OCSP say so, and get_certificate reports `cert_status` "Đã thu hồi". Signing
+    /// still works: catching it is the relying party's job.
+    ///
+    /// # Errors
+    /// [`SimError::Revocation`]: an unknown citizen or serial, already revoked, a future time.
+    pub fn revoke(
+        &self,
+        user_id: &str,
+        revoke: &Revoke,
+    ) -> Result<Vec<RevokedCertificate>, SimError> {
+        Ok(self.sim.revoke_citizen(user_id, revoke)?)
+    }
+
+    /// The revocation side of the test PKI (CRLs, OCSP, switches, URLs).
+    pub fn revocation(&self) -> &Revocation {
+        &self.sim.pki.revocation
     }
 
     /// The citizen's certificate at `ca_name` in PEM, if both exist.

@@ -73,7 +73,10 @@ pub use config::{
     Behaviour, CertificateStatus, CitizenSpec, DEFAULT_TOKEN_LIFETIME, DEFAULT_TRANSACTION_TTL,
     SimConfig,
 };
-pub use kyso_sim_kit::{Fault, MAX_RECORDED_REQUESTS};
+pub use kyso_sim_kit::{
+    Fault, MAX_RECORDED_REQUESTS, Revocation, RevocationReason, RevocationSwitches, Revoke,
+    RevokedCertificate,
+};
 pub use server::{SimHandle, spawn, spawn_on};
 pub use sim::{
     CitizenInfo, IssuedToken, RecordedRequest, SimControl, SimDocument, SimTransaction,
@@ -93,6 +96,9 @@ pub enum SimError {
     /// A generated certificate could not be described.
     #[error("describing a generated certificate failed: {0}")]
     Certificate(String),
+    /// Revoking a certificate failed.
+    #[error(transparent)]
+    Revocation(#[from] kyso_sim_kit::RevocationError),
     /// Binding or serving the socket failed.
     #[error("simulator socket error")]
     Io(#[from] std::io::Error),

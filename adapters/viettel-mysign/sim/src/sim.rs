@@ -15,7 +15,7 @@ use base64::engine::general_purpose::{STANDARD as BASE64, URL_SAFE_NO_PAD};
 use kyso_sim_kit::faults::corrupt;
 use kyso_sim_kit::{
     CallGate, CitizenKey, ControlError, ControlTarget, Decision, DigestAlgorithm, Fault, KeyKind,
-    SignatureScheme,
+    Revocation, Revoke, RevokedCertificate, SignatureScheme,
 };
 use serde::Serialize;
 
@@ -319,9 +319,10 @@ pub(crate) struct Sim {
 
 impl Sim {
     /// Generates the PKI and an empty state. CPU-bound: run it off the async executor.
-    pub(crate) fn new(config: SimConfig) -> Result<Self, SimError> {
+    /// Its certificates point at `base_url` (the simulator's own address) for revocation data.
+    pub(crate) fn new(config: SimConfig, base_url: String) -> Result<Self, SimError> {
         config.validate().map_err(SimError::InvalidConfig)?;
-        let pki = ViettelPki::generate(&config.citizens)?;
+        let pki = ViettelPki::generate(&config.citizens, base_url)?;
         let index = |key: &dyn Fn(&Citizen) -> String| {
             pki.citizens
                 .iter()
@@ -477,7 +478,7 @@ impl Sim {
         cert_info: bool,
         auth_info: bool,
     ) -> CredentialInfo {
-        let valid = citizen.spec.certificate_status == CertificateStatus::Valid;
+        let valid = self.certificate_status(citizen) == CertificateStatus::Valid;
         let certificates = match chain {
             ChainShape::None => Vec::new(),
             ChainShape::Single => vec![BASE64.encode(&citizen.cert_der)],
@@ -784,6 +785,15 @@ impl Sim {
             .collect()
     }
 
+    /// The certificate's status now: `Revoked` once the PKI has revoked it.
+    fn certificate_status(&self, citizen: &Citizen) -> CertificateStatus {
+        if self.pki.revocation.is_revoked(&citizen.serial) {
+            CertificateStatus::Revoked
+        } else {
+            citizen.spec.certificate_status
+        }
+    }
+
     /// From now on, subscriber `user_id` (CCCD number) answers as `behaviour`.
     fn set_behaviour(&self, user_id: &str, behaviour: Behaviour) -> Result<(), SimError> {
         let index = *self
@@ -854,7 +864,7 @@ impl Sim {
                     .get(&index)
                     .copied()
                     .unwrap_or(c.spec.behaviour),
-                certificate_status: c.spec.certificate_status,
+                certificate_status: self.certificate_status(c),
                 credential_id: c.credential_id.clone(),
                 serial_number: c.serial_decimal.clone(),
             })
@@ -927,6 +937,16 @@ impl ControlTarget for Sim {
 
     fn set_behaviour(&self, citizen: &str, behaviour: Behaviour) -> Result<(), ControlError> {
         Sim::set_behaviour(self, citizen, behaviour).map_err(control_error)
+    }
+
+    fn revocation(&self) -> &Revocation {
+        &self.pki.revocation
+    }
+
+    /// `citizen` is the CCCD number, as for behaviours.
+    fn certificate_serials(&self, citizen: &str) -> Option<Vec<[u8; 16]>> {
+        let index = *self.by_cccd.get(citizen)?;
+        Some(vec![self.pki.citizens[index].serial])
     }
 }
 
@@ -1084,6 +1104,26 @@ impl SimControl {
     /// The subscribers the simulator knows.
     pub fn citizens(&self) -> Vec<CitizenInfo> {
         self.sim.citizens()
+    }
+
+    /// Revokes the subscriber's certificate (`user_id` is the CCCD number): the CRL and OCSP say
+    /// so, and `certificates/info` reports `cert.status` `revoked`, `key.status` `disabled`.
+    /// `signHash` keeps signing with it (only a certificate configured revoked is refused with
+    /// `13004`): a certificate revoked after the fact is for the relying party to catch.
+    ///
+    /// # Errors
+    /// [`SimError::Revocation`]: an unknown subscriber or serial, already revoked, a future time.
+    pub fn revoke(
+        &self,
+        user_id: &str,
+        revoke: &Revoke,
+    ) -> Result<Vec<RevokedCertificate>, SimError> {
+        Ok(self.sim.revoke_citizen(user_id, revoke)?)
+    }
+
+    /// The revocation side of the test PKI (CRLs, OCSP, switches, URLs).
+    pub fn revocation(&self) -> &Revocation {
+        &self.sim.pki.revocation
     }
 
     /// The subscriber's certificate in PEM, if the subscriber exists.
