@@ -77,8 +77,13 @@ pub trait ControlTarget: Send + Sync + 'static {
     /// The revocation side of the simulator's test PKI.
     fn revocation(&self) -> &Revocation;
 
-    /// The serials of the citizen's certificates, `None` for an unknown citizen.
-    fn certificate_serials(&self, citizen: &str) -> Option<Vec<[u8; 16]>>;
+    /// The serials of the citizen's certificates, `None` for an unknown citizen. By default the
+    /// certificates whose subject names the citizen as `UID=CCCD:<citizen>`
+    /// ([`Revocation::citizen_serials`]); a simulator that knows citizens by other ids too
+    /// overrides it.
+    fn certificate_serials(&self, citizen: &str) -> Option<Vec<[u8; 16]>> {
+        self.revocation().citizen_serials(citizen)
+    }
 
     /// Revokes the citizen's certificates as `revoke` says: the one with `revoke.serial_number`,
     /// or else every one not revoked yet.
@@ -95,29 +100,7 @@ pub trait ControlTarget: Send + Sync + 'static {
         let serials = self
             .certificate_serials(citizen)
             .ok_or_else(|| RevocationError::UnknownCitizen(citizen.to_owned()))?;
-        let revocation = self.revocation();
-        if let Some(wanted) = &revoke.serial_number {
-            let serial = serials
-                .iter()
-                .find(|serial| hex::encode(serial).eq_ignore_ascii_case(wanted))
-                .ok_or_else(|| RevocationError::UnknownSerial(wanted.clone()))?;
-            return Ok(vec![revocation.revoke(serial, revoke)?]);
-        }
-        let mut revoked = Vec::new();
-        let mut first_error = None;
-        for serial in &serials {
-            match revocation.revoke(serial, revoke) {
-                Ok(certificate) => revoked.push(certificate),
-                Err(error @ RevocationError::AlreadyRevoked { .. }) => {
-                    first_error.get_or_insert(error);
-                }
-                Err(error) => return Err(error),
-            }
-        }
-        match first_error {
-            Some(error) if revoked.is_empty() => Err(error),
-            _ => Ok(revoked),
-        }
+        self.revocation().revoke_among(&serials, revoke)
     }
 }
 
@@ -435,10 +418,6 @@ mod tests {
 
         fn revocation(&self) -> &Revocation {
             &self.pki.revocation
-        }
-
-        fn certificate_serials(&self, _citizen: &str) -> Option<Vec<[u8; 16]>> {
-            None
         }
     }
 

@@ -709,8 +709,17 @@ impl TestPkiBuilder {
                 issued.insert(issuer.certificate.serial.to_vec(), 0);
                 authorities.push(issuer);
             }
+            let mut by_citizen: BTreeMap<String, Vec<[u8; 16]>> = BTreeMap::new();
             for citizen in &citizens {
-                issued.insert(citizen.certificate.serial.to_vec(), citizen.issuer + 1);
+                let certificate = &citizen.certificate;
+                issued.insert(certificate.serial.to_vec(), citizen.issuer + 1);
+                if let Some(uid) = certificate.subject.get(&DnAttribute::Uid) {
+                    let id = uid.strip_prefix("CCCD:").unwrap_or(uid);
+                    by_citizen
+                        .entry(id.to_owned())
+                        .or_default()
+                        .push(certificate.serial);
+                }
             }
             for (index, authority) in authorities.iter().enumerate() {
                 issued.insert(authority.responder.certificate.serial.to_vec(), index);
@@ -727,7 +736,13 @@ impl TestPkiBuilder {
                     .map(|a| a.certificate.clone())
                     .collect(),
                 citizens,
-                revocation: Revocation::new(authorities, issued, foreign, self.served_at.clone()),
+                revocation: Revocation::new(
+                    authorities,
+                    issued,
+                    by_citizen,
+                    foreign,
+                    self.served_at.clone(),
+                ),
             })
         })
     }

@@ -336,6 +336,8 @@ pub struct Revocation {
     authorities: Vec<Authority>,
     /// Every certificate issued under the PKI: serial → index of the issuing authority.
     issued: BTreeMap<Vec<u8>, usize>,
+    /// The citizens' certificates by the id in their subject's `UID=CCCD:<id>`.
+    citizens: BTreeMap<String, Vec<[u8; 16]>>,
     /// The unauthorised responder of [`OcspSigner::Foreign`].
     foreign: Responder,
     /// The simulator's base address (`http://127.0.0.1:8089`), if known.
@@ -408,6 +410,7 @@ impl Revocation {
     pub(crate) fn new(
         authorities: Vec<Authority>,
         issued: BTreeMap<Vec<u8>, usize>,
+        citizens: BTreeMap<String, Vec<[u8; 16]>>,
         foreign: Responder,
         base_url: Option<String>,
     ) -> Self {
@@ -415,6 +418,7 @@ impl Revocation {
         Self {
             authorities,
             issued,
+            citizens,
             foreign,
             base_url,
             state: Mutex::new(State {
@@ -526,6 +530,64 @@ impl Revocation {
             issuer,
             revocation,
         })
+    }
+
+    /// The serials of the certificates whose subject names `citizen` as `UID=CCCD:<citizen>` (or
+    /// `UID=<citizen>`), `None` if there are none.
+    pub fn citizen_serials(&self, citizen: &str) -> Option<Vec<[u8; 16]>> {
+        self.citizens.get(citizen).cloned()
+    }
+
+    /// Revokes the certificates of `citizen` (see [`Revocation::citizen_serials`]) as
+    /// [`Revocation::revoke_among`] does.
+    ///
+    /// # Errors
+    /// [`RevocationError::UnknownCitizen`], or those of [`Revocation::revoke_among`].
+    pub fn revoke_citizen(
+        &self,
+        citizen: &str,
+        revoke: &Revoke,
+    ) -> Result<Vec<RevokedCertificate>, RevocationError> {
+        let serials = self
+            .citizen_serials(citizen)
+            .ok_or_else(|| RevocationError::UnknownCitizen(citizen.to_owned()))?;
+        self.revoke_among(&serials, revoke)
+    }
+
+    /// Revokes, among `serials` (one citizen's certificates), the one `revoke.serial_number`
+    /// names, or else every one not revoked yet.
+    ///
+    /// # Errors
+    /// [`RevocationError::UnknownSerial`] (`revoke.serial_number` is not among them),
+    /// [`RevocationError::AlreadyRevoked`] (nothing left to revoke),
+    /// [`RevocationError::FutureRevocation`].
+    pub fn revoke_among(
+        &self,
+        serials: &[[u8; 16]],
+        revoke: &Revoke,
+    ) -> Result<Vec<RevokedCertificate>, RevocationError> {
+        if let Some(wanted) = &revoke.serial_number {
+            let serial = serials
+                .iter()
+                .find(|serial| hex::encode(serial).eq_ignore_ascii_case(wanted))
+                .ok_or_else(|| RevocationError::UnknownSerial(wanted.clone()))?;
+            return Ok(vec![self.revoke(serial, revoke)?]);
+        }
+        let mut revoked = Vec::new();
+        let mut first_error = None;
+        for serial in serials {
+            match self.revoke(serial, revoke) {
+                Ok(certificate) => revoked.push(certificate),
+                Err(error @ RevocationError::AlreadyRevoked { .. }) => {
+                    first_error.get_or_insert(error);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        match first_error {
+            Some(error) if revoked.is_empty() => Err(error),
+            _ => Ok(revoked),
+        }
     }
 
     /// The revocation of the certificate with this serial, if it is revoked.

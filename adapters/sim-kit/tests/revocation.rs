@@ -52,25 +52,30 @@ impl ControlTarget for Kit {
     fn revocation(&self) -> &Revocation {
         &self.pki.revocation
     }
-
-    fn certificate_serials(&self, citizen: &str) -> Option<Vec<[u8; 16]>> {
-        let uid = format!("CCCD:{citizen}");
-        let serials: Vec<_> = self
-            .pki
-            .citizens
-            .iter()
-            .filter(|c| c.certificate.subject.get(&kyso_sim_kit::DnAttribute::Uid) == Some(&uid))
-            .map(|c| c.certificate.serial)
-            .collect();
-        (!serials.is_empty()).then_some(serials)
-    }
 }
+
+/// `openssl crl` verifying the issuing CA's CRL under the chain and printing it.
+const CRL_TEXT: [&str; 11] = [
+    "crl",
+    "-inform",
+    "DER",
+    "-in",
+    "ca-0.crl",
+    "-CAfile",
+    "chain.pem",
+    "-noout",
+    "-text",
+    "-nameopt",
+    "utf8",
+];
 
 async fn judged(dir: &Path, args: &[&str]) -> OpensslRun {
     openssl(dir, args).await.expect("openssl runs")
 }
 
-async fn start() -> (web::Data<Kit>, SimServer) {
+/// A running kit simulator, and a scratch directory holding its `root.pem`, `issuer.pem` (the
+/// issuing CA) and `an.pem` (citizen 001's certificate).
+async fn start() -> (web::Data<Kit>, SimServer, ScratchDir) {
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("a port");
     let base = base_url(listener.local_addr().expect("an address"));
     let pki = tokio::task::spawn_blocking(move || {
@@ -94,23 +99,28 @@ async fn start() -> (web::Data<Kit>, SimServer) {
             .configure(control::configure::<Kit>);
     })
     .expect("the server");
-    (kit, server)
+    let scratch = ScratchDir::new("revocation").expect("a scratch directory");
+    let pki = &kit.pki;
+    for (name, pem) in [
+        ("root.pem", &pki.root.pem),
+        ("issuer.pem", &pki.issuing_cas[0].pem),
+        ("an.pem", &pki.citizens[0].certificate.pem),
+    ] {
+        scratch.write(name, pem).expect("written");
+    }
+    (kit, server, scratch)
 }
 
 #[tokio::test]
 async fn crl_and_ocsp_satisfy_openssl_before_and_after_revocation() {
-    let (kit, server) = start().await;
-    let scratch = ScratchDir::new("revocation").unwrap();
+    let (kit, server, scratch) = start().await;
     let dir = scratch.path();
     let write = |name: &str, contents: &[u8]| scratch.write(name, contents).unwrap();
     let pki = &kit.pki;
-    write("root.pem", pki.root.pem.as_bytes());
-    write("issuer.pem", pki.issuing_cas[0].pem.as_bytes());
     write(
         "chain.pem",
         format!("{}{}", pki.root.pem, pki.issuing_cas[0].pem).as_bytes(),
     );
-    write("an.pem", pki.citizens[0].certificate.pem.as_bytes());
     write("binh.pem", pki.citizens[1].certificate.pem.as_bytes());
     let ocsp_url = server.url("/_sim/pki/ocsp");
     assert_eq!(
@@ -153,21 +163,7 @@ async fn crl_and_ocsp_satisfy_openssl_before_and_after_revocation() {
 
     // Nothing revoked: the CRLs verify, list nothing, and the chain passes a CRL check.
     fetch_crls().await;
-    let crl = judged(
-        dir,
-        &[
-            "crl",
-            "-inform",
-            "DER",
-            "-in",
-            "ca-0.crl",
-            "-CAfile",
-            "chain.pem",
-            "-noout",
-            "-text",
-        ],
-    )
-    .await;
+    let crl = judged(dir, &CRL_TEXT).await;
     assert_eq!(crl.status, 0, "{}", crl.stderr);
     assert!(crl.stderr.contains("verify OK"), "{}", crl.stderr);
     assert!(
@@ -282,21 +278,7 @@ async fn crl_and_ocsp_satisfy_openssl_before_and_after_revocation() {
 
     // The next CRL has the next number and lists An with the date and reason.
     fetch_crls().await;
-    let crl = judged(
-        dir,
-        &[
-            "crl",
-            "-inform",
-            "DER",
-            "-in",
-            "ca-0.crl",
-            "-CAfile",
-            "chain.pem",
-            "-noout",
-            "-text",
-        ],
-    )
-    .await;
+    let crl = judged(dir, &CRL_TEXT).await;
     assert!(crl.stderr.contains("verify OK"), "{}", crl.stderr);
     assert!(
         crl.stdout
@@ -322,32 +304,24 @@ async fn crl_and_ocsp_satisfy_openssl_before_and_after_revocation() {
     );
 
     // Revoking again is a conflict; an unknown citizen is not found; a future time is refused.
-    let again = http
-        .post(server.url("/_sim/citizens/001/revoke"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), 409);
-    let unknown = http
-        .post(server.url("/_sim/citizens/999/revoke"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(unknown.status(), 404);
-    let future = http
-        .post(server.url("/_sim/citizens/002/revoke"))
-        .json(&json!({"revoked_at": "2999-01-01T00:00:00Z"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(future.status(), 400);
-    let unknown_reason = http
-        .post(server.url("/_sim/citizens/002/revoke"))
-        .json(&json!({"reason": "boredom"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(unknown_reason.status(), 400);
+    for (citizen, body, status) in [
+        ("001", Value::Null, 409),
+        ("999", Value::Null, 404),
+        ("002", json!({"revoked_at": "2999-01-01T00:00:00Z"}), 400),
+        ("002", json!({"reason": "boredom"}), 400),
+    ] {
+        let request = http.post(server.url(&format!("/_sim/citizens/{citizen}/revoke")));
+        let request = if body.is_null() {
+            request
+        } else {
+            request.json(&body)
+        };
+        assert_eq!(
+            request.send().await.unwrap().status(),
+            status,
+            "{citizen} {body}"
+        );
+    }
     assert!(
         !pki.revocation
             .is_revoked(&pki.citizens[1].certificate.serial)
@@ -358,14 +332,9 @@ async fn crl_and_ocsp_satisfy_openssl_before_and_after_revocation() {
 
 #[tokio::test]
 async fn switches_make_the_responder_misbehave() {
-    let (kit, server) = start().await;
-    let scratch = ScratchDir::new("revocation").unwrap();
+    let (kit, server, scratch) = start().await;
     let dir = scratch.path();
     let write = |name: &str, contents: &[u8]| scratch.write(name, contents).unwrap();
-    let pki = &kit.pki;
-    write("root.pem", pki.root.pem.as_bytes());
-    write("issuer.pem", pki.issuing_cas[0].pem.as_bytes());
-    write("an.pem", pki.citizens[0].certificate.pem.as_bytes());
     let http = reqwest::Client::new();
     let switch = |body: Value| {
         let request = http.post(server.url("/_sim/pki/switches")).json(&body);

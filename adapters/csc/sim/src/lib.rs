@@ -97,9 +97,6 @@ pub enum SimError {
     /// Generating the test PKI failed.
     #[error("test PKI failure")]
     Pki(#[from] kyso_sim_kit::PkiError),
-    /// Revoking a certificate failed.
-    #[error(transparent)]
-    Revocation(#[from] kyso_sim_kit::RevocationError),
     /// Binding or serving the socket failed.
     #[error("simulator socket error")]
     Io(#[from] std::io::Error),

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_sim_kit::faults;
 use kyso_sim_kit::{
     Behaviour, CallGate, CitizenKey, ControlError, ControlTarget, Decision, Fault, KeyKind,
-    RecordedRequest, Revocation, Revoke, RevokedCertificate, TestPki,
+    RecordedRequest, Revocation, TestPki,
 };
 use serde::Serialize;
 
@@ -1013,21 +1013,11 @@ impl SimControl {
         self.sim.citizens()
     }
 
-    /// Revokes the citizen's certificate (by CCCD number or `userID`): the CRL and OCSP say so,
-    /// and `credentials/info` reports `cert.status` `revoked` (CSC's word). Signing still works:
-    /// catching it is the relying party's job.
-    ///
-    /// # Errors
-    /// [`SimError::Revocation`]: an unknown citizen or serial, already revoked, a future time.
-    pub fn revoke(
-        &self,
-        citizen: &str,
-        revoke: &Revoke,
-    ) -> Result<Vec<RevokedCertificate>, SimError> {
-        Ok(self.sim.revoke_citizen(citizen, revoke)?)
-    }
-
-    /// The revocation side of the test PKI (CRLs, OCSP, switches, URLs).
+    /// The revocation side of the test PKI: CRLs, OCSP, switches, URLs, and revoking a citizen's
+    /// certificate (`revocation().revoke_citizen(cccd, &Revoke::default())`, as
+    /// `/_sim/citizens/{id}/revoke` does): the CRL and OCSP say so, and `credentials/info` then
+    /// reports `cert.status` `revoked` (CSC's word). Signing still works: catching a revoked
+    /// certificate is the relying party's job.
     pub fn revocation(&self) -> &Revocation {
         &self.sim.pki.revocation
     }

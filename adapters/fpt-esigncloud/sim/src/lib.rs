@@ -137,9 +137,6 @@ pub enum SimError {
     /// The generated PKI lacks what the simulator reports.
     #[error("describing the generated PKI failed: {0}")]
     Certificate(String),
-    /// Revoking a certificate failed.
-    #[error(transparent)]
-    Revocation(#[from] kyso_sim_kit::RevocationError),
     /// Binding or serving the socket failed.
     #[error("simulator socket error")]
     Io(#[from] std::io::Error),

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_sim_kit::faults::corrupt;
 use kyso_sim_kit::{
     Behaviour, CallGate, CitizenKey, ControlError, ControlTarget, Decision, DigestAlgorithm, Fault,
-    KeyKind, Revocation, Revoke, RevokedCertificate, SignatureScheme,
+    KeyKind, Revocation, SignatureScheme,
 };
 use serde::Serialize;
 
@@ -1011,21 +1011,11 @@ impl SimControl {
         Some(self.sim.pki.citizens[index].certificate.pem.clone())
     }
 
-    /// Revokes the subscriber's certificate (`user_id`: CCCD number or `agreementUUID`): the CRL
-    /// and OCSP say so. eSignCloud's certificate answers carry no status, so nothing else
-    /// changes, and signing still works: catching it is the relying party's job.
-    ///
-    /// # Errors
-    /// [`SimError::Revocation`]: an unknown subscriber or serial, already revoked, a future time.
-    pub fn revoke(
-        &self,
-        user_id: &str,
-        revoke: &Revoke,
-    ) -> Result<Vec<RevokedCertificate>, SimError> {
-        Ok(self.sim.revoke_citizen(user_id, revoke)?)
-    }
-
-    /// The revocation side of the test PKI (CRLs, OCSP, switches, URLs).
+    /// The revocation side of the test PKI: CRLs, OCSP, switches, URLs, and revoking a citizen's
+    /// certificate (`revocation().revoke_citizen(cccd, &Revoke::default())`, as
+    /// `/_sim/citizens/{id}/revoke` does): the CRL and OCSP say so, and eSignCloud's certificate
+    /// answers carry no status, so nothing else changes. Signing still works: catching a revoked
+    /// certificate is the relying party's job.
     pub fn revocation(&self) -> &Revocation {
         &self.sim.pki.revocation
     }

@@ -110,9 +110,6 @@ pub enum SimError {
     /// Generating the test PKI, or signing with a citizen's key, failed.
     #[error("test PKI failure")]
     Pki(#[from] kyso_sim_kit::PkiError),
-    /// Revoking a certificate failed.
-    #[error(transparent)]
-    Revocation(#[from] kyso_sim_kit::RevocationError),
     /// Binding or serving the socket failed.
     #[error("simulator socket error")]
     Io(#[from] std::io::Error),

@@ -16,7 +16,7 @@ use base64::engine::general_purpose::{STANDARD as BASE64, URL_SAFE_NO_PAD};
 use kyso_sim_kit::faults::corrupt;
 use kyso_sim_kit::{
     CallGate, CitizenKey, ControlError, ControlTarget, Decision, DigestAlgorithm, KeyKind,
-    Revocation, Revoke, RevokedCertificate, SignatureScheme,
+    Revocation, SignatureScheme,
 };
 use serde::Serialize;
 
@@ -934,12 +934,6 @@ impl ControlTarget for Sim {
     fn revocation(&self) -> &Revocation {
         &self.pki.revocation
     }
-
-    /// `citizen` is the CCCD number, as for behaviours.
-    fn certificate_serials(&self, citizen: &str) -> Option<Vec<[u8; 16]>> {
-        let index = *self.by_cccd.get(citizen)?;
-        Some(vec![self.pki.citizens[index].serial])
-    }
 }
 
 /// The `/_sim` answer for a failed control call.
@@ -1056,21 +1050,11 @@ impl SimControl {
         self.sim.citizens()
     }
 
-    /// Revokes the certificate of the citizen with this CCCD number: the CRL and OCSP say so,
-    /// and `Certificates/by-userId` reports its `certStatus` `INACTIVE` (MISA's word; the key
-    /// keeps its own `keyStatus`). Signing still works: catching it is the relying party's job.
-    ///
-    /// # Errors
-    /// [`SimError::Revocation`]: an unknown citizen or serial, already revoked, a future time.
-    pub fn revoke(
-        &self,
-        user_id: &str,
-        revoke: &Revoke,
-    ) -> Result<Vec<RevokedCertificate>, SimError> {
-        Ok(self.sim.revoke_citizen(user_id, revoke)?)
-    }
-
-    /// The revocation side of the test PKI (CRLs, OCSP, switches, URLs).
+    /// The revocation side of the test PKI: CRLs, OCSP, switches, URLs, and revoking a citizen's
+    /// certificate (`revocation().revoke_citizen(cccd, &Revoke::default())`, as
+    /// `/_sim/citizens/{id}/revoke` does): the CRL and OCSP say so, and `Certificates/by-userId`
+    /// then reports its `certStatus` `INACTIVE` (MISA's word; the key keeps its `keyStatus`).
+    /// Signing still works: catching a revoked certificate is the relying party's job.
     pub fn revocation(&self) -> &Revocation {
         &self.sim.pki.revocation
     }

@@ -96,9 +96,6 @@ pub enum SimError {
     /// A generated certificate could not be described.
     #[error("describing a generated certificate failed: {0}")]
     Certificate(String),
-    /// Revoking a certificate failed.
-    #[error(transparent)]
-    Revocation(#[from] kyso_sim_kit::RevocationError),
     /// Binding or serving the socket failed.
     #[error("simulator socket error")]
     Io(#[from] std::io::Error),

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_sim_kit::faults::corrupt;
 use kyso_sim_kit::{
     Behaviour, CallGate, CitizenKey, ControlError, ControlTarget, Decision, DigestAlgorithm, Fault,
-    KeyKind, RecordedRequest, Revocation, Revoke, RevokedCertificate, SignatureScheme,
+    KeyKind, RecordedRequest, Revocation, SignatureScheme,
 };
 use serde::Serialize;
 
@@ -747,20 +747,6 @@ impl ControlTarget for Sim {
     fn revocation(&self) -> &Revocation {
         &self.pki.revocation
     }
-
-    /// The citizen's certificates at every CA.
-    fn certificate_serials(&self, citizen: &str) -> Option<Vec<[u8; 16]>> {
-        let serials: Vec<_> = self
-            .cas
-            .iter()
-            .enumerate()
-            .filter_map(|(ca, sim_ca)| {
-                let index = *sim_ca.by_user.get(citizen)?;
-                Some(self.citizen(ca, index).certificate.serial)
-            })
-            .collect();
-        (!serials.is_empty()).then_some(serials)
-    }
 }
 
 /// The `/_sim` answer for a failed control call.
@@ -871,21 +857,11 @@ impl SimControl {
         self.sim.citizens()
     }
 
-    /// Revokes the citizen's certificates (at every CA, unless `revoke.serial_number` picks one):
-    /// the CRL and OCSP say so, and get_certificate reports `cert_status` "Đã thu hồi". Signing
-    /// still works: catching it is the relying party's job.
-    ///
-    /// # Errors
-    /// [`SimError::Revocation`]: an unknown citizen or serial, already revoked, a future time.
-    pub fn revoke(
-        &self,
-        user_id: &str,
-        revoke: &Revoke,
-    ) -> Result<Vec<RevokedCertificate>, SimError> {
-        Ok(self.sim.revoke_citizen(user_id, revoke)?)
-    }
-
-    /// The revocation side of the test PKI (CRLs, OCSP, switches, URLs).
+    /// The revocation side of the test PKI: CRLs, OCSP, switches, URLs, and revoking a citizen's
+    /// certificate (`revocation().revoke_citizen(cccd, &Revoke::default())`, as
+    /// `/_sim/citizens/{id}/revoke` does): the CRL and OCSP say so, and get_certificate then
+    /// reports `cert_status` "Đã thu hồi" (at every CA holding one). Signing still works: catching
+    /// a revoked certificate is the relying party's job.
     pub fn revocation(&self) -> &Revocation {
         &self.sim.pki.revocation
     }

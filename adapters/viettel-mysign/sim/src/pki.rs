@@ -102,7 +102,9 @@ impl ViettelPki {
             .collect::<Vec<_>>();
         for citizen in &citizens {
             if citizen.spec.certificate_status == CertificateStatus::Revoked {
-                revocation.revoke(&citizen.serial, &Revoke::default())?;
+                revocation
+                    .revoke(&citizen.serial, &Revoke::default())
+                    .map_err(|e| SimError::Certificate(e.to_string()))?;
             }
         }
         Ok(Self {

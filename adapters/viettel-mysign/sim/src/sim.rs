@@ -15,7 +15,7 @@ use base64::engine::general_purpose::{STANDARD as BASE64, URL_SAFE_NO_PAD};
 use kyso_sim_kit::faults::corrupt;
 use kyso_sim_kit::{
     CallGate, CitizenKey, ControlError, ControlTarget, Decision, DigestAlgorithm, Fault, KeyKind,
-    Revocation, Revoke, RevokedCertificate, SignatureScheme,
+    Revocation, SignatureScheme,
 };
 use serde::Serialize;
 
@@ -942,12 +942,6 @@ impl ControlTarget for Sim {
     fn revocation(&self) -> &Revocation {
         &self.pki.revocation
     }
-
-    /// `citizen` is the CCCD number, as for behaviours.
-    fn certificate_serials(&self, citizen: &str) -> Option<Vec<[u8; 16]>> {
-        let index = *self.by_cccd.get(citizen)?;
-        Some(vec![self.pki.citizens[index].serial])
-    }
 }
 
 /// The `/_sim` answer for a failed control call.
@@ -1106,22 +1100,11 @@ impl SimControl {
         self.sim.citizens()
     }
 
-    /// Revokes the subscriber's certificate (`user_id` is the CCCD number): the CRL and OCSP say
-    /// so, and `certificates/info` reports `cert.status` `revoked`, `key.status` `disabled`.
-    /// `signHash` keeps signing with it (only a certificate configured revoked is refused with
-    /// `13004`): a certificate revoked after the fact is for the relying party to catch.
-    ///
-    /// # Errors
-    /// [`SimError::Revocation`]: an unknown subscriber or serial, already revoked, a future time.
-    pub fn revoke(
-        &self,
-        user_id: &str,
-        revoke: &Revoke,
-    ) -> Result<Vec<RevokedCertificate>, SimError> {
-        Ok(self.sim.revoke_citizen(user_id, revoke)?)
-    }
-
-    /// The revocation side of the test PKI (CRLs, OCSP, switches, URLs).
+    /// The revocation side of the test PKI: CRLs, OCSP, switches, URLs, and revoking a citizen's
+    /// certificate (`revocation().revoke_citizen(cccd, &Revoke::default())`, as
+    /// `/_sim/citizens/{id}/revoke` does): the CRL and OCSP say so, and `certificates/info` then
+    /// reports `cert.status` `revoked`, `key.status` `disabled`. Signing still works: catching a
+    /// revoked certificate is the relying party's job.
     pub fn revocation(&self) -> &Revocation {
         &self.sim.pki.revocation
     }

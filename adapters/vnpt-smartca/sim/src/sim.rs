@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_sim_kit::faults::corrupt;
 use kyso_sim_kit::{
     Behaviour, CallGate, CitizenKey, ControlError, ControlTarget, Decision, DigestAlgorithm, Fault,
-    KeyKind, RecordedRequest, Revocation, Revoke, RevokedCertificate, SignatureScheme,
+    KeyKind, RecordedRequest, Revocation, SignatureScheme,
 };
 use serde::Serialize;
 
@@ -545,11 +545,6 @@ impl ControlTarget for Sim {
     fn revocation(&self) -> &Revocation {
         &self.pki.revocation
     }
-
-    fn certificate_serials(&self, citizen: &str) -> Option<Vec<[u8; 16]>> {
-        let index = *self.by_user.get(citizen)?;
-        Some(vec![self.pki.citizens[index].serial])
-    }
 }
 
 /// The `/_sim` answer for a failed control call.
@@ -660,21 +655,11 @@ impl SimControl {
         self.sim.citizens()
     }
 
-    /// Revokes the citizen's certificate (now unless `revoke` says when, `unspecified` unless it
-    /// says why): the CRL and the OCSP responder say so, and get_certificate reports it
-    /// `cert_status` "Đã thu hồi". Signing still works: stopping it is the relying party's job.
-    ///
-    /// # Errors
-    /// [`SimError::Revocation`]: an unknown citizen or serial, already revoked, a future time.
-    pub fn revoke(
-        &self,
-        user_id: &str,
-        revoke: &Revoke,
-    ) -> Result<Vec<RevokedCertificate>, SimError> {
-        Ok(self.sim.revoke_citizen(user_id, revoke)?)
-    }
-
-    /// The revocation side of the test PKI: CRLs, OCSP, switches, URLs.
+    /// The revocation side of the test PKI: CRLs, OCSP, switches, URLs, and revoking a citizen's
+    /// certificate (`revocation().revoke_citizen(cccd, &Revoke::default())`, as
+    /// `/_sim/citizens/{id}/revoke` does): the CRL and OCSP say so, and get_certificate then
+    /// reports its `cert_status` "Đã thu hồi". Signing still works: catching a revoked certificate
+    /// is the relying party's job.
     pub fn revocation(&self) -> &Revocation {
         &self.sim.pki.revocation
     }

@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use kyso_sim_kit::RevocationError;
 use kyso_sim_kit::judge::{OpensslRun, ScratchDir, openssl, openssl_time};
-use kyso_sim_vnpt::{
-    Behaviour, CitizenSpec, RevocationReason, Revoke, SignatureScheme, SimConfig, SimError,
-};
+use kyso_sim_vnpt::{Behaviour, CitizenSpec, RevocationReason, Revoke, SignatureScheme, SimConfig};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -130,13 +129,16 @@ async fn revoking_a_citizen_shows_in_ocsp_the_crl_and_get_certificate() {
     assert_eq!(response.status(), 200);
     let control = sim.control();
     let dung_revoked = control
-        .revoke(DUNG, &Revoke::because(RevocationReason::Superseded))
+        .revocation()
+        .revoke_citizen(DUNG, &Revoke::because(RevocationReason::Superseded))
         .expect("revoked");
     assert_eq!(dung_revoked.len(), 1);
     assert_eq!(dung_revoked[0].issuer, "ca-0");
     assert!(matches!(
-        control.revoke(DUNG, &Revoke::default()),
-        Err(SimError::Revocation(_))
+        control
+            .revocation()
+            .revoke_citizen(DUNG, &Revoke::default()),
+        Err(RevocationError::AlreadyRevoked { .. })
     ));
 
     let after = judged(dir, &ocsp_args).await;
