@@ -14,11 +14,18 @@
 //! | `GET /_sim/citizens` | - | the known citizens |
 //! | `GET /_sim/requests` | - | recorded CA-endpoint calls (secrets redacted) |
 //! | `GET /_sim/root.pem` | - | the root CA certificate |
+//! | `POST /_sim/citizens/{id}/revoke` | optional [`Revoke`]: `{"reason": "keyCompromise", "revoked_at": "<RFC 3339>", "serial_number": "<hex>"}` | revoke the citizen's certificates (default: all, now, `unspecified`); answers the [`RevokedCertificate`]s |
+//! | `GET /_sim/pki/crl/{ca}.crl` | - | the CA's current CRL, DER (`application/pkix-crl`); `{ca}` is `root`, `ca-0`, ... |
+//! | `POST /_sim/pki/ocsp` | a DER OCSPRequest (`application/ocsp-request`) | the OCSP response (`application/ocsp-response`) |
+//! | `GET /_sim/pki/ca/{ca}.pem` | - | a CA's certificate |
+//! | `POST /_sim/pki/switches` | [`RevocationSwitches`], each member optional | set the OCSP signer, stale answers, outages (`GET` reads them) |
 //!
 //! (`transactions` is [`ControlTarget::TRANSACTIONS`], which a simulator may rename, e.g.
 //! `authorizations`.) Errors answer `{"error": "..."}` with 400 (bad body), 404 (unknown
-//! transaction, citizen or action) or 409 (the transaction is no longer waiting); see
-//! [`ControlError`]. This API is unauthenticated: bind simulators to loopback.
+//! transaction, citizen or action) or 409 (the transaction is no longer waiting, the certificate
+//! is already revoked); see [`ControlError`]. The CRL and OCSP routes are the ones the PKI's
+//! certificates point at (see [`crate::revocation`]); an outage switched on answers them 503, or
+//! late. This API is unauthenticated: bind simulators to loopback.
 
 use std::time::Duration;
 
@@ -29,6 +36,9 @@ use serde_json::json;
 
 use crate::behaviour::{Behaviour, Decision};
 use crate::faults::{CallGate, Fault};
+use crate::revocation::{
+    Outage, Revocation, RevocationError, RevocationSwitches, Revoke, RevokedCertificate,
+};
 
 /// What the `/_sim` routes need from a simulator.
 pub trait ControlTarget: Send + Sync + 'static {
@@ -63,6 +73,35 @@ pub trait ControlTarget: Send + Sync + 'static {
     /// # Errors
     /// [`ControlError::NotFound`] for an unknown citizen.
     fn set_behaviour(&self, citizen: &str, behaviour: Behaviour) -> Result<(), ControlError>;
+
+    /// The revocation side of the simulator's test PKI.
+    fn revocation(&self) -> &Revocation;
+
+    /// The serials of the citizen's certificates, `None` for an unknown citizen. By default the
+    /// certificates whose subject names the citizen as `UID=CCCD:<citizen>`
+    /// ([`Revocation::citizen_serials`]); a simulator that knows citizens by other ids too
+    /// overrides it.
+    fn certificate_serials(&self, citizen: &str) -> Option<Vec<[u8; 16]>> {
+        self.revocation().citizen_serials(citizen)
+    }
+
+    /// Revokes the citizen's certificates as `revoke` says: the one with `revoke.serial_number`,
+    /// or else every one not revoked yet.
+    ///
+    /// # Errors
+    /// [`RevocationError::UnknownCitizen`], [`RevocationError::UnknownSerial`] (no certificate of
+    /// the citizen has that serial), [`RevocationError::AlreadyRevoked`] (nothing left to revoke),
+    /// [`RevocationError::FutureRevocation`].
+    fn revoke_citizen(
+        &self,
+        citizen: &str,
+        revoke: &Revoke,
+    ) -> Result<Vec<RevokedCertificate>, RevocationError> {
+        let serials = self
+            .certificate_serials(citizen)
+            .ok_or_else(|| RevocationError::UnknownCitizen(citizen.to_owned()))?;
+        self.revocation().revoke_among(&serials, revoke)
+    }
 }
 
 /// A failed control call: the HTTP status and the `{"error": ...}` message.
@@ -95,6 +134,20 @@ impl ResponseError for ControlError {
 
     fn error_response(&self) -> HttpResponse {
         HttpResponse::build(self.status_code()).json(json!({ "error": self.to_string() }))
+    }
+}
+
+impl From<RevocationError> for ControlError {
+    fn from(error: RevocationError) -> Self {
+        let message = error.to_string();
+        match error {
+            RevocationError::UnknownSerial(_)
+            | RevocationError::UnknownAuthority(_)
+            | RevocationError::UnknownCitizen(_) => Self::NotFound(message),
+            RevocationError::AlreadyRevoked { .. } => Self::Conflict(message),
+            RevocationError::FutureRevocation(_) => Self::BadRequest(message),
+            _ => Self::Internal(message),
+        }
     }
 }
 
@@ -138,6 +191,12 @@ pub fn scope<S: ControlTarget>() -> Scope {
         .route("/delay", web::post().to(delay::<S>))
         .route("/requests", web::get().to(requests::<S>))
         .route("/root.pem", web::get().to(root_pem::<S>))
+        .route("/citizens/{id}/revoke", web::post().to(revoke::<S>))
+        .route("/pki/crl/{file}", web::get().to(crl::<S>))
+        .route("/pki/ca/{file}", web::get().to(ca_pem::<S>))
+        .route("/pki/ocsp", web::post().to(ocsp::<S>))
+        .route("/pki/switches", web::get().to(switches::<S>))
+        .route("/pki/switches", web::post().to(set_switches::<S>))
 }
 
 /// Mounts [`scope::<S>()`](scope) as is.
@@ -210,6 +269,90 @@ async fn root_pem<S: ControlTarget>(sim: web::Data<S>) -> HttpResponse {
         .body(sim.root_pem())
 }
 
+async fn revoke<S: ControlTarget>(
+    path: web::Path<String>,
+    body: web::Bytes,
+    sim: web::Data<S>,
+) -> Result<HttpResponse, ControlError> {
+    let revoke: Revoke = if body.iter().all(u8::is_ascii_whitespace) {
+        Revoke::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ControlError::BadRequest(e.to_string()))?
+    };
+    let revoked = sim.revoke_citizen(&path, &revoke)?;
+    Ok(HttpResponse::Ok().json(json!({ "user_id": path.into_inner(), "revoked": revoked })))
+}
+
+/// `None` if the endpoint answers (after waiting out a hang), else its 503.
+async fn outage(outage: Outage) -> Option<HttpResponse> {
+    match outage {
+        Outage::None => None,
+        Outage::Unavailable => Some(
+            HttpResponse::ServiceUnavailable()
+                .insert_header(("Retry-After", "60"))
+                .finish(),
+        ),
+        Outage::Hang { millis } => {
+            tokio::time::sleep(Duration::from_millis(millis)).await;
+            None
+        }
+    }
+}
+
+async fn crl<S: ControlTarget>(
+    path: web::Path<String>,
+    sim: web::Data<S>,
+) -> Result<HttpResponse, ControlError> {
+    if let Some(down) = outage(sim.revocation().switches().crl_outage).await {
+        return Ok(down);
+    }
+    let id = path
+        .strip_suffix(".crl")
+        .ok_or_else(|| ControlError::NotFound(format!("no CRL {path:?}: ask for <ca>.crl")))?;
+    let der = sim.revocation().crl(id)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/pkix-crl")
+        .body(der))
+}
+
+async fn ca_pem<S: ControlTarget>(
+    path: web::Path<String>,
+    sim: web::Data<S>,
+) -> Result<HttpResponse, ControlError> {
+    let certificate = path
+        .strip_suffix(".pem")
+        .and_then(|id| sim.revocation().authority_certificate(id))
+        .ok_or_else(|| ControlError::NotFound(format!("no CA certificate {path:?}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-pem-file")
+        .body(certificate.pem.clone()))
+}
+
+async fn ocsp<S: ControlTarget>(
+    body: web::Bytes,
+    sim: web::Data<S>,
+) -> Result<HttpResponse, ControlError> {
+    if let Some(down) = outage(sim.revocation().switches().ocsp_outage).await {
+        return Ok(down);
+    }
+    let der = sim.revocation().respond(&body)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/ocsp-response")
+        .body(der))
+}
+
+async fn switches<S: ControlTarget>(sim: web::Data<S>) -> HttpResponse {
+    HttpResponse::Ok().json(sim.revocation().switches())
+}
+
+async fn set_switches<S: ControlTarget>(
+    body: web::Json<RevocationSwitches>,
+    sim: web::Data<S>,
+) -> HttpResponse {
+    sim.revocation().set_switches(body.into_inner());
+    HttpResponse::NoContent().finish()
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -225,6 +368,7 @@ mod tests {
         gate: CallGate,
         transactions: Mutex<BTreeMap<String, &'static str>>,
         behaviours: Mutex<BTreeMap<String, Behaviour>>,
+        pki: crate::TestPki,
     }
 
     impl ControlTarget for Toy {
@@ -271,6 +415,10 @@ mod tests {
             *slot = behaviour;
             Ok(())
         }
+
+        fn revocation(&self) -> &Revocation {
+            &self.pki.revocation
+        }
     }
 
     #[tokio::test]
@@ -282,6 +430,7 @@ mod tests {
                 ("t2".to_owned(), "approved"),
             ])),
             behaviours: Mutex::new(BTreeMap::from([("c1".to_owned(), Behaviour::Manual)])),
+            pki: crate::TestPki::builder("Toy Root").build().unwrap(),
         });
         let data = toy.clone();
         let server = SimServer::start_local("toy", move |cfg| {

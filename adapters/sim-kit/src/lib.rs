@@ -12,6 +12,10 @@
 //!   one-shot "corrupt the next signature" / "sign the next with a foreign key" switches.
 //! * [`behaviour`]: what a simulated citizen does with a request ([`Behaviour`]) and how that
 //!   resolves lazily against the clock ([`Behaviour::due`]).
+//! * [`revocation`]: the [`Revocation`] every [`TestPki`] carries: its CAs' CRLs and OCSP
+//!   responder, revoking certificates, and the [`RevocationSwitches`] (unauthorised responder,
+//!   stale answers, outages).
+//! * [`judge`]: the `openssl` binary as the independent judge of that data, for tests.
 //! * [`server`]: [`SimServer`], an actix-web server on a local listener that stops on drop.
 //! * [`control`]: the common `/_sim` HTTP control API, mounted for any simulator implementing
 //!   [`ControlTarget`].
@@ -35,7 +39,9 @@
 pub mod behaviour;
 pub mod control;
 pub mod faults;
+pub mod judge;
 pub mod pki;
+pub mod revocation;
 pub mod server;
 
 pub use behaviour::{Behaviour, Decision};
@@ -43,6 +49,10 @@ pub use control::{ControlError, ControlTarget};
 pub use faults::{CallGate, Fault, MAX_RECORDED_REQUESTS, RecordedRequest, wait_out};
 pub use pki::{
     Certificate, CitizenCertSpec, CitizenKey, DigestAlgorithm, DnAttribute, IssuedCitizen, KeyKind,
-    PkiError, SignatureScheme, Subject, TestPki, TestPkiBuilder,
+    PkiError, SignatureScheme, Subject, TestPki, TestPkiBuilder, base_url,
+};
+pub use revocation::{
+    OcspSigner, Outage, Revocation, RevocationError, RevocationReason, RevocationSwitches, Revoke,
+    Revoked, RevokedCertificate,
 };
 pub use server::SimServer;

@@ -10,20 +10,32 @@
 //! aws-lc-rs (built unoptimised), and it dominates start-up, so the keys are generated on several
 //! threads. rcgen only sees the public keys. [`CitizenKey::sign`] signs the digests a service
 //! provider submits (prehashed), in any [`SignatureScheme`].
+//!
+//! The CAs' keys stay in the PKI's [`Revocation`], which publishes their CRLs and answers OCSP for
+//! them; built with [`TestPkiBuilder::served_at`], every certificate under the root points at
+//! both (see [`crate::revocation`]).
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use p256::ecdsa::signature::hazmat::PrehashSigner;
 use p256::elliptic_curve::Generate as _;
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, DnValue, IsCa,
-    KeyPair, KeyUsagePurpose, PublicKeyData, SerialNumber, SignatureAlgorithm,
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, DnValue,
+    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, PublicKeyData, SerialNumber,
+    SignatureAlgorithm,
 };
 use rsa::pkcs1::EncodeRsaPublicKey;
 use rsa::{Pkcs1v15Sign, Pss, RsaPrivateKey};
 use serde::Serialize;
 use sha2::{Sha256, Sha384, Sha512};
 use time::OffsetDateTime;
+
+use crate::revocation::{
+    Authority, ROOT_ID, Responder, Revocation, RevocationError, issuing_ca_id,
+    ocsp_nocheck_extension, publication_extensions,
+};
 
 /// The `UID` (userId, RFC 4519) attribute type, 0.9.2342.19200300.100.1.1, as rcgen's arcs.
 const OID_UID: [u64; 7] = [0, 9, 2342, 19_200_300, 100, 1, 1];
@@ -77,6 +89,9 @@ pub enum PkiError {
     /// A key generation thread panicked.
     #[error("a key generation thread panicked")]
     ThreadPanicked,
+    /// The revocation extensions could not be made.
+    #[error("making the revocation extensions failed")]
+    Revocation(#[from] RevocationError),
 }
 
 /// The kind of key pair a simulated citizen holds.
@@ -542,7 +557,7 @@ pub struct IssuedCitizen {
     pub issuer: usize,
 }
 
-/// The whole test PKI: root, issuing CAs, citizens.
+/// The whole test PKI: root, issuing CAs, citizens, and the revocation data of its CAs.
 #[derive(Debug)]
 pub struct TestPki {
     /// The self-signed root: the trust anchor to give the gateway.
@@ -551,6 +566,8 @@ pub struct TestPki {
     pub issuing_cas: Vec<Certificate>,
     /// The citizens, in the order they were added.
     pub citizens: Vec<IssuedCitizen>,
+    /// The CAs' keys, revoked serials, CRLs and OCSP responder.
+    pub revocation: Revocation,
 }
 
 impl TestPki {
@@ -561,6 +578,7 @@ impl TestPki {
             organization: "Kyso Sandbox".to_owned(),
             issuing_cas: Vec::new(),
             citizens: Vec::new(),
+            served_at: None,
         }
     }
 
@@ -577,6 +595,7 @@ pub struct TestPkiBuilder {
     organization: String,
     issuing_cas: Vec<String>,
     citizens: Vec<CitizenCertSpec>,
+    served_at: Option<String>,
 }
 
 impl TestPkiBuilder {
@@ -599,6 +618,17 @@ impl TestPkiBuilder {
     #[must_use]
     pub fn citizen(mut self, spec: CitizenCertSpec) -> Self {
         self.citizens.push(spec);
+        self
+    }
+
+    /// The simulator serving this PKI is at `base_url` (`http://127.0.0.1:8089`, see
+    /// [`base_url`]): every certificate under the root gets a CRL distribution point
+    /// (`<base_url>/_sim/pki/crl/<issuer id>.crl`) and an AIA id-ad-ocsp URL
+    /// (`<base_url>/_sim/pki/ocsp`), which [`control::scope`](crate::control::scope) serves.
+    /// Without it, certificates carry neither (the [`Revocation`] works all the same).
+    #[must_use]
+    pub fn served_at(mut self, base_url: impl Into<String>) -> Self {
+        self.served_at = Some(base_url.into());
         self
     }
 
@@ -638,22 +668,23 @@ impl TestPkiBuilder {
         std::thread::scope(|scope| {
             let keys = scope.spawn(|| generate_keys(&kinds));
 
+            let served_at = self.served_at.as_deref();
             let root_subject = Subject::authority(self.root.as_str(), self.organization.as_str());
-            let (root, root_cert) =
-                authority(&root_subject, None, not_before, now, ROOT_VALIDITY_DAYS)?;
+            let root = authority(
+                ROOT_ID.to_owned(),
+                &root_subject,
+                None,
+                Validity::days(not_before, now, ROOT_VALIDITY_DAYS),
+            )?;
             let mut issuers = Vec::with_capacity(self.issuing_cas.len());
-            let mut issuing_cas = Vec::with_capacity(self.issuing_cas.len());
-            for name in &self.issuing_cas {
+            for (index, name) in self.issuing_cas.iter().enumerate() {
                 let subject = Subject::authority(name.as_str(), self.organization.as_str());
-                let (issuer, cert) = authority(
+                issuers.push(authority(
+                    issuing_ca_id(index),
                     &subject,
-                    Some((&root, &root_cert.subject)),
-                    not_before,
-                    now,
-                    ISSUING_VALIDITY_DAYS,
-                )?;
-                issuers.push(issuer);
-                issuing_cas.push(cert);
+                    Some((&root, served_at)),
+                    Validity::days(not_before, now, ISSUING_VALIDITY_DAYS),
+                )?);
             }
 
             let keys = keys.join().map_err(|_| PkiError::ThreadPanicked)??;
@@ -662,15 +693,56 @@ impl TestPkiBuilder {
                 .into_iter()
                 .zip(keys)
                 .map(|(spec, key)| {
+                    let validity = Validity::days(not_before, now, spec.validity_days);
                     let issuer = &issuers[spec.issuer];
-                    let issuer_subject = &issuing_cas[spec.issuer].subject;
-                    issue_citizen(spec, key, issuer, issuer_subject, not_before, now)
+                    issue_citizen(spec, key, issuer, served_at, validity)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+
+            // Who issued what, for the CRLs and the OCSP responder: the root issued the issuing
+            // CAs (index 0 is the root, i + 1 the issuing CA i); each CA its citizens and its
+            // delegated responder.
+            let mut issued = BTreeMap::new();
+            let mut authorities = Vec::with_capacity(issuers.len() + 1);
+            authorities.push(root);
+            for issuer in issuers {
+                issued.insert(issuer.certificate.serial.to_vec(), 0);
+                authorities.push(issuer);
+            }
+            let mut by_citizen: BTreeMap<String, Vec<[u8; 16]>> = BTreeMap::new();
+            for citizen in &citizens {
+                let certificate = &citizen.certificate;
+                issued.insert(certificate.serial.to_vec(), citizen.issuer + 1);
+                if let Some(uid) = certificate.subject.get(&DnAttribute::Uid) {
+                    let id = uid.strip_prefix("CCCD:").unwrap_or(uid);
+                    by_citizen
+                        .entry(id.to_owned())
+                        .or_default()
+                        .push(certificate.serial);
+                }
+            }
+            for (index, authority) in authorities.iter().enumerate() {
+                issued.insert(authority.responder.certificate.serial.to_vec(), index);
+            }
+            let foreign = responder(
+                &Subject::authority("Kyso Sandbox Foreign OCSP Responder", "Nobody"),
+                None,
+                Validity::days(not_before, now, ISSUING_VALIDITY_DAYS),
+            )?;
             Ok(TestPki {
-                root: root_cert,
-                issuing_cas,
+                root: authorities[0].certificate.clone(),
+                issuing_cas: authorities[1..]
+                    .iter()
+                    .map(|a| a.certificate.clone())
+                    .collect(),
                 citizens,
+                revocation: Revocation::new(
+                    authorities,
+                    issued,
+                    by_citizen,
+                    foreign,
+                    self.served_at.clone(),
+                ),
             })
         })
     }
@@ -710,82 +782,182 @@ fn random_serial() -> [u8; 16] {
     bytes
 }
 
-/// A CA certificate with a fresh P-256 key: self-signed without `parent`, else signed by it.
-fn authority(
-    subject: &Subject,
-    parent: Option<(&CertifiedIssuer<'static, KeyPair>, &Subject)>,
+/// `http://<addr>` for a simulator listening on `addr`, an unspecified address (`0.0.0.0`,
+/// `[::]`) replaced by loopback: the base address its certificates point at.
+pub fn base_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
+
+/// A certificate's validity bounds.
+#[derive(Clone, Copy)]
+struct Validity {
     not_before: OffsetDateTime,
-    now: OffsetDateTime,
-    validity_days: i64,
-) -> Result<(CertifiedIssuer<'static, KeyPair>, Certificate), PkiError> {
+    not_after: OffsetDateTime,
+}
+
+impl Validity {
+    /// From `not_before` to `days` days after `now`.
+    fn days(not_before: OffsetDateTime, now: OffsetDateTime, days: i64) -> Self {
+        Self {
+            not_before,
+            not_after: now + time::Duration::days(days),
+        }
+    }
+}
+
+/// Parameters with a fresh serial, the subject and the validity set; for a certificate under the
+/// CA `issuer`, with its revocation pointers if the PKI is `served_at` somewhere.
+fn certificate_params(
+    subject: &Subject,
+    validity: Validity,
+    issuer: Option<(&Authority, Option<&str>)>,
+) -> Result<(CertificateParams, [u8; 16]), PkiError> {
     let serial = random_serial();
-    let not_after = now + time::Duration::days(validity_days);
     let mut params = CertificateParams::default();
     params.distinguished_name = subject.distinguished_name()?;
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    params.not_before = not_before;
-    params.not_after = not_after;
+    params.not_before = validity.not_before;
+    params.not_after = validity.not_after;
     params.serial_number = Some(SerialNumber::from_slice(&serial));
+    if let Some((issuer, served_at)) = issuer {
+        params.use_authority_key_identifier_extension = true;
+        if let Some(base_url) = served_at {
+            let (crl, aia) = publication_extensions(base_url, &issuer.id)?;
+            params.crl_distribution_points = vec![crl];
+            params.custom_extensions.push(aia);
+        }
+    }
+    Ok((params, serial))
+}
+
+/// The kit's description of a certificate rcgen made.
+fn described(
+    der: &[u8],
+    pem: String,
+    serial: [u8; 16],
+    subject: &Subject,
+    issuer: &Subject,
+    validity: Validity,
+) -> Certificate {
+    Certificate {
+        der: der.to_vec(),
+        pem,
+        serial,
+        subject: subject.clone(),
+        issuer: issuer.clone(),
+        not_before: validity.not_before,
+        not_after: validity.not_after,
+    }
+}
+
+/// A CA with a fresh P-256 key and its delegated OCSP responder: self-signed without `parent`,
+/// else signed by it (with the parent's revocation pointers if it is served somewhere).
+fn authority(
+    id: String,
+    subject: &Subject,
+    parent: Option<(&Authority, Option<&str>)>,
+    validity: Validity,
+) -> Result<Authority, PkiError> {
+    let (mut params, serial) = certificate_params(subject, validity, parent)?;
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let (issuer, issuer_subject) = match parent {
         None => {
             params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            (CertifiedIssuer::self_signed(params, key)?, subject.clone())
+            (CertifiedIssuer::self_signed(params, key)?, subject)
         }
-        Some((parent, parent_subject)) => {
+        Some((parent, _)) => {
             params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-            params.use_authority_key_identifier_extension = true;
             (
-                CertifiedIssuer::signed_by(params, key, parent)?,
-                parent_subject.clone(),
+                CertifiedIssuer::signed_by(params, key, &parent.issuer)?,
+                &parent.certificate.subject,
             )
         }
     };
-    let certificate = Certificate {
-        der: issuer.der().to_vec(),
-        pem: issuer.pem(),
+    let certificate = described(
+        issuer.der(),
+        issuer.pem(),
         serial,
-        subject: subject.clone(),
-        issuer: issuer_subject,
-        not_before,
-        not_after,
+        subject,
+        issuer_subject,
+        validity,
+    );
+    let responder_subject = Subject::authority(
+        format!(
+            "{} OCSP Responder",
+            subject.get(&DnAttribute::CommonName).unwrap_or("CA")
+        ),
+        subject.get(&DnAttribute::Organization).unwrap_or(""),
+    );
+    let responder = responder(&responder_subject, Some((&issuer, subject)), validity)?;
+    Ok(Authority {
+        id,
+        issuer,
+        certificate,
+        responder,
+    })
+}
+
+/// An OCSP responder: a fresh P-256 key with a certificate for EKU OCSPSigning and
+/// id-pkix-ocsp-nocheck, issued by `issuer` (delegated) or self-signed (foreign).
+fn responder(
+    subject: &Subject,
+    issuer: Option<(&CertifiedIssuer<'static, KeyPair>, &Subject)>,
+    validity: Validity,
+) -> Result<Responder, PkiError> {
+    let (mut params, serial) = certificate_params(subject, validity, None)?;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+    params.custom_extensions.push(ocsp_nocheck_extension()?);
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let (cert, issuer_subject) = match issuer {
+        Some((issuer, issuer_subject)) => {
+            params.use_authority_key_identifier_extension = true;
+            (params.signed_by(&key, issuer)?, issuer_subject)
+        }
+        None => (params.self_signed(&key)?, subject),
     };
-    Ok((issuer, certificate))
+    let certificate = described(
+        cert.der(),
+        cert.pem(),
+        serial,
+        subject,
+        issuer_subject,
+        validity,
+    );
+    Ok(Responder { key, certificate })
 }
 
 fn issue_citizen(
     spec: CitizenCertSpec,
     key: CitizenKey,
-    issuer: &CertifiedIssuer<'static, KeyPair>,
-    issuer_subject: &Subject,
-    not_before: OffsetDateTime,
-    now: OffsetDateTime,
+    issuer: &Authority,
+    served_at: Option<&str>,
+    validity: Validity,
 ) -> Result<IssuedCitizen, PkiError> {
-    let serial = random_serial();
-    let not_after = now + time::Duration::days(spec.validity_days);
-    let mut params = CertificateParams::default();
-    params.distinguished_name = spec.subject.distinguished_name()?;
+    let (mut params, serial) =
+        certificate_params(&spec.subject, validity, Some((issuer, served_at)))?;
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::ContentCommitment,
     ];
-    params.use_authority_key_identifier_extension = true;
-    params.not_before = not_before;
-    params.not_after = not_after;
-    params.serial_number = Some(SerialNumber::from_slice(&serial));
-    let cert = params.signed_by(&key.public_key_data()?, issuer)?;
+    let cert = params.signed_by(&key.public_key_data()?, &issuer.issuer)?;
     Ok(IssuedCitizen {
         key,
-        certificate: Certificate {
-            der: cert.der().to_vec(),
-            pem: cert.pem(),
+        certificate: described(
+            cert.der(),
+            cert.pem(),
             serial,
-            subject: spec.subject,
-            issuer: issuer_subject.clone(),
-            not_before,
-            not_after,
-        },
+            &spec.subject,
+            &issuer.certificate.subject,
+            validity,
+        ),
         issuer: spec.issuer,
     })
 }

@@ -80,7 +80,10 @@ pub use config::{
     CitizenSpec, ConsentMode, DEFAULT_AUTHORIZATION_TTL, DEFAULT_MULTISIGN, DEFAULT_SAD_LIFETIME,
     DEFAULT_TOKEN_LIFETIME, SimConfig,
 };
-pub use kyso_sim_kit::{Behaviour, Fault, KeyKind, MAX_RECORDED_REQUESTS, RecordedRequest};
+pub use kyso_sim_kit::{
+    Behaviour, Fault, KeyKind, MAX_RECORDED_REQUESTS, RecordedRequest, Revocation,
+    RevocationReason, RevocationSwitches, Revoke, RevokedCertificate,
+};
 pub use server::{SimHandle, spawn, spawn_on};
 pub use sim::{AuthorizationState, CitizenInfo, SimAuthorization, SimControl};
 

@@ -18,8 +18,9 @@ const CITIZEN_VALIDITY_DAYS: i64 = 730;
 
 /// Generates the root, the issuing CA and one credential per citizen, in the order of the
 /// specs. CPU-bound (RSA key generation): call it off the async executor.
-pub(crate) fn generate(specs: &[CitizenSpec]) -> Result<TestPki, SimError> {
+pub(crate) fn generate(specs: &[CitizenSpec], base_url: String) -> Result<TestPki, SimError> {
     Ok(TestPki::builder("Kyso Sandbox CSC Root")
+        .served_at(base_url)
         .issuing_ca("Kyso Sandbox CSC Issuing CA")
         .citizens(specs.iter().map(|spec| {
             CitizenCertSpec::new(spec.full_name.as_str(), &spec.cccd, spec.key)
@@ -85,7 +86,7 @@ mod tests {
             KeyKind::P256,
             Behaviour::Manual,
         );
-        let pki = generate(&[spec]).unwrap();
+        let pki = generate(&[spec], "http://127.0.0.1:9".to_owned()).unwrap();
         let credential = &pki.citizens[0];
         let (_, cert) = X509Certificate::from_der(&credential.certificate.der).unwrap();
         let (_, issuing) = X509Certificate::from_der(&pki.issuing_cas[0].der).unwrap();

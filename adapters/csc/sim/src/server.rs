@@ -32,7 +32,9 @@ pub async fn spawn(config: SimConfig) -> Result<SimHandle, SimError> {
 /// An invalid configuration, a PKI generation failure or a socket error.
 pub async fn spawn_on(config: SimConfig, listener: TcpListener) -> Result<SimHandle, SimError> {
     // Key generation is CPU-bound: keep it off the async executor.
-    let sim = tokio::task::spawn_blocking(move || Sim::new(config))
+    // The certificates point at this simulator's own CRL and OCSP routes.
+    let base_url = kyso_sim_kit::base_url(listener.local_addr()?);
+    let sim = tokio::task::spawn_blocking(move || Sim::new(config, base_url))
         .await
         .map_err(|error| SimError::Startup(error.to_string()))??;
     let sim = web::Data::new(sim);

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_sim_kit::faults;
 use kyso_sim_kit::{
     Behaviour, CallGate, CitizenKey, ControlError, ControlTarget, Decision, Fault, KeyKind,
-    RecordedRequest, TestPki,
+    RecordedRequest, Revocation, TestPki,
 };
 use serde::Serialize;
 
@@ -219,9 +219,10 @@ fn whole_seconds(duration: Duration) -> u64 {
 
 impl Sim {
     /// Generates the PKI and an empty state. CPU-bound: run it off the async executor.
-    pub(crate) fn new(config: SimConfig) -> Result<Self, SimError> {
+    /// Its certificates point at `base_url` (the simulator's own address) for revocation data.
+    pub(crate) fn new(config: SimConfig, base_url: String) -> Result<Self, SimError> {
         config.validate().map_err(SimError::InvalidConfig)?;
-        let pki = pki::generate(&config.citizens)?;
+        let pki = pki::generate(&config.citizens, base_url)?;
         let citizens: Vec<Citizen> = config
             .citizens
             .into_iter()
@@ -418,7 +419,11 @@ impl Sim {
                 curve: (citizen.spec.key == KeyKind::P256).then_some(P256_CURVE),
             },
             cert: CertInfo {
-                status: "valid",
+                status: if self.pki.revocation.is_revoked(&issued.certificate.serial) {
+                    "revoked"
+                } else {
+                    "valid"
+                },
                 certificates,
                 issuer_dn: facts.map(|f| f.issuer_dn.clone()),
                 serial_number: facts.map(|f| f.serial_hex.clone()),
@@ -820,6 +825,16 @@ impl ControlTarget for Sim {
     fn set_behaviour(&self, citizen: &str, behaviour: Behaviour) -> Result<(), ControlError> {
         Sim::set_behaviour(self, citizen, behaviour).map_err(control_error)
     }
+
+    fn revocation(&self) -> &Revocation {
+        &self.pki.revocation
+    }
+
+    /// `citizen` is the CCCD number or the `userID`, as for behaviours.
+    fn certificate_serials(&self, citizen: &str) -> Option<Vec<[u8; 16]>> {
+        let index = self.citizen_index(citizen)?;
+        Some(vec![self.pki.citizens[index].certificate.serial])
+    }
 }
 
 /// The `/_sim` answer for a failed control call.
@@ -996,6 +1011,15 @@ impl SimControl {
     /// The citizens.
     pub fn citizens(&self) -> Vec<CitizenInfo> {
         self.sim.citizens()
+    }
+
+    /// The revocation side of the test PKI: CRLs, OCSP, switches, URLs, and revoking a citizen's
+    /// certificate (`revocation().revoke_citizen(cccd, &Revoke::default())`, as
+    /// `/_sim/citizens/{id}/revoke` does): the CRL and OCSP say so, and `credentials/info` then
+    /// reports `cert.status` `revoked` (CSC's word). Signing still works: catching a revoked
+    /// certificate is the relying party's job.
+    pub fn revocation(&self) -> &Revocation {
+        &self.sim.pki.revocation
     }
 
     /// The citizen's certificate (by CCCD number or `userID`) in PEM.

@@ -111,7 +111,10 @@ pub use config::{
     Behaviour, CitizenSpec, DEFAULT_AUTHORISATION_TTL, DEFAULT_PASSCODE, RelyingPartySpec, RpKey,
     SANDBOX_RELYING_PARTY, SANDBOX_RP_PASSWORD, SANDBOX_RP_SIGNATURE, SANDBOX_RP_USER, SimConfig,
 };
-pub use kyso_sim_kit::{Fault, MAX_RECORDED_REQUESTS};
+pub use kyso_sim_kit::{
+    Fault, MAX_RECORDED_REQUESTS, Revocation, RevocationReason, RevocationSwitches, Revoke,
+    RevokedCertificate,
+};
 pub use server::{SimHandle, spawn, spawn_on};
 pub use sim::{
     CitizenInfo, OTP_ATTEMPTS, RecordedRequest, SimControl, SimTransaction, TIMESTAMP_WINDOW,

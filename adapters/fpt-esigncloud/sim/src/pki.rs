@@ -8,7 +8,8 @@
 //! the `mimeType` of each digest algorithm) and the RP's key pair, which only eSignCloud has.
 
 use kyso_sim_kit::{
-    Certificate, CitizenCertSpec, CitizenKey, DigestAlgorithm, KeyKind, Subject, TestPki,
+    Certificate, CitizenCertSpec, CitizenKey, DigestAlgorithm, KeyKind, Revocation, Subject,
+    TestPki,
 };
 use rsa::pkcs8::{DecodePublicKey, EncodePrivateKey, LineEnding};
 use rsa::{Pkcs1v15Sign, RsaPublicKey};
@@ -158,16 +159,21 @@ pub(crate) struct FptPki {
     pub(crate) root_pem: String,
     pub(crate) ca_pem: String,
     pub(crate) citizens: Vec<Citizen>,
+    /// CRLs, OCSP and revoked serials of the root and FPT-CA.
+    pub(crate) revocation: Revocation,
 }
 
 impl FptPki {
     /// Generates everything. CPU-bound (RSA key generation): call it off the async executor.
-    pub(crate) fn generate(specs: &[CitizenSpec]) -> Result<Self, SimError> {
+    /// The certificates point at the simulator at `base_url` for revocation data.
+    pub(crate) fn generate(specs: &[CitizenSpec], base_url: String) -> Result<Self, SimError> {
         let TestPki {
             root,
             issuing_cas,
             citizens,
+            revocation,
         } = TestPki::builder("Kyso Sandbox Root CA")
+            .served_at(base_url)
             .issuing_ca("Kyso Sandbox FPT-CA")
             .citizens(specs.iter().map(|spec| {
                 CitizenCertSpec::new(spec.full_name.as_str(), &spec.user_id, KeyKind::Rsa2048)
@@ -192,6 +198,7 @@ impl FptPki {
             root_pem: root.pem,
             ca_pem,
             citizens,
+            revocation,
         })
     }
 }

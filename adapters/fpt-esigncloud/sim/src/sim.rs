@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_sim_kit::faults::corrupt;
 use kyso_sim_kit::{
     Behaviour, CallGate, CitizenKey, ControlError, ControlTarget, Decision, DigestAlgorithm, Fault,
-    KeyKind, SignatureScheme,
+    KeyKind, Revocation, SignatureScheme,
 };
 use serde::Serialize;
 
@@ -242,10 +242,11 @@ fn now_millis() -> i64 {
 
 impl Sim {
     /// Generates the keys and the PKI. CPU-bound: run it off the async executor.
-    pub(crate) fn new(config: SimConfig) -> Result<Self, SimError> {
+    /// Its certificates point at `base_url` (the simulator's own address) for revocation data.
+    pub(crate) fn new(config: SimConfig, base_url: String) -> Result<Self, SimError> {
         config.validate().map_err(SimError::InvalidConfig)?;
         let rp_key = RelyingPartyKey::from_config(&config.relying_party.key)?;
-        let pki = FptPki::generate(&config.citizens)?;
+        let pki = FptPki::generate(&config.citizens, base_url)?;
         let index = |key: fn(&Citizen) -> &String| {
             pki.citizens
                 .iter()
@@ -852,6 +853,19 @@ impl ControlTarget for Sim {
     fn set_behaviour(&self, citizen: &str, behaviour: Behaviour) -> Result<(), ControlError> {
         Sim::set_behaviour(self, citizen, behaviour).map_err(control_error)
     }
+
+    fn revocation(&self) -> &Revocation {
+        &self.pki.revocation
+    }
+
+    /// `citizen` is the CCCD number or the `agreementUUID`, as for behaviours.
+    fn certificate_serials(&self, citizen: &str) -> Option<Vec<[u8; 16]>> {
+        let index = self
+            .by_user
+            .get(citizen)
+            .or_else(|| self.by_agreement.get(citizen))?;
+        Some(vec![self.pki.citizens[*index].certificate.serial])
+    }
 }
 
 /// The `/_sim` answer for a failed control call.
@@ -995,6 +1009,15 @@ impl SimControl {
     pub fn citizen_certificate_pem(&self, user_id: &str) -> Option<String> {
         let index = *self.sim.by_user.get(user_id)?;
         Some(self.sim.pki.citizens[index].certificate.pem.clone())
+    }
+
+    /// The revocation side of the test PKI: CRLs, OCSP, switches, URLs, and revoking a citizen's
+    /// certificate (`revocation().revoke_citizen(cccd, &Revoke::default())`, as
+    /// `/_sim/citizens/{id}/revoke` does): the CRL and OCSP say so, and eSignCloud's certificate
+    /// answers carry no status, so nothing else changes. Signing still works: catching a revoked
+    /// certificate is the relying party's job.
+    pub fn revocation(&self) -> &Revocation {
+        &self.sim.pki.revocation
     }
 
     /// The root CA certificate (PEM): the gateway's trust anchor.

@@ -91,6 +91,9 @@ mod wire;
 pub use config::{
     Behaviour, CitizenSpec, DEFAULT_TOKEN_LIFETIME, DEFAULT_TRANSACTION_TTL, SimConfig,
 };
+pub use kyso_sim_kit::{
+    Revocation, RevocationReason, RevocationSwitches, Revoke, RevokedCertificate,
+};
 pub use server::{SimHandle, spawn, spawn_on};
 pub use sim::{
     CitizenInfo, Fault, MAX_DOCUMENTS, MAX_RECORDED_REQUESTS, RecordedRequest, SimControl,

@@ -8,7 +8,7 @@
 //! SHA-256 DigestInfo). This module adds MISA's view of it: the MISA user id and key alias of
 //! each citizen, the three-link chain, and MISA's date format.
 
-use kyso_sim_kit::{CitizenCertSpec, CitizenKey, KeyKind, TestPki};
+use kyso_sim_kit::{CitizenCertSpec, CitizenKey, KeyKind, Revocation, TestPki};
 use time::{OffsetDateTime, UtcOffset};
 
 use crate::SimError;
@@ -25,6 +25,7 @@ pub(crate) struct Citizen {
     pub(crate) cert_der: Vec<u8>,
     pub(crate) cert_pem: String,
     /// Uppercase hex of the serial number.
+    pub(crate) serial: [u8; 16],
     pub(crate) serial_hex: String,
     pub(crate) not_before: OffsetDateTime,
     pub(crate) not_after: OffsetDateTime,
@@ -36,16 +37,20 @@ pub(crate) struct MisaPki {
     pub(crate) root_pem: String,
     pub(crate) issuing_der: Vec<u8>,
     pub(crate) citizens: Vec<Citizen>,
+    /// CRLs, OCSP and revoked serials of the root and MISA-CA.
+    pub(crate) revocation: Revocation,
 }
 
 impl MisaPki {
     /// Generates everything. CPU-bound (one RSA key per citizen): run it off the executor.
-    pub(crate) fn generate(specs: &[CitizenSpec]) -> Result<Self, SimError> {
+    pub(crate) fn generate(specs: &[CitizenSpec], base_url: String) -> Result<Self, SimError> {
         let TestPki {
             root,
             issuing_cas,
             citizens,
+            revocation,
         } = TestPki::builder("Kyso Sandbox National Root CA (MISA simulator)")
+            .served_at(base_url)
             .issuing_ca("Kyso Sandbox MISA-CA")
             .citizens(specs.iter().map(|spec| {
                 CitizenCertSpec::new(spec.full_name.as_str(), &spec.user_id, KeyKind::Rsa2048)
@@ -66,6 +71,7 @@ impl MisaPki {
                     key: issued.key,
                     misa_user_id: uuid::Uuid::new_v4().to_string(),
                     key_alias: uuid::Uuid::new_v4().to_string(),
+                    serial: cert.serial,
                     serial_hex: cert.serial_hex(),
                     not_before: cert.not_before,
                     not_after: cert.not_after,
@@ -79,6 +85,7 @@ impl MisaPki {
             root_pem: root.pem,
             issuing_der,
             citizens,
+            revocation,
         })
     }
 }

@@ -16,7 +16,7 @@ use base64::engine::general_purpose::{STANDARD as BASE64, URL_SAFE_NO_PAD};
 use kyso_sim_kit::faults::corrupt;
 use kyso_sim_kit::{
     CallGate, CitizenKey, ControlError, ControlTarget, Decision, DigestAlgorithm, KeyKind,
-    SignatureScheme,
+    Revocation, SignatureScheme,
 };
 use serde::Serialize;
 
@@ -346,9 +346,10 @@ pub(crate) struct Sim {
 
 impl Sim {
     /// Generates the PKI. CPU-bound: run it off the executor.
-    pub(crate) fn new(config: SimConfig) -> Result<Self, SimError> {
+    /// Its certificates point at `base_url` (the simulator's own address) for revocation data.
+    pub(crate) fn new(config: SimConfig, base_url: String) -> Result<Self, SimError> {
         config.validate().map_err(SimError::InvalidConfig)?;
-        let pki = MisaPki::generate(&config.citizens)?;
+        let pki = MisaPki::generate(&config.citizens, base_url)?;
         let by_cccd = pki
             .citizens
             .iter()
@@ -553,7 +554,11 @@ impl Sim {
                 BASE64.encode(&self.pki.issuing_der),
                 BASE64.encode(&self.pki.root_der),
             ],
-            cert_status: status,
+            cert_status: if self.pki.revocation.is_revoked(&citizen.serial) {
+                INACTIVE
+            } else {
+                status
+            },
             effective_date: pki::misa_date_time(citizen.not_before),
             expiration_date: pki::misa_date_time(citizen.not_after),
             email_name: format!("{}@example.invalid", citizen.spec.user_id),
@@ -925,6 +930,10 @@ impl ControlTarget for Sim {
     fn set_behaviour(&self, citizen: &str, behaviour: Behaviour) -> Result<(), ControlError> {
         Sim::set_behaviour(self, citizen, behaviour).map_err(control_error)
     }
+
+    fn revocation(&self) -> &Revocation {
+        &self.pki.revocation
+    }
 }
 
 /// The `/_sim` answer for a failed control call.
@@ -1039,6 +1048,15 @@ impl SimControl {
     /// The citizens the simulator knows.
     pub fn citizens(&self) -> Vec<CitizenInfo> {
         self.sim.citizens()
+    }
+
+    /// The revocation side of the test PKI: CRLs, OCSP, switches, URLs, and revoking a citizen's
+    /// certificate (`revocation().revoke_citizen(cccd, &Revoke::default())`, as
+    /// `/_sim/citizens/{id}/revoke` does): the CRL and OCSP say so, and `Certificates/by-userId`
+    /// then reports its `certStatus` `INACTIVE` (MISA's word; the key keeps its `keyStatus`).
+    /// Signing still works: catching a revoked certificate is the relying party's job.
+    pub fn revocation(&self) -> &Revocation {
+        &self.sim.pki.revocation
     }
 
     /// The citizen's certificate, PEM, if the citizen exists.

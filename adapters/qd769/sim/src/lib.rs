@@ -76,7 +76,10 @@ pub use config::{
     SANDBOX_NEAC_SP_ID, SANDBOX_NEAC_SP_PASSWORD, SANDBOX_NEAC_TOKEN, SignMode, SimConfig, SimMode,
     SimPaths,
 };
-pub use kyso_sim_kit::{Behaviour, Fault, MAX_RECORDED_REQUESTS, RecordedRequest};
+pub use kyso_sim_kit::{
+    Behaviour, Fault, MAX_RECORDED_REQUESTS, RecordedRequest, Revocation, RevocationReason,
+    RevocationSwitches, Revoke, RevokedCertificate,
+};
 pub use server::{SimHandle, spawn, spawn_on};
 pub use sim::{CitizenInfo, SimControl, SimTransaction, TransactionState};
 

@@ -7,7 +7,9 @@
 //! digitalSignature + contentCommitment. This module adds the 769 view of it, CA by CA: the
 //! `cert_id`, the uppercase hex serial, the subject string and RFC 3339 validity bounds.
 
-use kyso_sim_kit::{Certificate, CitizenCertSpec, CitizenKey, IssuedCitizen, KeyKind, TestPki};
+use kyso_sim_kit::{
+    Certificate, CitizenCertSpec, CitizenKey, IssuedCitizen, KeyKind, Revocation, TestPki,
+};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -62,12 +64,16 @@ pub(crate) struct Qd769Pki {
     pub(crate) root_pem: String,
     /// In the order of the configured CAs.
     pub(crate) cas: Vec<CaPki>,
+    /// CRLs, OCSP and revoked serials of the root and every CA (`ca-<index>` in configuration
+    /// order).
+    pub(crate) revocation: Revocation,
 }
 
 impl Qd769Pki {
     /// Generates everything. CPU-bound (RSA key generation): call it off the async executor.
-    pub(crate) fn generate(specs: &[CaSpec]) -> Result<Self, SimError> {
-        let mut builder = TestPki::builder("Kyso Sandbox Root CA");
+    /// The certificates point at the simulator at `base_url` for revocation data.
+    pub(crate) fn generate(specs: &[CaSpec], base_url: String) -> Result<Self, SimError> {
+        let mut builder = TestPki::builder("Kyso Sandbox Root CA").served_at(base_url);
         for (index, ca) in specs.iter().enumerate() {
             let label = if ca.name.trim().is_empty() {
                 "769 CA"
@@ -89,6 +95,7 @@ impl Qd769Pki {
             root,
             issuing_cas,
             citizens,
+            revocation,
         } = builder.build()?;
 
         // The kit keeps the citizens in the order they were added: CA by CA, as configured.
@@ -113,6 +120,7 @@ impl Qd769Pki {
             root_der: root.der,
             root_pem: root.pem,
             cas,
+            revocation,
         })
     }
 }

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_sim_kit::faults::corrupt;
 use kyso_sim_kit::{
     Behaviour, CallGate, CitizenKey, ControlError, ControlTarget, Decision, DigestAlgorithm, Fault,
-    KeyKind, RecordedRequest, SignatureScheme,
+    KeyKind, RecordedRequest, Revocation, SignatureScheme,
 };
 use serde::Serialize;
 
@@ -26,9 +26,10 @@ use crate::config::{
 };
 use crate::pki::{Citizen, Qd769Pki};
 use crate::wire::{
-    CERT_STATUS_ACTIVE, CERT_STATUS_SUSPENDED, ChainData, Credentials, GetCertificateData,
-    GetCertificateRequest, MSG_EXPIRED, MSG_REJECTED, MSG_SIG_WAIT, MSG_SUCCESS, MSG_WAITING,
-    SignFile, SignRequest, SignedFile, StatusRequest, TransactionData, UserCertificate,
+    CERT_STATUS_ACTIVE, CERT_STATUS_REVOKED, CERT_STATUS_SUSPENDED, ChainData, Credentials,
+    GetCertificateData, GetCertificateRequest, MSG_EXPIRED, MSG_REJECTED, MSG_SIG_WAIT,
+    MSG_SUCCESS, MSG_WAITING, SignFile, SignRequest, SignedFile, StatusRequest, TransactionData,
+    UserCertificate,
 };
 
 /// The request fields the log redacts: the SP's credentials.
@@ -202,9 +203,10 @@ pub(crate) struct Sim {
 
 impl Sim {
     /// Generates the PKI and an empty state. CPU-bound: run it off the async executor.
-    pub(crate) fn new(config: SimConfig) -> Result<Self, SimError> {
+    /// Its certificates point at `base_url` (the simulator's own address) for revocation data.
+    pub(crate) fn new(config: SimConfig, base_url: String) -> Result<Self, SimError> {
         config.validate().map_err(SimError::InvalidConfig)?;
-        let pki = Qd769Pki::generate(&config.cas)?;
+        let pki = Qd769Pki::generate(&config.cas, base_url)?;
         let cas = config
             .cas
             .iter()
@@ -336,6 +338,9 @@ impl Sim {
             },
             serial_number: citizen.serial_hex.clone(),
             cert_status: match citizen.spec.certificate_status {
+                _ if self.pki.revocation.is_revoked(&citizen.certificate.serial) => {
+                    CERT_STATUS_REVOKED
+                }
                 CertificateStatus::Active => CERT_STATUS_ACTIVE,
                 CertificateStatus::Suspended => CERT_STATUS_SUSPENDED,
             },
@@ -738,6 +743,10 @@ impl ControlTarget for Sim {
     fn set_behaviour(&self, citizen: &str, behaviour: Behaviour) -> Result<(), ControlError> {
         Sim::set_behaviour(self, citizen, behaviour).map_err(control_error)
     }
+
+    fn revocation(&self) -> &Revocation {
+        &self.pki.revocation
+    }
 }
 
 /// The `/_sim` answer for a failed control call.
@@ -846,6 +855,15 @@ impl SimControl {
     /// Every citizen certificate the simulator holds, CA by CA.
     pub fn citizens(&self) -> Vec<CitizenInfo> {
         self.sim.citizens()
+    }
+
+    /// The revocation side of the test PKI: CRLs, OCSP, switches, URLs, and revoking a citizen's
+    /// certificate (`revocation().revoke_citizen(cccd, &Revoke::default())`, as
+    /// `/_sim/citizens/{id}/revoke` does): the CRL and OCSP say so, and get_certificate then
+    /// reports `cert_status` "Đã thu hồi" (at every CA holding one). Signing still works: catching
+    /// a revoked certificate is the relying party's job.
+    pub fn revocation(&self) -> &Revocation {
+        &self.sim.pki.revocation
     }
 
     /// The citizen's certificate at `ca_name` in PEM, if both exist.

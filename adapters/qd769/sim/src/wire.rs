@@ -173,3 +173,6 @@ pub(crate) const MSG_EXPIRED: &str = "EXPIRED";
 pub(crate) const CERT_STATUS_ACTIVE: &str = "Đang hoạt động";
 /// `cert_status` of a suspended certificate.
 pub(crate) const CERT_STATUS_SUSPENDED: &str = "Tạm dừng";
+/// `cert_status` of a revoked certificate ("revoked"): not in the documents; the simulator's
+/// choice, in the same language.
+pub(crate) const CERT_STATUS_REVOKED: &str = "Đã thu hồi";

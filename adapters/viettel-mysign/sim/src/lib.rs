@@ -73,7 +73,10 @@ pub use config::{
     Behaviour, CertificateStatus, CitizenSpec, DEFAULT_TOKEN_LIFETIME, DEFAULT_TRANSACTION_TTL,
     SimConfig,
 };
-pub use kyso_sim_kit::{Fault, MAX_RECORDED_REQUESTS};
+pub use kyso_sim_kit::{
+    Fault, MAX_RECORDED_REQUESTS, Revocation, RevocationReason, RevocationSwitches, Revoke,
+    RevokedCertificate,
+};
 pub use server::{SimHandle, spawn, spawn_on};
 pub use sim::{
     CitizenInfo, IssuedToken, RecordedRequest, SimControl, SimDocument, SimTransaction,

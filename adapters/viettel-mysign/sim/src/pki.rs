@@ -8,11 +8,13 @@
 //! This module adds Viettel's view of it: the `credential_id`, the decimal serial, the DNs in
 //! Viettel's notation and the `yyyyMMddHHmmss+0000` validity bounds.
 
-use kyso_sim_kit::{CitizenCertSpec, CitizenKey, DnAttribute, KeyKind, Subject, TestPki};
+use kyso_sim_kit::{
+    CitizenCertSpec, CitizenKey, DnAttribute, KeyKind, Revocation, Revoke, Subject, TestPki,
+};
 use time::OffsetDateTime;
 
 use crate::SimError;
-use crate::config::CitizenSpec;
+use crate::config::{CertificateStatus, CitizenSpec};
 
 /// A subscriber with their key and certificate.
 pub(crate) struct Citizen {
@@ -23,6 +25,7 @@ pub(crate) struct Citizen {
     pub(crate) cert_der: Vec<u8>,
     pub(crate) cert_pem: String,
     /// The serial number in decimal, as `certificates/info` reports it.
+    pub(crate) serial: [u8; 16],
     pub(crate) serial_decimal: String,
     /// e.g. `UID=CCCD:001099000001,CN=Nguyễn Văn An,L=Hà Nội,C=VN`.
     pub(crate) subject_dn: String,
@@ -40,18 +43,23 @@ pub(crate) struct ViettelPki {
     /// The issuing CA's DN in Viettel's notation.
     pub(crate) issuer_dn: String,
     pub(crate) citizens: Vec<Citizen>,
+    /// CRLs, OCSP and revoked serials of the root and Viettel-CA: a certificate configured
+    /// [`CertificateStatus::Revoked`] is revoked there from the start.
+    pub(crate) revocation: Revocation,
 }
 
 impl ViettelPki {
     /// Generates the hierarchy and one certificate per subscriber. CPU-bound (RSA key
     /// generation): call it off the async executor.
-    pub(crate) fn generate(specs: &[CitizenSpec]) -> Result<Self, SimError> {
+    pub(crate) fn generate(specs: &[CitizenSpec], base_url: String) -> Result<Self, SimError> {
         let now = OffsetDateTime::now_utc();
         let TestPki {
             root,
             issuing_cas,
             citizens,
+            revocation,
         } = TestPki::builder("Kyso Sandbox National Root CA")
+            .served_at(base_url)
             .issuing_ca("Kyso Sandbox Viettel-CA")
             .citizens(specs.iter().map(|spec| {
                 CitizenCertSpec::with_subject(
@@ -82,6 +90,7 @@ impl ViettelPki {
                         rand::random_range(1_000_000..10_000_000_u32),
                         compact_time(now)
                     ),
+                    serial: cert.serial,
                     serial_decimal: decimal_serial(cert.serial),
                     subject_dn: viettel_dn(&cert.subject),
                     valid_from: viettel_time(cert.not_before),
@@ -90,13 +99,21 @@ impl ViettelPki {
                     cert_pem: cert.pem,
                 }
             })
-            .collect();
+            .collect::<Vec<_>>();
+        for citizen in &citizens {
+            if citizen.spec.certificate_status == CertificateStatus::Revoked {
+                revocation
+                    .revoke(&citizen.serial, &Revoke::default())
+                    .map_err(|e| SimError::Certificate(e.to_string()))?;
+            }
+        }
         Ok(Self {
             root_der: root.der,
             root_pem: root.pem,
             issuer_dn: viettel_dn(&issuer.subject),
             issuer_der: issuer.der,
             citizens,
+            revocation,
         })
     }
 }

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::{STANDARD as BASE64, URL_SAFE_NO_PAD};
 use kyso_sim_kit::faults::corrupt;
 use kyso_sim_kit::{
     CallGate, CitizenKey, ControlError, ControlTarget, Decision, DigestAlgorithm, Fault, KeyKind,
-    SignatureScheme,
+    Revocation, SignatureScheme,
 };
 use serde::Serialize;
 
@@ -319,9 +319,10 @@ pub(crate) struct Sim {
 
 impl Sim {
     /// Generates the PKI and an empty state. CPU-bound: run it off the async executor.
-    pub(crate) fn new(config: SimConfig) -> Result<Self, SimError> {
+    /// Its certificates point at `base_url` (the simulator's own address) for revocation data.
+    pub(crate) fn new(config: SimConfig, base_url: String) -> Result<Self, SimError> {
         config.validate().map_err(SimError::InvalidConfig)?;
-        let pki = ViettelPki::generate(&config.citizens)?;
+        let pki = ViettelPki::generate(&config.citizens, base_url)?;
         let index = |key: &dyn Fn(&Citizen) -> String| {
             pki.citizens
                 .iter()
@@ -477,7 +478,7 @@ impl Sim {
         cert_info: bool,
         auth_info: bool,
     ) -> CredentialInfo {
-        let valid = citizen.spec.certificate_status == CertificateStatus::Valid;
+        let valid = self.certificate_status(citizen) == CertificateStatus::Valid;
         let certificates = match chain {
             ChainShape::None => Vec::new(),
             ChainShape::Single => vec![BASE64.encode(&citizen.cert_der)],
@@ -784,6 +785,15 @@ impl Sim {
             .collect()
     }
 
+    /// The certificate's status now: `Revoked` once the PKI has revoked it.
+    fn certificate_status(&self, citizen: &Citizen) -> CertificateStatus {
+        if self.pki.revocation.is_revoked(&citizen.serial) {
+            CertificateStatus::Revoked
+        } else {
+            citizen.spec.certificate_status
+        }
+    }
+
     /// From now on, subscriber `user_id` (CCCD number) answers as `behaviour`.
     fn set_behaviour(&self, user_id: &str, behaviour: Behaviour) -> Result<(), SimError> {
         let index = *self
@@ -854,7 +864,7 @@ impl Sim {
                     .get(&index)
                     .copied()
                     .unwrap_or(c.spec.behaviour),
-                certificate_status: c.spec.certificate_status,
+                certificate_status: self.certificate_status(c),
                 credential_id: c.credential_id.clone(),
                 serial_number: c.serial_decimal.clone(),
             })
@@ -927,6 +937,10 @@ impl ControlTarget for Sim {
 
     fn set_behaviour(&self, citizen: &str, behaviour: Behaviour) -> Result<(), ControlError> {
         Sim::set_behaviour(self, citizen, behaviour).map_err(control_error)
+    }
+
+    fn revocation(&self) -> &Revocation {
+        &self.pki.revocation
     }
 }
 
@@ -1084,6 +1098,15 @@ impl SimControl {
     /// The subscribers the simulator knows.
     pub fn citizens(&self) -> Vec<CitizenInfo> {
         self.sim.citizens()
+    }
+
+    /// The revocation side of the test PKI: CRLs, OCSP, switches, URLs, and revoking a citizen's
+    /// certificate (`revocation().revoke_citizen(cccd, &Revoke::default())`, as
+    /// `/_sim/citizens/{id}/revoke` does): the CRL and OCSP say so, and `certificates/info` then
+    /// reports `cert.status` `revoked`, `key.status` `disabled`. Signing still works: catching a
+    /// revoked certificate is the relying party's job.
+    pub fn revocation(&self) -> &Revocation {
+        &self.sim.pki.revocation
     }
 
     /// The subscriber's certificate in PEM, if the subscriber exists.

@@ -683,6 +683,57 @@ async fn a_revoked_certificate_is_reported_and_cannot_sign() {
 }
 
 #[tokio::test]
+async fn revocation_shows_on_the_crl_and_in_certificates_info() {
+    let sim = TestSim::start(vec![
+        manual(AN, "Nguyễn Văn An"),
+        manual(DUNG, "Phạm Thị Dung").with_certificate_status(CertificateStatus::Revoked),
+    ])
+    .await;
+    let token = sim.client_token().await;
+    let serial_of = |credential: &Value| {
+        let der = BASE64
+            .decode(credential["cert"]["certificates"][0].as_str().unwrap())
+            .unwrap();
+        X509Certificate::from_der(&der)
+            .unwrap()
+            .1
+            .raw_serial()
+            .to_vec()
+    };
+    let an = sim.credential_of(&token, AN).await;
+    assert_eq!(an["cert"]["status"], "valid");
+    let dung = sim.credential_of(&token, DUNG).await;
+
+    // Revoke An through `/_sim`; Dung, configured revoked, is on the CRL from the start.
+    let revoke = sim
+        .http
+        .post(format!(
+            "http://{}/_sim/citizens/{AN}/revoke",
+            sim.sim.addr()
+        ))
+        .json(&json!({"reason": "affiliationChanged"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoke.status(), 200);
+    let an = sim.credential_of(&token, AN).await;
+    assert_eq!(an["cert"]["status"], "revoked");
+    assert_eq!(an["key"]["status"], "disabled");
+
+    let crl_url = sim.sim.control().revocation().crl_url("ca-0").unwrap();
+    let crl = sim.http.get(crl_url).send().await.unwrap();
+    assert_eq!(crl.headers()["content-type"], "application/pkix-crl");
+    let crl = crl.bytes().await.unwrap();
+    let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(&crl).unwrap();
+    let listed: Vec<Vec<u8>> = crl
+        .iter_revoked_certificates()
+        .map(|revoked| revoked.raw_serial().to_vec())
+        .collect();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(listed.contains(&serial_of(&an)) && listed.contains(&serial_of(&dung)));
+}
+
+#[tokio::test]
 async fn an_unknown_transaction_is_404() {
     let sim = TestSim::start(vec![manual(AN, "Nguyễn Văn An")]).await;
     let token = sim.client_token().await;

@@ -4,9 +4,10 @@
 //! end-entity certificate per citizen, shaped like a SmartCA personal certificate:
 //! `CN=<full name>, UID=CCCD:<user_id>, C=VN`, key usage digitalSignature + contentCommitment,
 //! key type following the citizen's signature scheme. This module adds VNPT's view of it: the
-//! `cert_id`, the uppercase hex serial, the subject string and RFC 3339 validity bounds.
+//! `cert_id`, the uppercase hex serial, the subject string and RFC 3339 validity bounds. The
+//! certificates point at the simulator's own CRL and OCSP responder (the kit's [`Revocation`]).
 
-use kyso_sim_kit::{CitizenCertSpec, CitizenKey, TestPki};
+use kyso_sim_kit::{CitizenCertSpec, CitizenKey, Revocation, TestPki};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -21,6 +22,8 @@ pub(crate) struct Citizen {
     pub(crate) cert_id: String,
     pub(crate) cert_der: Vec<u8>,
     pub(crate) cert_pem: String,
+    /// The certificate serial number.
+    pub(crate) serial: [u8; 16],
     /// Uppercase hex of the certificate serial number.
     pub(crate) serial_hex: String,
     /// The subject DN as a string, e.g. `CN=Nguyễn Văn An, UID=CCCD:001099000001, C=VN`.
@@ -37,17 +40,22 @@ pub(crate) struct VnptPki {
     pub(crate) root_pem: String,
     pub(crate) ca_der: Vec<u8>,
     pub(crate) citizens: Vec<Citizen>,
+    /// CRLs, OCSP and revoked serials of the root and the issuing CA.
+    pub(crate) revocation: Revocation,
 }
 
 impl VnptPki {
-    /// Generates the root, the issuing CA and one certificate per citizen. CPU-bound (RSA key
-    /// generation): call it off the async executor.
-    pub(crate) fn generate(specs: &[CitizenSpec]) -> Result<Self, SimError> {
+    /// Generates the root, the issuing CA and one certificate per citizen, pointing at the
+    /// simulator at `base_url` for revocation data. CPU-bound (RSA key generation): call it off
+    /// the async executor.
+    pub(crate) fn generate(specs: &[CitizenSpec], base_url: String) -> Result<Self, SimError> {
         let TestPki {
             root,
             issuing_cas,
             citizens,
+            revocation,
         } = TestPki::builder("Kyso Sandbox Root CA")
+            .served_at(base_url)
             .issuing_ca("Kyso Sandbox SmartCA RS")
             .citizens(specs.iter().map(|spec| {
                 CitizenCertSpec::new(
@@ -71,6 +79,7 @@ impl VnptPki {
                     spec: spec.clone(),
                     key: issued.key,
                     cert_id: uuid::Uuid::new_v4().to_string(),
+                    serial: cert.serial,
                     serial_hex: cert.serial_hex(),
                     subject: cert.subject.to_string(),
                     valid_from: rfc3339(cert.not_before)?,
@@ -85,6 +94,7 @@ impl VnptPki {
             root_pem: root.pem,
             ca_der,
             citizens,
+            revocation,
         })
     }
 }

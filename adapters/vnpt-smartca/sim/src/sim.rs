@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_sim_kit::faults::corrupt;
 use kyso_sim_kit::{
     Behaviour, CallGate, CitizenKey, ControlError, ControlTarget, Decision, DigestAlgorithm, Fault,
-    KeyKind, RecordedRequest, SignatureScheme,
+    KeyKind, RecordedRequest, Revocation, SignatureScheme,
 };
 use serde::Serialize;
 
@@ -24,9 +24,9 @@ use crate::SimError;
 use crate::config::SimConfig;
 use crate::pki::{Citizen, VnptPki};
 use crate::wire::{
-    CERT_STATUS_ACTIVE, ChainData, GetCertificateData, GetCertificateRequest, MSG_EXPIRED,
-    MSG_REJECTED, MSG_SUCCESS, MSG_WAITING, SERVICE_NAME, SERVICE_TYPE, SignData, SignRequest,
-    SignatureItem, StatusData, UserCertificate,
+    CERT_STATUS_ACTIVE, CERT_STATUS_REVOKED, ChainData, GetCertificateData, GetCertificateRequest,
+    MSG_EXPIRED, MSG_REJECTED, MSG_SUCCESS, MSG_WAITING, SERVICE_NAME, SERVICE_TYPE, SignData,
+    SignRequest, SignatureItem, StatusData, UserCertificate,
 };
 
 /// Where a transaction stands, from the CA's point of view.
@@ -169,9 +169,10 @@ pub(crate) struct Sim {
 
 impl Sim {
     /// Generates the PKI and an empty state. CPU-bound: run it off the async executor.
-    pub(crate) fn new(config: SimConfig) -> Result<Self, SimError> {
+    /// Its certificates point at `base_url` (the simulator's own address) for revocation data.
+    pub(crate) fn new(config: SimConfig, base_url: String) -> Result<Self, SimError> {
         config.validate().map_err(SimError::InvalidConfig)?;
-        let pki = VnptPki::generate(&config.citizens)?;
+        let pki = VnptPki::generate(&config.citizens, base_url)?;
         let by_user = pki
             .citizens
             .iter()
@@ -241,7 +242,11 @@ impl Sim {
             serial_number: citizen.serial_hex.clone(),
             service_type: SERVICE_TYPE,
             service_name: SERVICE_NAME,
-            cert_status: CERT_STATUS_ACTIVE,
+            cert_status: if self.pki.revocation.is_revoked(&citizen.serial) {
+                CERT_STATUS_REVOKED
+            } else {
+                CERT_STATUS_ACTIVE
+            },
             cert_subject: citizen.subject.clone(),
             cert_valid_from: citizen.valid_from.clone(),
             cert_valid_to: citizen.valid_to.clone(),
@@ -536,6 +541,10 @@ impl ControlTarget for Sim {
     fn set_behaviour(&self, citizen: &str, behaviour: Behaviour) -> Result<(), ControlError> {
         Sim::set_behaviour(self, citizen, behaviour).map_err(control_error)
     }
+
+    fn revocation(&self) -> &Revocation {
+        &self.pki.revocation
+    }
 }
 
 /// The `/_sim` answer for a failed control call.
@@ -644,6 +653,15 @@ impl SimControl {
     /// The citizens the simulator knows, with their current behaviour.
     pub fn citizens(&self) -> Vec<CitizenInfo> {
         self.sim.citizens()
+    }
+
+    /// The revocation side of the test PKI: CRLs, OCSP, switches, URLs, and revoking a citizen's
+    /// certificate (`revocation().revoke_citizen(cccd, &Revoke::default())`, as
+    /// `/_sim/citizens/{id}/revoke` does): the CRL and OCSP say so, and get_certificate then
+    /// reports its `cert_status` "Đã thu hồi". Signing still works: catching a revoked certificate
+    /// is the relying party's job.
+    pub fn revocation(&self) -> &Revocation {
+        &self.sim.pki.revocation
     }
 
     /// The citizen's certificate in PEM, if the citizen exists.

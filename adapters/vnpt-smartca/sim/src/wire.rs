@@ -135,3 +135,6 @@ pub(crate) const SERVICE_TYPE: &str = "SMARTCA";
 pub(crate) const SERVICE_NAME: &str = "SmartCA cá nhân";
 /// `cert_status` of a usable certificate ("in operation").
 pub(crate) const CERT_STATUS_ACTIVE: &str = "Đang hoạt động";
+/// `cert_status` of a revoked certificate ("revoked"): VNPT documents only the active value; this
+/// one is the simulator's choice, in the same language.
+pub(crate) const CERT_STATUS_REVOKED: &str = "Đã thu hồi";
