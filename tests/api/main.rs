@@ -14,3 +14,4 @@ mod sessions;
 mod signing;
 mod spec_drift;
 mod store;
+mod verifications;

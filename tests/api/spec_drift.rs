@@ -11,9 +11,10 @@ use kyso_gateway::http::error::ErrorBody;
 use kyso_gateway::http::input::{Source, from_value};
 use kyso_gateway::http::views::{
     CertificateList, CertificateSearch, HealthView, ProviderList, SignatureAccepted,
-    SignatureRequest, TokenRequest, TokenResponse, TransactionView,
+    SignatureRequest, TokenRequest, TokenResponse, TransactionView, VerificationRequest,
 };
 use kyso_gateway::http::{Routes, admin, api};
+use kyso_gateway::verify::VerificationReport;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -145,6 +146,9 @@ fn check_examples(spec: &Value) -> usize {
                         "POST /v1/signatures" => {
                             reads::<SignatureRequest>(&value, Source::JsonBody, &what);
                         }
+                        "POST /v1/verifications" => {
+                            reads::<VerificationRequest>(&value, Source::JsonBody, &what);
+                        }
                         _ => panic!("{what}: no request type known for this route"),
                     }
                     checked += 1;
@@ -180,6 +184,7 @@ fn check_response(route: &str, status: u16, media_type: &str, value: &Value, wha
         }
         ("GET /v1/certificates", 200) => parses::<CertificateList>(value, what),
         ("POST /v1/signatures", 202) => parses::<SignatureAccepted>(value, what),
+        ("POST /v1/verifications", 200) => parses::<VerificationReport>(value, what),
         ("GET /v1/signatures/{transaction_id}", 200)
         | ("POST /v1/signatures/{transaction_id}/cancel", 200) => {
             parses::<TransactionView>(value, what);

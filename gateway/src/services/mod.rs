@@ -20,8 +20,8 @@ mod certificates;
 mod following;
 mod recording;
 mod submission;
-mod verification;
 pub mod validation;
+mod verification;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

@@ -125,7 +125,11 @@ impl Signing {
     /// Verifies what the CA returned for `transaction` on a blocking thread: every document's
     /// signature, the signer's path to the provider's trust anchors and that it names the
     /// citizen, at the time of reception. `None` when the provider is no longer configured.
-    async fn judge(&self, transaction: &Transaction, signatures: Vec<RawSignature>) -> Option<Verdict> {
+    async fn judge(
+        &self,
+        transaction: &Transaction,
+        signatures: Vec<RawSignature>,
+    ) -> Option<Verdict> {
         let provider = self.providers.get(&transaction.provider)?.clone();
         let transaction = transaction.clone();
         let metrics = self.metrics.clone();
@@ -177,7 +181,10 @@ fn judge(
         else {
             return Verdict::Refused(
                 ErrorCode::CaError,
-                format!("the CA returned no signature for document {:?}", document.id),
+                format!(
+                    "the CA returned no signature for document {:?}",
+                    document.id
+                ),
             );
         };
         signed.push(verify::SignedDigest {

@@ -4,14 +4,25 @@
 //! provider's trust anchors, at the time asked for (now by default), off the async workers.
 
 use base64::Engine as _;
+use base64::alphabet;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use time::OffsetDateTime;
 
 use super::Signing;
 use super::validation::check_user_id;
 use crate::domain::error::{ErrorCode, ServiceError};
 use crate::domain::request::SignatureCheck;
-use crate::verify::{self, VerificationReport};
+use crate::verify::{self, Indication, SubIndication, VerificationReport};
+
+/// Signatures arrive from many tools: padding and unused trailing bits are not held against
+/// them (a signature that does not verify is judged, not refused).
+const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 /// The most certificates a chain may hold.
 const MAX_CHAIN_CERTIFICATES: usize = 10;
@@ -33,19 +44,38 @@ impl Signing {
                 ),
             ));
         }
-        let signature = BASE64.decode(&check.signature).map_err(|_| {
-            ServiceError::new(ErrorCode::InvalidRequest, "signature is not standard base64")
-        })?;
-        let mut chain = certificates_of(&check.certificate_chain_pem)?;
         if let Some(user_id) = &check.user_id {
             check_user_id(user_id)?;
         }
-        let anchors = self.providers.all_trust_anchors().cloned().ok_or_else(|| {
-            ServiceError::new(ErrorCode::InternalError, "no trust anchors are configured")
-        })?;
+        if check.certificate_chain_pem.is_empty()
+            || check.certificate_chain_pem.len() > MAX_CHAIN_CERTIFICATES
+        {
+            return Err(ServiceError::new(
+                ErrorCode::InvalidRequest,
+                format!(
+                    "certificate_chain_pem must hold 1-{MAX_CHAIN_CERTIFICATES} certificates, the signer's first"
+                ),
+            ));
+        }
         let at = check
             .validation_time
             .unwrap_or_else(OffsetDateTime::now_utc);
+        // What cannot be read is judged (format_failure), as EU DSS does.
+        let Ok(signature) = LENIENT_BASE64.decode(&check.signature) else {
+            return Ok(unreadable(at, "The signature is not base64."));
+        };
+        let mut chain = match certificates_of(&check.certificate_chain_pem) {
+            Ok(chain) => chain,
+            Err(index) => {
+                return Ok(unreadable(
+                    at,
+                    &format!("certificate_chain_pem[{index}] is not one PEM certificate."),
+                ));
+            }
+        };
+        let anchors = self.providers.all_trust_anchors().cloned().ok_or_else(|| {
+            ServiceError::new(ErrorCode::InternalError, "no trust anchors are configured")
+        })?;
         let signer = chain.remove(0);
         let judged = tokio::task::spawn_blocking(move || {
             verify::verify_signed_digest(
@@ -64,21 +94,17 @@ impl Signing {
         .await;
         judged.map_err(|error| {
             tracing::error!(%error, "verification task failed");
-            ServiceError::new(ErrorCode::InternalError, "the signature could not be verified")
+            ServiceError::new(
+                ErrorCode::InternalError,
+                "the signature could not be verified",
+            )
         })
     }
 }
 
-/// The DER of each PEM certificate, in order; each item must hold exactly one certificate.
-fn certificates_of(items: &[String]) -> Result<Vec<Vec<u8>>, ServiceError> {
-    if items.is_empty() || items.len() > MAX_CHAIN_CERTIFICATES {
-        return Err(ServiceError::new(
-            ErrorCode::InvalidRequest,
-            format!(
-                "certificate_chain_pem must hold 1-{MAX_CHAIN_CERTIFICATES} certificates, the signer's first"
-            ),
-        ));
-    }
+/// The DER of each PEM certificate, in order; the index of the first item that is not
+/// exactly one PEM certificate otherwise.
+fn certificates_of(items: &[String]) -> Result<Vec<Vec<u8>>, usize> {
     items
         .iter()
         .enumerate()
@@ -86,10 +112,20 @@ fn certificates_of(items: &[String]) -> Result<Vec<Vec<u8>>, ServiceError> {
             Ok(blocks) if blocks.len() == 1 && blocks[0].tag() == "CERTIFICATE" => {
                 Ok(blocks[0].contents().to_vec())
             }
-            _ => Err(ServiceError::new(
-                ErrorCode::InvalidRequest,
-                format!("certificate_chain_pem[{index}] must be one PEM CERTIFICATE"),
-            )),
+            _ => Err(index),
         })
         .collect()
+}
+
+/// The report on input that cannot be read: `total_failed`/`format_failure`.
+fn unreadable(at: OffsetDateTime, message: &str) -> VerificationReport {
+    VerificationReport {
+        indication: Indication::TotalFailed,
+        sub_indication: Some(SubIndication::FormatFailure),
+        message: message.to_owned(),
+        validation_time: at,
+        signature_algorithm: None,
+        path: Vec::new(),
+        revocation: Vec::new(),
+    }
 }

@@ -124,7 +124,13 @@ fn rsa_2048_chain_with_pkcs1_and_pss_signatures_passes() {
             signature: &pss,
         },
     ];
-    let outcomes = verify_signed_digests(&leaf, &pki.chain(), Some(CITIZEN), &signed, &pki.validation());
+    let outcomes = verify_signed_digests(
+        &leaf,
+        &pki.chain(),
+        Some(CITIZEN),
+        &signed,
+        &pki.validation(),
+    );
     let algorithms: Vec<_> = outcomes
         .iter()
         .map(|o| {
