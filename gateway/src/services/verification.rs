@@ -26,6 +26,8 @@ const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
 
 /// The most certificates a chain may hold.
 const MAX_CHAIN_CERTIFICATES: usize = 10;
+/// The longest base64 signature accepted (an RSA-16384 signature is 2,732 characters).
+const MAX_SIGNATURE_CHARS: usize = 4096;
 
 impl Signing {
     /// The report on `check`'s signature.
@@ -55,6 +57,12 @@ impl Signing {
                 format!(
                     "certificate_chain_pem must hold 1-{MAX_CHAIN_CERTIFICATES} certificates, the signer's first"
                 ),
+            ));
+        }
+        if check.signature.len() > MAX_SIGNATURE_CHARS {
+            return Err(ServiceError::new(
+                ErrorCode::InvalidRequest,
+                format!("signature is longer than {MAX_SIGNATURE_CHARS} characters"),
             ));
         }
         let at = check
