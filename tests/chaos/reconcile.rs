@@ -287,7 +287,7 @@ fn signatures_verified(view: &Value) -> bool {
                 document["signature"]
                     .as_str()
                     .is_some_and(|signature| !signature.is_empty())
-                    && document["verification"]["valid"] == true
+                    && document["verification"]["indication"] == "total_passed"
             })
     })
 }
