@@ -69,8 +69,44 @@ pub struct Settings {
     /// Transaction lifetimes and CA polling.
     #[serde(default)]
     pub transactions: TransactionSettings,
+    /// Roots trusted for every provider (the national root CA of the licensed CAs).
+    #[serde(default)]
+    pub trust: TrustSettings,
     /// The CAs this gateway routes to.
     pub providers: Vec<ProviderSettings>,
+}
+
+/// Roots trusted for every provider, besides each provider's own `trust_anchors_pem`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustSettings {
+    /// The national root CA certificate(s) (PEM) that licensed CAs' certificates chain to,
+    /// inline ...
+    #[serde(default)]
+    pub national_roots_pem: Option<String>,
+    /// ... or as a file.
+    #[serde(default)]
+    pub national_roots_pem_file: Option<PathBuf>,
+}
+
+impl TrustSettings {
+    /// The national roots' PEM, when configured.
+    pub fn national_roots_pem(&self) -> Result<Option<String>, ConfigError> {
+        match (&self.national_roots_pem, &self.national_roots_pem_file) {
+            (None, None) => Ok(None),
+            (Some(pem), None) => Ok(Some(pem.clone())),
+            (None, Some(path)) => std::fs::read_to_string(path).map(Some).map_err(|error| {
+                ConfigError::invalid(
+                    "trust.national_roots_pem_file",
+                    format!("cannot read {}: {error}", path.display()),
+                )
+            }),
+            (Some(_), Some(_)) => Err(ConfigError::invalid(
+                "trust",
+                "set at most one of national_roots_pem and national_roots_pem_file",
+            )),
+        }
+    }
 }
 
 impl Settings {
@@ -403,6 +439,33 @@ providers:
             error
                 .to_string()
                 .contains("KYSO_TEST_SURELY_UNSET_VARIABLE")
+        );
+    }
+
+    #[test]
+    fn national_roots_come_from_one_place() {
+        let settings = Settings::parse(MINIMAL, Path::new("test.yaml")).unwrap();
+        assert_eq!(settings.trust.national_roots_pem().unwrap(), None);
+        let both = TrustSettings {
+            national_roots_pem: Some("pem".into()),
+            national_roots_pem_file: Some("/nonexistent".into()),
+        };
+        assert!(
+            both.national_roots_pem()
+                .unwrap_err()
+                .to_string()
+                .contains("trust")
+        );
+        let missing = TrustSettings {
+            national_roots_pem: None,
+            national_roots_pem_file: Some("/nonexistent/root.pem".into()),
+        };
+        assert!(
+            missing
+                .national_roots_pem()
+                .unwrap_err()
+                .to_string()
+                .contains("national_roots_pem_file")
         );
     }
 

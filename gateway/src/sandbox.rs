@@ -12,7 +12,7 @@ use kyso_adapter_qd769::{HashEncoding, NeacCredential, NeacSettings, Qd769Settin
 
 use crate::config::{
     AdapterSettings, AuthSettings, ClientSettings, LimitSettings, ListenSettings, ProviderSettings,
-    Settings, StoreSettings, TimeoutSettings, TransactionSettings,
+    Settings, StoreSettings, TimeoutSettings, TransactionSettings, TrustSettings,
 };
 use crate::services::auth::{generate_signing_key_pem, hash_secret};
 
@@ -55,6 +55,7 @@ pub fn base_settings(api: SocketAddr, admin: SocketAddr) -> Result<Settings, p25
             poll_max_ms: 3000,
             ..TransactionSettings::default()
         },
+        trust: TrustSettings::default(),
         providers: Vec::new(),
     })
 }

@@ -184,8 +184,10 @@ impl Application {
         let instance_id = uuid::Uuid::new_v4().simple().to_string();
         let authority = web::Data::new(Authority::from_settings(&settings.auth)?);
         check_follow_lease(&settings)?;
+        let national_roots_pem = settings.trust.national_roots_pem()?;
         let providers = Arc::new(Providers::from_settings(
             &settings.providers,
+            national_roots_pem.as_deref(),
             &metrics,
             &store,
             &instance_id,

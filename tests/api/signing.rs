@@ -449,6 +449,32 @@ async fn certificate_from_an_untrusted_ca_is_refused_before_the_citizen_is_asked
     );
 }
 
+#[tokio::test]
+async fn a_ca_chaining_to_the_configured_national_root_is_trusted() {
+    // The provider's own anchors are another PKI's; the CA's root is configured as the
+    // national root every licensed CA chains to.
+    let app = spawn_app_with(TestConfig {
+        trust_anchors_pem: Some(foreign_root_pem().await),
+        ca_root_as_national_root: true,
+        ..TestConfig::default()
+    })
+    .await;
+    let token = app.token().await;
+    let id = app
+        .create_transaction(&token, &sign_body(RSA_CITIZEN, &digest_of("national root")))
+        .await;
+    app.ca.approve(&id).unwrap();
+    let done = app.wait_until_final(&token, &id).await;
+    assert_eq!(done["status"], "signed", "{done}");
+    let path = done["documents"][0]["verification"]["path"]
+        .as_array()
+        .unwrap();
+    assert_eq!(
+        path.last().unwrap()["subject"],
+        path.last().unwrap()["issuer"]
+    );
+}
+
 /// Arms `fault` for the CA call that follows the certificate look-up of the next submission.
 fn fault_after_certificate_lookup(
     app: &kyso_tests::TestApp,

@@ -62,6 +62,8 @@ pub struct TestConfig {
     pub store: StoreSettings,
     /// Also configure a provider `offline` whose CA cannot be reached.
     pub offline_provider: bool,
+    /// Configure the CA's root as the national root (`trust.national_roots_pem`).
+    pub ca_root_as_national_root: bool,
 }
 
 impl Default for TestConfig {
@@ -74,6 +76,7 @@ impl Default for TestConfig {
             trust_anchors_pem: None,
             store: StoreSettings::Memory,
             offline_provider: false,
+            ca_root_as_national_root: false,
         }
     }
 }
@@ -186,6 +189,9 @@ async fn spawn_app_inner(config: TestConfig, store: Option<Arc<dyn Store>>) -> T
     provider.limits.max_documents = Some(config.max_documents);
     if let Some(anchors) = config.trust_anchors_pem {
         provider.trust_anchors_pem = Some(anchors);
+    }
+    if config.ca_root_as_national_root {
+        settings.trust.national_roots_pem = Some(sim.root_certificate_pem());
     }
     if config.offline_provider {
         let mut offline = settings.providers[0].clone();

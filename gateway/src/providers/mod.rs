@@ -207,6 +207,7 @@ impl Providers {
     /// message naming the provider and the field.
     pub fn from_settings(
         settings: &[ProviderSettings],
+        national_roots_pem: Option<&str>,
         metrics: &Metrics,
         store: &Arc<dyn Store>,
         instance_id: &str,
@@ -218,7 +219,7 @@ impl Providers {
                 instance_id,
                 Duration::from_millis(provider.timeouts.request_ms),
             );
-            let built = build_provider(provider, metrics, sessions)?;
+            let built = build_provider(provider, national_roots_pem, metrics, sessions)?;
             if by_id.insert(provider.id.clone(), Arc::new(built)).is_some() {
                 return Err(ConfigError::invalid(
                     format!("providers[{}]", provider.id),
@@ -285,6 +286,7 @@ impl Providers {
 
 fn build_provider(
     settings: &ProviderSettings,
+    national_roots_pem: Option<&str>,
     metrics: &Metrics,
     sessions: SessionCache,
 ) -> Result<Provider, ConfigError> {
@@ -318,6 +320,11 @@ fn build_provider(
                 "set exactly one of trust_anchors_pem and trust_anchors_pem_file",
             ));
         }
+    };
+    // The provider's own roots, then the national roots every licensed CA chains to.
+    let anchors_pem = match national_roots_pem {
+        Some(national) => format!("{anchors_pem}\n{national}"),
+        None => anchors_pem,
     };
     let trust_anchors = TrustAnchors::from_pem(&anchors_pem)
         .map_err(|error| ConfigError::invalid(context("trust_anchors"), error))?;
