@@ -59,14 +59,6 @@ pub use signature::{CheckedSignature, SignerKey};
 use crate::path::{Node, display_name, format_time};
 use crate::report::Finding;
 
-/// The checks every returned signature passed, as reported to portals.
-pub const CHECKS: [&str; 4] = [
-    "signature",
-    "certificate_chain",
-    "validity_period",
-    "subject_user_id",
-];
-
 /// Why a certificate or signature was refused (by [`describe`], [`SignerKey`] and the
 /// [`check_certificate`] shim; the validators return a [`VerificationReport`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
