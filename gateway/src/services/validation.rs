@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use kyso_adapter_core::DocumentDigest;
+use kyso_adapter_core::{DocumentDigest, HashAlgorithm};
 
 use crate::domain::error::{ErrorCode, ServiceError};
 use crate::domain::request::SigningRequest;
@@ -128,23 +128,11 @@ pub(crate) fn validate_request(
                     format!("document id {:?} appears twice", document.id),
                 ));
             }
-            let digest = BASE64.decode(&document.digest).map_err(|_| {
-                ServiceError::new(
-                    ErrorCode::InvalidDigest,
-                    format!("documents[{index}].digest is not standard base64"),
-                )
-            })?;
-            if digest.len() != request.hash_algorithm.digest_len() {
-                return Err(ServiceError::new(
-                    ErrorCode::InvalidDigest,
-                    format!(
-                        "documents[{index}].digest has {} bytes; a {} digest has {}",
-                        digest.len(),
-                        request.hash_algorithm,
-                        request.hash_algorithm.digest_len()
-                    ),
-                ));
-            }
+            let digest = decode_digest(
+                &document.digest,
+                request.hash_algorithm,
+                &format!("documents[{index}].digest"),
+            )?;
             Ok(DocumentDigest {
                 id: document.id.clone(),
                 name: document.name.clone(),
@@ -152,6 +140,32 @@ pub(crate) fn validate_request(
             })
         })
         .collect()
+}
+
+/// The raw digest in `text` (standard base64), which must have `algorithm`'s length;
+/// `field` names it in errors.
+pub(crate) fn decode_digest(
+    text: &str,
+    algorithm: HashAlgorithm,
+    field: &str,
+) -> Result<Vec<u8>, ServiceError> {
+    let digest = BASE64.decode(text).map_err(|_| {
+        ServiceError::new(
+            ErrorCode::InvalidDigest,
+            format!("{field} is not standard base64"),
+        )
+    })?;
+    if digest.len() != algorithm.digest_len() {
+        return Err(ServiceError::new(
+            ErrorCode::InvalidDigest,
+            format!(
+                "{field} has {} bytes; a {algorithm} digest has {}",
+                digest.len(),
+                algorithm.digest_len()
+            ),
+        ));
+    }
+    Ok(digest)
 }
 
 #[cfg(test)]

@@ -5,12 +5,11 @@
 
 use base64::Engine as _;
 use base64::alphabet;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use time::OffsetDateTime;
 
 use super::Signing;
-use super::validation::check_user_id;
+use super::validation::{check_user_id, decode_digest};
 use crate::domain::error::{ErrorCode, ServiceError};
 use crate::domain::request::SignatureCheck;
 use crate::verify::{self, Indication, SubIndication, VerificationReport};
@@ -32,20 +31,7 @@ const MAX_SIGNATURE_CHARS: usize = 4096;
 impl Signing {
     /// The report on `check`'s signature.
     pub async fn verify(&self, check: SignatureCheck) -> Result<VerificationReport, ServiceError> {
-        let digest = BASE64.decode(&check.digest).map_err(|_| {
-            ServiceError::new(ErrorCode::InvalidDigest, "digest is not standard base64")
-        })?;
-        if digest.len() != check.hash_algorithm.digest_len() {
-            return Err(ServiceError::new(
-                ErrorCode::InvalidDigest,
-                format!(
-                    "digest has {} bytes; a {} digest has {}",
-                    digest.len(),
-                    check.hash_algorithm,
-                    check.hash_algorithm.digest_len()
-                ),
-            ));
-        }
+        let digest = decode_digest(&check.digest, check.hash_algorithm, "digest")?;
         if let Some(user_id) = &check.user_id {
             check_user_id(user_id)?;
         }

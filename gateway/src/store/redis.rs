@@ -274,16 +274,23 @@ impl<S: ConnectionSource> RedisStore<S> {
     }
 
     /// A lease's key and, for a follow lease, its transaction's pending index.
-    fn lease_keys(&self, lease: Lease<'_>) -> Option<(String, Option<String>)> {
+    /// The keys of the lease scripts (the lease, then for a follow lease its shard's pending
+    /// index) and the pending member (the transaction id; empty for other leases).
+    fn lease_keys<'a>(&self, lease: Lease<'a>) -> Option<(Vec<String>, &'a str)> {
         Some(match lease {
             Lease::Follow(id) => {
                 let shard = shard_of_transaction(id)?;
                 (
-                    format!("{}:lease:{id}", self.shard_tag(shard)),
-                    Some(self.pending_key(shard)),
+                    vec![
+                        format!("{}:lease:{id}", self.shard_tag(shard)),
+                        self.pending_key(shard),
+                    ],
+                    id,
                 )
             }
-            Lease::SessionRefresh(key) => (format!("{}:lease:session:{key}", self.prefix), None),
+            Lease::SessionRefresh(key) => {
+                (vec![format!("{}:lease:session:{key}", self.prefix)], "")
+            }
         })
     }
 
@@ -361,16 +368,23 @@ impl<S: ConnectionSource> Store for RedisStore<S> {
         owner: &str,
         ttls: CreateTtls,
     ) -> Result<Created, StoreError> {
-        let shard = shard_of_transaction(&transaction.id)
-            .filter(|shard| *shard == shard_of_key(scoped_key))
-            .ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "transaction {} is not in its idempotency key's shard",
-                    transaction.id
-                ))
-            })?;
-        let transaction_key = format!("{}:txn:{}", self.shard_tag(shard), transaction.id);
-        let lease_key = format!("{}:lease:{}", self.shard_tag(shard), transaction.id);
+        let misplaced = || {
+            StoreError::Corrupt(format!(
+                "transaction {} is not in its idempotency key's shard",
+                transaction.id
+            ))
+        };
+        if shard_of_transaction(&transaction.id) != Some(shard_of_key(scoped_key)) {
+            return Err(misplaced());
+        }
+        let transaction_key = self
+            .transaction_key(&transaction.id)
+            .ok_or_else(misplaced)?;
+        let (lease_keys, _) = self
+            .lease_keys(Lease::Follow(&transaction.id))
+            .ok_or_else(misplaced)?;
+        let [lease_key, pending_key] =
+            <[String; 2]>::try_from(lease_keys).map_err(|_| misplaced())?;
         let encoded_record = encode(record)?;
         let (created, existing): (i64, Option<String>) = self
             .invoke(
@@ -378,7 +392,7 @@ impl<S: ConnectionSource> Store for RedisStore<S> {
                 &[
                     &self.idempotency_key(scoped_key),
                     &transaction_key,
-                    &self.pending_key(shard),
+                    &pending_key,
                     &lease_key,
                 ],
                 &[
@@ -524,15 +538,10 @@ impl<S: ConnectionSource> Store for RedisStore<S> {
         owner: &str,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let Some((lease_key, pending_key)) = self.lease_keys(lease) else {
+        let Some((keys, member)) = self.lease_keys(lease) else {
             return Ok(false);
         };
-        let member = match lease {
-            Lease::Follow(id) => id,
-            Lease::SessionRefresh(_) => "",
-        };
-        let mut keys = vec![lease_key.as_str()];
-        keys.extend(pending_key.as_deref());
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let acquired: i64 = self
             .invoke(
                 &self.lease,
@@ -544,15 +553,10 @@ impl<S: ConnectionSource> Store for RedisStore<S> {
     }
 
     async fn release_lease(&self, lease: Lease<'_>, owner: &str) -> Result<(), StoreError> {
-        let Some((lease_key, pending_key)) = self.lease_keys(lease) else {
+        let Some((keys, member)) = self.lease_keys(lease) else {
             return Ok(());
         };
-        let member = match lease {
-            Lease::Follow(id) => id,
-            Lease::SessionRefresh(_) => "",
-        };
-        let mut keys = vec![lease_key.as_str()];
-        keys.extend(pending_key.as_deref());
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let _: i64 = self.invoke(&self.release, &keys, &[owner, member]).await?;
         Ok(())
     }
