@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use kyso_adapter_core::{HashAlgorithm, KeyAlgorithm};
+use kyso_verify::RevocationPolicy;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -87,6 +88,33 @@ pub struct TrustSettings {
     /// ... or as a file.
     #[serde(default)]
     pub national_roots_pem_file: Option<PathBuf>,
+    /// How revocation data (OCSP, CRLs) is fetched and cached.
+    #[serde(default)]
+    pub revocation: RevocationSettings,
+}
+
+/// How revocation data is fetched and cached (whether it is required is each provider's
+/// `revocation` policy).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RevocationSettings {
+    /// The longest one OCSP request or CRL download may take, in milliseconds.
+    pub timeout_ms: u64,
+    /// The largest OCSP response or CRL accepted, in bytes.
+    pub max_response_bytes: usize,
+    /// How many validated paths, and how many checked OCSP answers and CRLs, each instance
+    /// keeps in memory.
+    pub cache_entries: usize,
+}
+
+impl Default for RevocationSettings {
+    fn default() -> Self {
+        Self {
+            timeout_ms: 3000,
+            max_response_bytes: 16 * 1024 * 1024,
+            cache_entries: 10_000,
+        }
+    }
 }
 
 impl TrustSettings {
@@ -335,10 +363,19 @@ pub struct ProviderSettings {
     /// Overrides of what the adapter declares it supports.
     #[serde(default)]
     pub limits: LimitSettings,
+    /// Whether a signature needs the revocation status of its certificates: `required`
+    /// (the default: no status, no signature), `soft` (no status gives an `indeterminate`
+    /// report that is accepted and says why) or `off` (not checked).
+    #[serde(default = "required")]
+    pub revocation: RevocationPolicy,
     /// The adapter, chosen by `kind`, with its own settings (see
     /// [`crate::providers::registry`]).
     #[serde(flatten)]
     pub adapter: AdapterSettings,
+}
+
+fn required() -> RevocationPolicy {
+    RevocationPolicy::Required
 }
 
 /// Timeouts of calls to one CA.
@@ -449,6 +486,7 @@ providers:
         let both = TrustSettings {
             national_roots_pem: Some("pem".into()),
             national_roots_pem_file: Some("/nonexistent".into()),
+            ..TrustSettings::default()
         };
         assert!(
             both.national_roots_pem()
@@ -459,6 +497,7 @@ providers:
         let missing = TrustSettings {
             national_roots_pem: None,
             national_roots_pem_file: Some("/nonexistent/root.pem".into()),
+            ..TrustSettings::default()
         };
         assert!(
             missing

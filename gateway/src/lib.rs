@@ -14,6 +14,8 @@
 //! - [`store`]: where transactions, idempotency records and leases live (memory or Redis).
 //! - [`domain`]: the transaction and its state machine, requests, certificates, error codes;
 //!   no HTTP, no store.
+//! - [`trust`]: every verification the gateway makes, with its caches (validated paths,
+//!   revocation data) and its I/O (OCSP, CRLs) around `kyso-verify`.
 //! - [`verify`] (the `kyso-verify` crate): certificate and signature verification, the
 //!   gateway's invariant.
 //!
@@ -32,4 +34,5 @@ pub mod sandbox;
 pub mod services;
 pub mod startup;
 pub mod store;
+pub mod trust;
 pub use kyso_verify as verify;

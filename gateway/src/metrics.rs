@@ -15,6 +15,7 @@ pub struct Metrics {
     http_duration: HistogramVec,
     ca_duration: HistogramVec,
     verifications: IntCounterVec,
+    revocation_lookups: IntCounterVec,
     transactions: IntCounterVec,
     pending: IntGaugeVec,
 }
@@ -52,6 +53,13 @@ impl Metrics {
             ),
             &["provider", "result"],
         )?;
+        let revocation_lookups = IntCounterVec::new(
+            Opts::new(
+                "kyso_revocation_lookups_total",
+                "Revocation status lookups, by where the answer came from (memory, store, ocsp, crl) and outcome (ok, failed)",
+            ),
+            &["source", "outcome"],
+        )?;
         let transactions = IntCounterVec::new(
             Opts::new(
                 "kyso_transactions_total",
@@ -70,6 +78,7 @@ impl Metrics {
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(ca_duration.clone()))?;
         registry.register(Box::new(verifications.clone()))?;
+        registry.register(Box::new(revocation_lookups.clone()))?;
         registry.register(Box::new(transactions.clone()))?;
         registry.register(Box::new(pending.clone()))?;
         #[cfg(target_os = "linux")]
@@ -82,9 +91,18 @@ impl Metrics {
             http_duration,
             ca_duration,
             verifications,
+            revocation_lookups,
             transactions,
             pending,
         })
+    }
+
+    /// Counts one revocation lookup: where the answer came from (`memory`, `store`, `ocsp`,
+    /// `crl`) and whether it was usable.
+    pub fn count_revocation_lookup(&self, source: &str, usable: bool) {
+        self.revocation_lookups
+            .with_label_values(&[source, if usable { "ok" } else { "failed" }])
+            .inc();
     }
 
     /// Counts and times one served request.

@@ -15,6 +15,7 @@ use crate::config::{
     Settings, StoreSettings, TimeoutSettings, TransactionSettings, TrustSettings,
 };
 use crate::services::auth::{generate_signing_key_pem, hash_secret};
+use crate::verify::RevocationPolicy;
 
 /// The demo portal's client id.
 pub const CLIENT_ID: &str = "sandbox-portal";
@@ -72,6 +73,7 @@ fn provider(
         display_name: Some(display_name.to_owned()),
         trust_anchors_pem: Some(root_pem),
         trust_anchors_pem_file: None,
+        revocation: RevocationPolicy::Required,
         timeouts: TimeoutSettings::default(),
         limits: LimitSettings {
             confirmation_timeout_secs: Some(CONFIRMATION_TIMEOUT_SECS),

@@ -23,6 +23,7 @@ use crate::services::auth::Authority;
 use crate::store::Store;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
+use crate::trust::Trust;
 
 /// Longest time in-flight requests get to finish on shutdown, in seconds. Below the
 /// Kubernetes grace period in `deploy/` (30 s), with room to hand transactions over.
@@ -192,9 +193,12 @@ impl Application {
             &store,
             &instance_id,
         )?);
+        let trust = Trust::new(&settings.trust.revocation, store.clone(), metrics.clone())
+            .map_err(|message| ConfigError::invalid("trust.revocation", message))?;
         let signing = web::Data::new(Signing::new(
             store,
             providers,
+            Arc::new(trust),
             metrics.clone(),
             settings.transactions.clone(),
             tokio::runtime::Handle::current(),

@@ -13,7 +13,7 @@ use kyso_adapter_core::{
 };
 use kyso_adapter_http::{AdapterFactory, CaHttp, HttpSettings};
 use kyso_adapter_vnpt::VnptKind;
-use kyso_gateway::config::{AdapterSettings, TransactionSettings};
+use kyso_gateway::config::{AdapterSettings, RevocationSettings, TransactionSettings};
 use kyso_gateway::domain::error::ErrorCode;
 use kyso_gateway::domain::request::{DocumentToSign, SigningRequest};
 use kyso_gateway::domain::transaction::TransactionStatus;
@@ -24,6 +24,7 @@ use kyso_gateway::services::Signing;
 use kyso_gateway::services::auth::Principal;
 use kyso_gateway::store::Store;
 use kyso_gateway::store::memory::MemoryStore;
+use kyso_gateway::trust::Trust;
 use kyso_gateway::verify::TrustAnchors;
 use kyso_tests::{RSA_CITIZEN, digest_of, spawn_app};
 
@@ -110,9 +111,16 @@ async fn a_cancel_is_recorded_then_withdrawn_once_at_a_ca_that_can() {
         SessionCache::new(store.clone(), "instance", Duration::from_secs(2)),
         Duration::from_secs(2),
     );
+    let trust = Trust::new(
+        &RevocationSettings::default(),
+        store.clone(),
+        metrics.clone(),
+    )
+    .unwrap();
     let signing = Signing::new(
         store,
         Arc::new(Providers::from_providers([provider])),
+        Arc::new(trust),
         metrics,
         TransactionSettings::default(),
         tokio::runtime::Handle::current(),

@@ -310,6 +310,7 @@ fn overdue(key: &str) -> Transaction {
             ca_reference: "gone".into(),
         },
         error: None,
+        awaiting_revocation: None,
         version: 1,
     }
 }

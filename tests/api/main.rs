@@ -9,6 +9,7 @@ mod errors;
 mod input;
 mod observability;
 mod redis;
+mod revocation;
 mod sandbox;
 mod sessions;
 mod signing;

@@ -48,6 +48,7 @@ fn pending(key: &str) -> Transaction {
             caller_reference: None,
         },
         error: None,
+        awaiting_revocation: None,
         version: 1,
     }
 }
@@ -231,6 +232,17 @@ async fn store_contract(store: Arc<dyn Store>) {
     );
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(store.cached_token("vnpt").await.unwrap(), None);
+
+    // Revocation data: binary, kept until its deadline.
+    let der: Vec<u8> = (0..=255).collect();
+    assert_eq!(store.revocation_data("ocsp:ab").await.unwrap(), None);
+    store
+        .cache_revocation_data("ocsp:ab", &der, short)
+        .await
+        .unwrap();
+    assert_eq!(store.revocation_data("ocsp:ab").await.unwrap(), Some(der));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(store.revocation_data("ocsp:ab").await.unwrap(), None);
 }
 
 fn prefix() -> String {

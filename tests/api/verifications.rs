@@ -12,7 +12,7 @@ use kyso_tests::{
 use serde_json::{Value, json};
 
 /// A transaction signed by `user_id`, as read back once signed.
-async fn signed_transaction(app: &TestApp, token: &str, user_id: &str) -> Value {
+pub(crate) async fn signed_transaction(app: &TestApp, token: &str, user_id: &str) -> Value {
     let id = app
         .create_transaction(token, &sign_body(user_id, &digest_of("verify me")))
         .await;
@@ -23,7 +23,7 @@ async fn signed_transaction(app: &TestApp, token: &str, user_id: &str) -> Value 
 }
 
 /// The `POST /v1/verifications` body for the first document of a signed transaction.
-fn check_of(transaction: &Value) -> Value {
+pub(crate) fn check_of(transaction: &Value) -> Value {
     let document = &transaction["documents"][0];
     json!({
         "hash_algorithm": transaction["hash_algorithm"],
@@ -34,7 +34,7 @@ fn check_of(transaction: &Value) -> Value {
     })
 }
 
-async fn verify(app: &TestApp, token: &str, body: &Value) -> reqwest::Response {
+pub(crate) async fn verify(app: &TestApp, token: &str, body: &Value) -> reqwest::Response {
     app.http
         .post(format!("{}/v1/verifications", app.api))
         .bearer_auth(token)
@@ -44,7 +44,7 @@ async fn verify(app: &TestApp, token: &str, body: &Value) -> reqwest::Response {
         .unwrap()
 }
 
-async fn report(app: &TestApp, token: &str, body: &Value) -> Value {
+pub(crate) async fn report(app: &TestApp, token: &str, body: &Value) -> Value {
     let response = verify(app, token, body).await;
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()

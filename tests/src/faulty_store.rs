@@ -7,6 +7,9 @@
 //! - [`StoreFault::LoseReply`]: the call is applied, then reported as unavailable, as when the
 //!   connection drops before the reply arrives.
 //! - [`StoreFault::FailBefore`]: reported as unavailable without being applied.
+//!
+//! [`FaultyStore::fail_every`] instead refuses every call of one operation, for as long as
+//! the test runs (a store that cannot keep something, e.g. cached revocation data).
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -44,6 +47,7 @@ pub struct FaultyStore {
     armed: Mutex<Option<Armed>>,
     frozen: AtomicBool,
     calls: Mutex<Vec<&'static str>>,
+    always_failing: Mutex<Vec<&'static str>>,
 }
 
 impl FaultyStore {
@@ -54,6 +58,7 @@ impl FaultyStore {
             armed: Mutex::new(None),
             frozen: AtomicBool::new(false),
             calls: Mutex::new(Vec::new()),
+            always_failing: Mutex::new(Vec::new()),
         })
     }
 
@@ -66,6 +71,11 @@ impl FaultyStore {
             remaining: nth,
             fault,
         });
+    }
+
+    /// Answers every call of `operation` from now on as unavailable, without applying it.
+    pub fn fail_every(&self, operation: &'static str) {
+        self.always_failing.lock().unwrap().push(operation);
     }
 
     /// The operations called so far, in order.
@@ -81,6 +91,9 @@ impl FaultyStore {
     /// The fault for this call of `operation`, if it is the chosen one.
     fn fault_for(&self, operation: &'static str) -> Option<StoreFault> {
         self.calls.lock().unwrap().push(operation);
+        if self.always_failing.lock().unwrap().contains(&operation) {
+            return Some(StoreFault::FailBefore);
+        }
         let mut armed = self.armed.lock().unwrap();
         let chosen = armed.as_mut().filter(|armed| match armed.operation {
             Some(wanted) => wanted == operation,
@@ -169,6 +182,24 @@ impl Store for FaultyStore {
         self.run(
             "release_idempotency_key",
             self.inner.release_idempotency_key(scoped_key, record),
+        )
+        .await
+    }
+
+    async fn revocation_data(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.run("revocation_data", self.inner.revocation_data(key))
+            .await
+    }
+
+    async fn cache_revocation_data(
+        &self,
+        key: &str,
+        data: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.run(
+            "cache_revocation_data",
+            self.inner.cache_revocation_data(key, data, ttl),
         )
         .await
     }

@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_adapter_core::HashAlgorithm;
-use kyso_gateway::config::{Settings, StoreSettings};
+use kyso_gateway::config::{RevocationSettings, Settings, StoreSettings};
 use kyso_gateway::sandbox;
 use kyso_gateway::startup::Application;
 use kyso_gateway::store::Store;
+use kyso_gateway::verify::RevocationPolicy;
 use kyso_sim_vnpt::{Behaviour, CitizenSpec, SignatureScheme, SimConfig, SimControl, SimHandle};
 use serde_json::{Value, json};
 use sha2::Digest as _;
@@ -64,6 +65,10 @@ pub struct TestConfig {
     pub offline_provider: bool,
     /// Configure the CA's root as the national root (`trust.national_roots_pem`).
     pub ca_root_as_national_root: bool,
+    /// The provider's revocation policy.
+    pub revocation: RevocationPolicy,
+    /// The gateway's revocation settings (timeout, in-memory cache size).
+    pub revocation_settings: RevocationSettings,
 }
 
 impl Default for TestConfig {
@@ -77,6 +82,8 @@ impl Default for TestConfig {
             store: StoreSettings::Memory,
             offline_provider: false,
             ca_root_as_national_root: false,
+            revocation: RevocationPolicy::Required,
+            revocation_settings: RevocationSettings::default(),
         }
     }
 }
@@ -187,6 +194,8 @@ async fn spawn_app_inner(config: TestConfig, store: Option<Arc<dyn Store>>) -> T
     provider.limits.confirmation_timeout_secs = Some(config.confirmation_timeout_secs);
     provider.limits.hash_algorithms = Some(config.hash_algorithms.clone());
     provider.limits.max_documents = Some(config.max_documents);
+    provider.revocation = config.revocation;
+    settings.trust.revocation = config.revocation_settings.clone();
     if let Some(anchors) = config.trust_anchors_pem {
         provider.trust_anchors_pem = Some(anchors);
     }

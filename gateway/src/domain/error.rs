@@ -76,6 +76,7 @@ error_codes! {
     StoreUnavailable => ("store_unavailable", 503, true),
     CaTimeout => ("ca_timeout", 504, true),
     SubmissionLost => ("submission_lost", 502, true),
+    RevocationUnavailable => ("revocation_unavailable", 503, true),
 }
 
 impl ErrorCode {

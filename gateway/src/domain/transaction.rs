@@ -173,6 +173,11 @@ pub struct Transaction {
     pub submission: Submission,
     /// Why it failed.
     pub error: Option<TransactionError>,
+    /// Set while the CA's signatures wait for the revocation status a `required` policy
+    /// needs (why it is not available yet); if the transaction expires still waiting, it
+    /// fails with `revocation_unavailable` rather than `expired`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awaiting_revocation: Option<String>,
     /// Incremented by every change; the store's compare-and-set is on it.
     pub version: u64,
 }
@@ -327,6 +332,7 @@ pub(crate) mod tests {
                 caller_reference: None,
             },
             error: None,
+            awaiting_revocation: None,
             version: 1,
         }
     }

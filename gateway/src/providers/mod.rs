@@ -16,7 +16,7 @@ use kyso_adapter_http::{CaHttp, HttpSettings};
 use crate::config::{ConfigError, ProviderSettings};
 use crate::metrics::Metrics;
 use crate::store::Store;
-use crate::verify::TrustAnchors;
+use crate::verify::{RevocationPolicy, TrustAnchors};
 use sessions::SessionCache;
 
 pub mod registry;
@@ -37,7 +37,8 @@ const DEGRADED_AFTER_FAILURES: u32 = 3;
 /// One CA with what the gateway keeps about it.
 pub struct Provider {
     adapter: Arc<dyn CaAdapter>,
-    trust_anchors: TrustAnchors,
+    trust_anchors: Arc<TrustAnchors>,
+    revocation_policy: RevocationPolicy,
     consecutive_failures: AtomicU32,
     metrics: Metrics,
     sessions: SessionCache,
@@ -57,7 +58,8 @@ impl Provider {
         metrics.register_provider(&adapter.descriptor().id);
         Self {
             adapter,
-            trust_anchors,
+            trust_anchors: Arc::new(trust_anchors),
+            revocation_policy: RevocationPolicy::Required,
             consecutive_failures: AtomicU32::new(0),
             metrics,
             sessions,
@@ -75,9 +77,21 @@ impl Provider {
         &self.descriptor().id
     }
 
+    /// The same provider under another revocation policy (the default is `required`).
+    #[must_use]
+    pub fn with_revocation_policy(mut self, policy: RevocationPolicy) -> Self {
+        self.revocation_policy = policy;
+        self
+    }
+
     /// The roots its citizens' certificates must chain to.
-    pub fn trust_anchors(&self) -> &TrustAnchors {
+    pub fn trust_anchors(&self) -> &Arc<TrustAnchors> {
         &self.trust_anchors
+    }
+
+    /// Whether its signatures need the revocation status of their certificates.
+    pub fn revocation_policy(&self) -> RevocationPolicy {
+        self.revocation_policy
     }
 
     /// `degraded` after several failed calls in a row, else `available`.
@@ -382,5 +396,6 @@ fn build_provider(
         metrics.clone(),
         sessions,
         request_timeout,
-    ))
+    )
+    .with_revocation_policy(settings.revocation))
 }

@@ -36,6 +36,7 @@ use crate::domain::transaction::Transaction;
 use crate::metrics::Metrics;
 use crate::providers::{Provider, Providers};
 use crate::store::{Store, StoreError};
+use crate::trust::Trust;
 use auth::Principal;
 
 pub use submission::Submitted;
@@ -45,6 +46,7 @@ pub use submission::Submitted;
 pub struct Signing {
     store: Arc<dyn Store>,
     providers: Arc<Providers>,
+    trust: Arc<Trust>,
     metrics: Metrics,
     settings: TransactionSettings,
     runtime: tokio::runtime::Handle,
@@ -62,6 +64,7 @@ impl Signing {
     pub fn new(
         store: Arc<dyn Store>,
         providers: Arc<Providers>,
+        trust: Arc<Trust>,
         metrics: Metrics,
         settings: TransactionSettings,
         runtime: tokio::runtime::Handle,
@@ -70,6 +73,7 @@ impl Signing {
         Self {
             store,
             providers,
+            trust,
             metrics,
             settings,
             runtime,

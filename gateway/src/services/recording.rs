@@ -11,9 +11,9 @@ use time::OffsetDateTime;
 use super::Signing;
 use crate::domain::error::ErrorCode;
 use crate::domain::transaction::{Submission, Transaction, TransactionStatus, VerifiedSignature};
-use crate::providers::Provider;
 use crate::store::{StoreError, Swap};
-use crate::verify;
+use crate::trust::{DocumentSignature, Subject};
+use crate::verify::{self, RevocationPolicy};
 
 impl Signing {
     /// How long a record is kept: until it expires, then the retention period.
@@ -109,9 +109,25 @@ impl Signing {
                     Some(next)
                 }
                 Verdict::Refused(code, message) => current.fail(*code, message.clone(), now).ok(),
+                Verdict::Undecided(message) if now >= current.expires_at => current
+                    .fail(ErrorCode::RevocationUnavailable, message.clone(), now)
+                    .ok(),
+                Verdict::Undecided(message) => (current.status == TransactionStatus::Pending
+                    && current.awaiting_revocation.as_ref() != Some(message))
+                .then(|| {
+                    let mut next = current.next_version(now);
+                    next.awaiting_revocation = Some(message.clone());
+                    next
+                }),
             },
             SignOutcome::Rejected => current.finish(TransactionStatus::Rejected, now).ok(),
-            SignOutcome::Expired => current.finish(TransactionStatus::Expired, now).ok(),
+            SignOutcome::Expired => match &current.awaiting_revocation {
+                // The citizen signed; what is missing is the revocation status.
+                Some(message) => current
+                    .fail(ErrorCode::RevocationUnavailable, message.clone(), now)
+                    .ok(),
+                None => current.finish(TransactionStatus::Expired, now).ok(),
+            },
             SignOutcome::Failed(message) => {
                 tracing::warn!(transaction_id = %current.id, ca_message = %message, "CA reports the signing failed");
                 current
@@ -122,39 +138,54 @@ impl Signing {
         .await
     }
 
-    /// Verifies what the CA returned for `transaction` on a blocking thread: every document's
-    /// signature, the signer's path to the provider's trust anchors and that it names the
-    /// citizen, at the time of reception. `None` when the provider is no longer configured.
+    /// Verifies what the CA returned for `transaction` ([`crate::trust`]): every document's
+    /// signature, the signer's path to the provider's trust anchors, its revocation status
+    /// under the provider's policy and that it names the citizen, at the time of reception.
+    /// `None` when the provider is no longer configured.
     async fn judge(
         &self,
         transaction: &Transaction,
         signatures: Vec<RawSignature>,
     ) -> Option<Verdict> {
         let provider = self.providers.get(&transaction.provider)?.clone();
-        let transaction = transaction.clone();
-        let metrics = self.metrics.clone();
-        let judged = tokio::task::spawn_blocking(move || {
-            let verdict = judge(&transaction, &provider, &signatures, OffsetDateTime::now_utc());
-            let passed = matches!(verdict, Verdict::Verified(_));
+        let policy = provider.revocation_policy();
+        let verdict = match signed_documents(transaction, signatures) {
+            Err(verdict) => verdict,
+            Ok(signed) => {
+                let now = OffsetDateTime::now_utc();
+                let subject = Subject {
+                    anchors: provider.trust_anchors().clone(),
+                    policy,
+                    signer: transaction.certificate.certificate_der.clone(),
+                    chain: transaction.certificate.chain_der.clone(),
+                    at: now,
+                };
+                match self
+                    .trust
+                    .verify_signatures(subject, Some(transaction.user_id.clone()), signed)
+                    .await
+                {
+                    Ok(results) => verdict_of(transaction, results, policy, now),
+                    Err(error) => Verdict::Refused(error.code, error.message),
+                }
+            }
+        };
+        let passed = matches!(verdict, Verdict::Verified(_));
+        if !matches!(verdict, Verdict::Undecided(_)) {
             for _ in &transaction.documents {
-                metrics.count_verification(provider.id(), passed);
-            }
-            if let Verdict::Refused(_, message) = &verdict {
-                tracing::error!(transaction_id = %transaction.id, provider = provider.id(), %message, "CA result refused");
-            }
-            verdict
-        })
-        .await;
-        match judged {
-            Ok(verdict) => Some(verdict),
-            Err(error) => {
-                tracing::error!(%error, "verification task failed");
-                Some(Verdict::Refused(
-                    ErrorCode::InternalError,
-                    "the signatures could not be verified".into(),
-                ))
+                self.metrics.count_verification(provider.id(), passed);
             }
         }
+        match &verdict {
+            Verdict::Refused(_, message) => {
+                tracing::error!(transaction_id = %transaction.id, provider = provider.id(), %message, "CA result refused");
+            }
+            Verdict::Undecided(message) => {
+                tracing::warn!(transaction_id = %transaction.id, provider = provider.id(), %message, "CA result waits for revocation status");
+            }
+            Verdict::Verified(_) => {}
+        }
+        Some(verdict)
     }
 }
 
@@ -164,56 +195,66 @@ enum Verdict {
     Verified(Vec<VerifiedSignature>),
     /// Something did not pass: the transaction fails with this code and message.
     Refused(ErrorCode, String),
+    /// Everything passed but the revocation status a `required` policy needs, which is
+    /// unavailable for now (why): the transaction stays pending and is judged again.
+    Undecided(String),
 }
 
-/// The [`Verdict`] on `signatures` for `transaction`'s documents, at `now`.
-fn judge(
+/// The CA's signature for each of `transaction`'s documents, in document order; a refusal
+/// if one is missing.
+fn signed_documents(
     transaction: &Transaction,
-    provider: &Provider,
-    signatures: &[RawSignature],
+    mut signatures: Vec<RawSignature>,
+) -> Result<Vec<DocumentSignature>, Verdict> {
+    transaction
+        .documents
+        .iter()
+        .map(|document| {
+            let position = signatures
+                .iter()
+                .position(|signature| signature.document_id == document.id)
+                .ok_or_else(|| {
+                    Verdict::Refused(
+                        ErrorCode::CaError,
+                        format!(
+                            "the CA returned no signature for document {:?}",
+                            document.id
+                        ),
+                    )
+                })?;
+            Ok(DocumentSignature {
+                hash_algorithm: transaction.hash_algorithm,
+                digest: document.digest.clone(),
+                signature: signatures.swap_remove(position).signature,
+            })
+        })
+        .collect()
+}
+
+/// The [`Verdict`] on the verification of each of `transaction`'s documents under `policy`.
+fn verdict_of(
+    transaction: &Transaction,
+    results: Vec<verify::SignatureVerification>,
+    policy: RevocationPolicy,
     now: OffsetDateTime,
 ) -> Verdict {
-    let mut signed = Vec::with_capacity(transaction.documents.len());
-    for document in &transaction.documents {
-        let Some(raw) = signatures
-            .iter()
-            .find(|signature| signature.document_id == document.id)
-        else {
-            return Verdict::Refused(
-                ErrorCode::CaError,
-                format!(
-                    "the CA returned no signature for document {:?}",
-                    document.id
-                ),
-            );
-        };
-        signed.push(verify::SignedDigest {
-            hash_algorithm: transaction.hash_algorithm,
-            digest: &document.digest,
-            signature: &raw.signature,
-        });
-    }
-    let certificate = &transaction.certificate;
-    let results = verify::verify_signed_digests(
-        &certificate.certificate_der,
-        &certificate.chain_der,
-        Some(&transaction.user_id),
-        &signed,
-        &verify::Validation::new(provider.trust_anchors(), now),
-    );
     let mut verified = Vec::with_capacity(results.len());
     for (document, result) in transaction.documents.iter().zip(results) {
-        match result.signature.filter(|_| result.report.passed()) {
-            Some(checked) => verified.push(VerifiedSignature {
+        let report = result.report;
+        match result.signature {
+            Some(checked) if policy.accepts(&report) => verified.push(VerifiedSignature {
                 signature: checked.signature,
                 algorithm: checked.algorithm,
                 verified_at: now,
-                report: result.report,
+                report,
             }),
-            None => {
+            Some(_) if report.sub_indication == Some(verify::SubIndication::TryLater) => {
+                return Verdict::Undecided(report.message);
+            }
+            _ => {
                 return Verdict::Refused(
                     ErrorCode::SignatureInvalid,
-                    format!("document {:?}: {}", document.id, result.report.message),
+                    format!("document {:?}: {}", document.id, report.message),
                 );
             }
         }

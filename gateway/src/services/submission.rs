@@ -30,6 +30,7 @@ use crate::domain::transaction::{
 };
 use crate::providers::Provider;
 use crate::store::{CreateTtls, Created, IdempotencyRecord, StoreError};
+use crate::trust::Subject;
 
 /// How often creating a transaction is tried when the store does not answer.
 const CREATE_ATTEMPTS: u32 = 3;
@@ -245,28 +246,6 @@ impl Signing {
         now: OffsetDateTime,
     ) -> Result<CaCertificate, ServiceError> {
         let certificates = provider.certificates(user_id).await?;
-        let usable = |certificate: &CaCertificate| -> Result<(), ServiceError> {
-            if !certificate.active {
-                return Err(ServiceError::new(
-                    ErrorCode::CertificateUnusable,
-                    "the CA says this certificate cannot sign",
-                ));
-            }
-            let report = verify::validate_certificate(
-                &certificate.certificate_der,
-                &certificate.chain_der,
-                user_id,
-                &verify::Validation::new(provider.trust_anchors(), now),
-            );
-            if report.passed() {
-                Ok(())
-            } else {
-                Err(ServiceError::new(
-                    ErrorCode::CertificateUnusable,
-                    report.message,
-                ))
-            }
-        };
         if let Some(wanted) = certificate_id {
             let certificate = certificates
                 .into_iter()
@@ -277,7 +256,8 @@ impl Signing {
                         "the citizen holds no certificate with this certificate_id there",
                     )
                 })?;
-            usable(&certificate)?;
+            self.check_usable(provider, &certificate, user_id, now)
+                .await?;
             return Ok(certificate);
         }
         if certificates.is_empty() {
@@ -289,7 +269,10 @@ impl Signing {
         let mut first_refusal = None;
         let mut candidates = Vec::new();
         for certificate in certificates {
-            match usable(&certificate) {
+            match self
+                .check_usable(provider, &certificate, user_id, now)
+                .await
+            {
                 Ok(()) => candidates.push(certificate),
                 Err(error) => {
                     first_refusal.get_or_insert(error);
@@ -305,6 +288,50 @@ impl Signing {
                 ErrorCode::CertificateAmbiguous,
                 "the citizen holds several usable certificates: choose one with certificate_id",
             )),
+        }
+    }
+}
+
+impl Signing {
+    /// Whether `certificate` may be asked to sign for `user_id`: the CA says it is active,
+    /// and its path, revocation status (under the provider's policy) and citizen pass.
+    async fn check_usable(
+        &self,
+        provider: &Provider,
+        certificate: &CaCertificate,
+        user_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), ServiceError> {
+        if !certificate.active {
+            return Err(ServiceError::new(
+                ErrorCode::CertificateUnusable,
+                "the CA says this certificate cannot sign",
+            ));
+        }
+        let policy = provider.revocation_policy();
+        let subject = Subject {
+            anchors: provider.trust_anchors().clone(),
+            policy,
+            signer: certificate.certificate_der.clone(),
+            chain: certificate.chain_der.clone(),
+            at: now,
+        };
+        let report = self
+            .trust
+            .certificate_report(subject, user_id.to_owned())
+            .await?;
+        if policy.accepts(&report) {
+            Ok(())
+        } else if report.sub_indication == Some(verify::SubIndication::TryLater) {
+            Err(ServiceError::new(
+                ErrorCode::RevocationUnavailable,
+                report.message,
+            ))
+        } else {
+            Err(ServiceError::new(
+                ErrorCode::CertificateUnusable,
+                report.message,
+            ))
         }
     }
 }
@@ -348,6 +375,7 @@ fn intended_transaction(
             caller_reference: provider.caller_reference(sign_request),
         },
         error: None,
+        awaiting_revocation: None,
         version: 1,
     }
 }

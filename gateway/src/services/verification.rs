@@ -1,7 +1,8 @@
 //! Judging a signature for anyone: a portal, or a ministry checking a document years later,
 //! sends a digest, a signature and the signer's certificates and gets the same report the
 //! gateway keeps on every signed document. The certificates are judged against every
-//! provider's trust anchors, at the time asked for (now by default), off the async workers.
+//! provider's trust anchors, at the time asked for (now by default), with the revocation
+//! status learnt now ([`crate::trust`]).
 
 use base64::Engine as _;
 use base64::alphabet;
@@ -12,7 +13,8 @@ use super::Signing;
 use super::validation::{check_user_id, decode_digest};
 use crate::domain::error::{ErrorCode, ServiceError};
 use crate::domain::request::SignatureCheck;
-use crate::verify::{self, Indication, SubIndication, VerificationReport};
+use crate::trust::{DocumentSignature, Subject};
+use crate::verify::{Indication, RevocationPolicy, SubIndication, VerificationReport};
 
 /// Signatures arrive from many tools: padding and unused trailing bits are not held against
 /// them (a signature that does not verify is judged, not refused).
@@ -71,28 +73,42 @@ impl Signing {
             ServiceError::new(ErrorCode::InternalError, "no trust anchors are configured")
         })?;
         let signer = chain.remove(0);
-        let judged = tokio::task::spawn_blocking(move || {
-            verify::verify_signed_digest(
-                &signer,
-                &chain,
-                check.user_id.as_deref(),
-                verify::SignedDigest {
-                    hash_algorithm: check.hash_algorithm,
-                    digest: &digest,
-                    signature: &signature,
-                },
-                &verify::Validation::new(&anchors, at),
-            )
-            .report
-        })
-        .await;
-        judged.map_err(|error| {
-            tracing::error!(%error, "verification task failed");
+        let subject = Subject {
+            anchors,
+            policy: self.verification_policy(),
+            signer,
+            chain,
+            at,
+        };
+        let signed = vec![DocumentSignature {
+            hash_algorithm: check.hash_algorithm,
+            digest,
+            signature,
+        }];
+        let mut results = self
+            .trust
+            .verify_signatures(subject, check.user_id, signed)
+            .await?;
+        results.pop().map(|result| result.report).ok_or_else(|| {
             ServiceError::new(
                 ErrorCode::InternalError,
                 "the signature could not be verified",
             )
         })
+    }
+
+    /// Revocation is checked (and reported, `try_later` when unavailable) unless every
+    /// provider has it off: the report is the same under `soft` and `required`.
+    fn verification_policy(&self) -> RevocationPolicy {
+        if self
+            .providers
+            .iter()
+            .all(|provider| provider.revocation_policy() == RevocationPolicy::Off)
+        {
+            RevocationPolicy::Off
+        } else {
+            RevocationPolicy::Soft
+        }
     }
 }
 

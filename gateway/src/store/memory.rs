@@ -23,6 +23,7 @@ struct Maps {
     transactions: HashMap<String, Expiring<Transaction>>,
     idempotency: HashMap<String, Expiring<IdempotencyRecord>>,
     tokens: HashMap<String, Expiring<String>>,
+    revocation: HashMap<String, Expiring<Vec<u8>>>,
     leases: HashMap<String, Expiring<String>>,
     /// Pending transactions and when their follow lease runs out.
     pending: HashMap<String, Instant>,
@@ -36,6 +37,7 @@ impl Maps {
             self.transactions.retain(|_, entry| entry.expires > now);
             self.idempotency.retain(|_, entry| entry.expires > now);
             self.tokens.retain(|_, entry| entry.expires > now);
+            self.revocation.retain(|_, entry| entry.expires > now);
             self.leases.retain(|_, entry| entry.expires > now);
             let transactions = &self.transactions;
             self.pending.retain(|id, _| transactions.contains_key(id));
@@ -191,6 +193,28 @@ impl Store for MemoryStore {
             if live(&maps.tokens, key, now).is_some_and(|cached| cached == token) {
                 maps.tokens.remove(key);
             }
+        })
+    }
+
+    async fn revocation_data(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with_maps(|maps, now| live(&maps.revocation, key, now).cloned())
+    }
+
+    async fn cache_revocation_data(
+        &self,
+        key: &str,
+        data: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.with_maps(|maps, now| {
+            maps.revocation.insert(
+                key.to_owned(),
+                Expiring {
+                    value: data.to_vec(),
+                    expires: now + ttl,
+                },
+            );
+            maps.wrote(now);
         })
     }
 

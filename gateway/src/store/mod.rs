@@ -125,6 +125,18 @@ pub trait Store: Send + Sync + 'static {
     /// Drops the cached token under `key` if it is still `token` (the CA refused it).
     async fn invalidate_token(&self, key: &str, token: &str) -> Result<(), StoreError>;
 
+    /// Revocation data (a DER OCSP response or CRL) cached under `key`, if still fresh.
+    /// Readers check it again (signature, freshness) before relying on it.
+    async fn revocation_data(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Caches revocation data for `ttl` (until its nextUpdate), for every instance.
+    async fn cache_revocation_data(
+        &self,
+        key: &str,
+        data: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+
     /// How many shards [`Store::orphaned_transactions`] takes.
     fn shards(&self) -> u16;
 

@@ -305,6 +305,10 @@ impl<S: ConnectionSource> RedisStore<S> {
         format!("{}:token:{key}", self.prefix)
     }
 
+    fn revocation_key(&self, key: &str) -> String {
+        format!("{}:revocation:{key}", self.prefix)
+    }
+
     /// Runs `command`, bounded by the store's timeout.
     async fn query<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, StoreError> {
         self.bounded(async {
@@ -503,6 +507,27 @@ impl<S: ConnectionSource> Store for RedisStore<S> {
             .invoke(&self.delete_if, &[&self.token_key(key)], &[token])
             .await?;
         Ok(())
+    }
+
+    async fn revocation_data(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.query(redis::cmd("GET").arg(self.revocation_key(key)))
+            .await
+    }
+
+    async fn cache_revocation_data(
+        &self,
+        key: &str,
+        data: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.query(
+            redis::cmd("SET")
+                .arg(self.revocation_key(key))
+                .arg(data)
+                .arg("PX")
+                .arg(millis(ttl)),
+        )
+        .await
     }
 
     fn shards(&self) -> u16 {

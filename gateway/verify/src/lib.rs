@@ -35,6 +35,7 @@
 //! within [`VerificationReport::path_validity`] (and, once revocation is on, the evidence is
 //! fresh). Each call parses every certificate once.
 
+mod certified_path;
 pub mod citizen;
 mod names;
 pub mod path;
@@ -48,16 +49,18 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+pub use certified_path::{CertifiedPath, RevocationRequest};
 pub use citizen::{IdentifierKind, SubjectIdentifier};
 pub use report::{CertificateSummary, Indication, SubIndication, VerificationReport};
 pub use revocation::{
-    NoRevocationData, RevocationAnswer, RevocationEvidence, RevocationPolicy, RevocationSource,
-    RevocationSourceKind, RevocationStatus,
+    CheckedCrl, GatheredRevocation, NoRevocationData, RevocationAnswer, RevocationDataError,
+    RevocationEvidence, RevocationLocations, RevocationPolicy, RevocationSource,
+    RevocationSourceKind, RevocationStatus, check_crl, check_ocsp_response, ocsp_request,
+    revocation_locations,
 };
 pub use signature::{CheckedSignature, SignerKey};
 
-use crate::path::{Node, display_name, format_time};
-use crate::report::Finding;
+use crate::path::Node;
 
 /// Why a certificate or signature was refused (by [`describe`], [`SignerKey`] and the
 /// [`check_certificate`] shim; the validators return a [`VerificationReport`]).
@@ -272,7 +275,7 @@ pub fn cache_key(signer_der: &[u8], chain_der: &[Vec<u8>], anchors: &TrustAnchor
 
 /// The signer's certificate parsed, then every other certificate that may be in its path:
 /// the chain the CA sent (unparseable ones and duplicates dropped), then the anchors.
-fn nodes<'a>(
+pub(crate) fn nodes<'a>(
     signer: X509Certificate<'a>,
     signer_der: &'a [u8],
     chain_der: &'a [Vec<u8>],
@@ -295,18 +298,6 @@ fn nodes<'a>(
     nodes
 }
 
-fn unparseable_signer(at: OffsetDateTime) -> VerificationReport {
-    VerificationReport::new(
-        at,
-        Err(Finding::new(
-            SubIndication::FormatFailure,
-            "The signer's certificate cannot be parsed.",
-        )),
-        Vec::new(),
-        Vec::new(),
-    )
-}
-
 /// Validates the certification path of `signer_der`, with the intermediates `chain_der` the
 /// CA sent, at `ctx.at` (the citizen is not checked).
 pub fn validate_path(
@@ -314,62 +305,26 @@ pub fn validate_path(
     chain_der: &[Vec<u8>],
     ctx: &Validation<'_>,
 ) -> VerificationReport {
-    match parse(signer_der) {
-        Ok(signer) => path::validate(&nodes(signer, signer_der, chain_der, ctx.anchors), ctx),
-        Err(_) => unparseable_signer(ctx.at),
-    }
+    CertifiedPath::build(signer_der, chain_der, ctx.anchors, ctx.at).certificate_report(None, ctx)
 }
 
 /// Validates the path of `signer_der` and that it names the citizen with personal ID
-/// `user_id`: what the gateway checks before asking the CA to sign.
-///
-/// A path that failed (`total_failed`) is reported as such; otherwise a certificate naming
-/// another person gives `total_failed`/`user_mismatch`, whatever the path's indeterminate
-/// outcome.
+/// `user_id`: what the gateway checks before asking the CA to sign
+/// ([`CertifiedPath::certificate_report`]).
 pub fn validate_certificate(
     signer_der: &[u8],
     chain_der: &[Vec<u8>],
     user_id: &str,
     ctx: &Validation<'_>,
 ) -> VerificationReport {
-    match parse(signer_der) {
-        Ok(signer) => {
-            let nodes = nodes(signer, signer_der, chain_der, ctx.anchors);
-            certificate_report(&nodes, Some(user_id), ctx)
-        }
-        Err(_) => unparseable_signer(ctx.at),
-    }
-}
-
-/// The path's report, with the citizen check when `user_id` is given.
-fn certificate_report(
-    nodes: &[Node<'_>],
-    user_id: Option<&str>,
-    ctx: &Validation<'_>,
-) -> VerificationReport {
-    let mut report = path::validate(nodes, ctx);
-    if let Some(user_id) = user_id
-        && report.indication != Indication::TotalFailed
-        && !citizen::names_citizen(&nodes[0].x509, user_id)
-    {
-        report.indication = Indication::TotalFailed;
-        report.sub_indication = Some(SubIndication::UserMismatch);
-        report.message = format!(
-            "The signer's certificate ({}) does not hold the personal ID number {user_id}.",
-            display_name(&nodes[0].x509)
-        );
-    }
-    report
+    CertifiedPath::build(signer_der, chain_der, ctx.anchors, ctx.at)
+        .certificate_report(Some(user_id), ctx)
 }
 
 /// Verifies each document signature of `signed` with the certificate `signer_der`, whose path
 /// and (when `user_id` is given) citizen are validated once for all: what the gateway checks
-/// on the CA's answer, and what `POST /v1/verifications` checks for anyone. One
-/// [`SignatureVerification`] per element of `signed`, in order.
-///
-/// A signature that does not verify gives `total_failed`/`sig_crypto_failure` unless the
-/// certificate already failed (`total_failed`); a signature that verifies gets the
-/// certificate's report with its `signature_algorithm`.
+/// on the CA's answer, and what `POST /v1/verifications` checks for anyone
+/// ([`CertifiedPath::verify_digests`]).
 pub fn verify_signed_digests(
     signer_der: &[u8],
     chain_der: &[Vec<u8>],
@@ -377,29 +332,8 @@ pub fn verify_signed_digests(
     signed: &[SignedDigest<'_>],
     ctx: &Validation<'_>,
 ) -> Vec<SignatureVerification> {
-    let Ok(signer) = parse(signer_der) else {
-        let report = unparseable_signer(ctx.at);
-        return signed
-            .iter()
-            .map(|_| SignatureVerification {
-                report: report.clone(),
-                signature: None,
-            })
-            .collect();
-    };
-    let nodes = nodes(signer, signer_der, chain_der, ctx.anchors);
-    let base = certificate_report(&nodes, user_id, ctx);
-    let key = SignerKey::of(&nodes[0].x509);
-    let signer_name = display_name(&nodes[0].x509);
-    signed
-        .iter()
-        .map(|document| {
-            let checked = key.as_ref().map_err(Clone::clone).and_then(|key| {
-                key.verify(document.hash_algorithm, document.digest, document.signature)
-            });
-            signature_verification(&base, &signer_name, checked, ctx.at)
-        })
-        .collect()
+    CertifiedPath::build(signer_der, chain_der, ctx.anchors, ctx.at)
+        .verify_digests(user_id, signed, ctx)
 }
 
 /// [`verify_signed_digests`] for one signature.
@@ -413,63 +347,9 @@ pub fn verify_signed_digest(
     verify_signed_digests(signer_der, chain_der, user_id, &[signed], ctx)
         .pop()
         .unwrap_or_else(|| SignatureVerification {
-            report: unparseable_signer(ctx.at),
+            report: certified_path::unparseable_signer(ctx.at),
             signature: None,
         })
-}
-
-fn signature_verification(
-    base: &VerificationReport,
-    signer_name: &str,
-    checked: Result<CheckedSignature, VerifyError>,
-    at: OffsetDateTime,
-) -> SignatureVerification {
-    let mut report = base.clone();
-    match checked {
-        Ok(checked) => {
-            if report.passed() {
-                report.message = format!(
-                    "The {} signature verifies with the certificate of {signer_name}, which was trusted and valid at {}.",
-                    checked.algorithm,
-                    format_time(at)
-                );
-            }
-            report.signature_algorithm = Some(checked.algorithm.clone());
-            SignatureVerification {
-                report,
-                signature: Some(checked),
-            }
-        }
-        Err(error) => {
-            if report.indication != Indication::TotalFailed {
-                let (sub_indication, message) = match error {
-                    VerifyError::DigestLength => (
-                        SubIndication::FormatFailure,
-                        "The digest's length does not fit its hash algorithm.".to_owned(),
-                    ),
-                    VerifyError::UnsupportedKey => (
-                        SubIndication::CryptoConstraintsFailure,
-                        format!(
-                            "The key of {signer_name}'s certificate is not one kyso verifies document signatures with (RSA of 2048 bits or more, ECDSA P-256)."
-                        ),
-                    ),
-                    _ => (
-                        SubIndication::SigCryptoFailure,
-                        format!(
-                            "The signature does not verify over the submitted digest with the key of {signer_name}'s certificate."
-                        ),
-                    ),
-                };
-                report.indication = sub_indication.indication();
-                report.sub_indication = Some(sub_indication);
-                report.message = message;
-            }
-            SignatureVerification {
-                report,
-                signature: None,
-            }
-        }
-    }
 }
 
 /// Superseded by [`validate_certificate`] (same checks, with a report): `Ok` exactly when

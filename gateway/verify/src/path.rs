@@ -23,11 +23,11 @@
 //!   nonRepudiation, and an extKeyUsage, if present, with documentSigning
 //!   (1.3.6.1.5.5.7.3.36), emailProtection, Adobe Authentic Documents (1.2.840.113583.1.1.5)
 //!   or anyExtendedKeyUsage;
-//! - revocation of every certificate but the anchor ([`crate::revocation`]), last, and only
-//!   for a path that passed everything else.
 //!
 //! The first path that passes is reported; if none does, the first complete path found, with
-//! its most severe finding; if no path reaches an anchor, the longest partial path.
+//! its most severe finding; if no path reaches an anchor, the longest partial path. Revocation
+//! is judged afterwards, on the reported path ([`crate::CertifiedPath`]): a path that is
+//! revoked is not replaced by another one.
 
 use std::collections::HashMap;
 
@@ -44,11 +44,9 @@ use x509_parser::oid_registry::{
 };
 use x509_parser::prelude::X509Certificate;
 
-use crate::Validation;
 use crate::names::names_equal;
 use crate::policy::{check_key, check_signature_algorithm};
 use crate::report::{CertificateSummary, Finding, SubIndication, VerificationReport};
-use crate::revocation::{RevocationAnswer, RevocationEvidence, RevocationPolicy, RevocationStatus};
 
 /// Longest path, signer and anchor included.
 const MAX_PATH_LEN: usize = 8;
@@ -100,7 +98,7 @@ impl<'a> Node<'a> {
     }
 
     /// The subject's common name, else the whole subject, for messages.
-    fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         display_name(&self.x509)
     }
 
@@ -152,11 +150,18 @@ enum Link {
     Broken,
 }
 
-/// Builds and judges a path for `nodes[0]` (the signer) among `nodes`.
-pub(crate) fn validate(nodes: &[Node<'_>], ctx: &Validation<'_>) -> VerificationReport {
+/// What [`validate`] found: the report (revocation aside) and, for a path that reached an
+/// anchor, the indexes of its certificates in `nodes`, signer first.
+pub(crate) struct Found {
+    pub(crate) report: VerificationReport,
+    pub(crate) path: Vec<usize>,
+}
+
+/// Builds and judges a path for `nodes[0]` (the signer) among `nodes`, at `at`.
+pub(crate) fn validate(nodes: &[Node<'_>], at: OffsetDateTime) -> Found {
     let mut search = Search {
         nodes,
-        ctx,
+        at,
         links: HashMap::new(),
         checks_left: MAX_SIGNATURE_CHECKS,
         complete_left: MAX_COMPLETE_PATHS,
@@ -166,8 +171,8 @@ pub(crate) fn validate(nodes: &[Node<'_>], ctx: &Validation<'_>) -> Verification
     };
     let mut path = vec![0];
     search.extend(&mut path);
-    let (path, outcome, evidence) = match search.judged {
-        Some(judged) => judged,
+    let (path, outcome, complete) = match search.judged {
+        Some((path, outcome)) => (path, outcome, true),
         None => {
             let last = &nodes[search.longest.last().copied().unwrap_or(0)];
             let message = if search.wrong_key {
@@ -189,19 +194,30 @@ pub(crate) fn validate(nodes: &[Node<'_>], ctx: &Validation<'_>) -> Verification
                     SubIndication::NoCertificateChainFound,
                     message,
                 )),
-                Vec::new(),
+                false,
             )
         }
     };
     let summaries = path.iter().map(|&i| nodes[i].summary()).collect();
-    VerificationReport::new(ctx.at, outcome, summaries, evidence)
+    Found {
+        report: VerificationReport::new(at, outcome, summaries, Vec::new()),
+        path: if complete { path } else { Vec::new() },
+    }
 }
 
-type Judged = (Vec<usize>, Result<String, Finding>, Vec<RevocationEvidence>);
+/// The message of a path that passed.
+pub(crate) fn passed_message(signer: &str, anchor: &str, at: OffsetDateTime) -> String {
+    format!(
+        "The certificate of {signer} is trusted: it chains to {anchor} and every certificate of the path was valid at {}.",
+        format_time(at)
+    )
+}
 
-struct Search<'n, 'a, 'c> {
+type Judged = (Vec<usize>, Result<String, Finding>);
+
+struct Search<'n, 'a> {
     nodes: &'n [Node<'a>],
-    ctx: &'c Validation<'c>,
+    at: OffsetDateTime,
     links: HashMap<(usize, usize), Link>,
     checks_left: usize,
     complete_left: usize,
@@ -212,7 +228,7 @@ struct Search<'n, 'a, 'c> {
     judged: Option<Judged>,
 }
 
-impl Search<'_, '_, '_> {
+impl Search<'_, '_> {
     /// Extends `path` towards an anchor; true once a passed path is found or the search
     /// must stop.
     fn extend(&mut self, path: &mut Vec<usize>) -> bool {
@@ -231,10 +247,10 @@ impl Search<'_, '_, '_> {
             path.push(candidate);
             let stop = if self.nodes[candidate].anchor {
                 self.complete_left -= 1;
-                let (outcome, evidence) = self.judge(path);
+                let outcome = self.judge(path);
                 let passed = outcome.is_ok();
                 if passed || self.judged.is_none() {
-                    self.judged = Some((path.clone(), outcome, evidence));
+                    self.judged = Some((path.clone(), outcome));
                 }
                 passed || self.complete_left == 0
             } else {
@@ -264,7 +280,7 @@ impl Search<'_, '_, '_> {
                     }
             })
             .collect();
-        let at = self.ctx.at;
+        let at = self.at;
         found.sort_by_key(|&index| {
             let node = &self.nodes[index];
             let validity = node.x509.validity();
@@ -299,28 +315,21 @@ impl Search<'_, '_, '_> {
         link
     }
 
-    /// Judges a complete path: the message if it passed, else its most severe finding; and
-    /// the revocation evidence gathered.
-    fn judge(&self, path: &[usize]) -> (Result<String, Finding>, Vec<RevocationEvidence>) {
+    /// Judges a complete path: the message if it passed, else its most severe finding.
+    fn judge(&self, path: &[usize]) -> Result<String, Finding> {
         let mut findings = Vec::new();
         for (position, &index) in path.iter().enumerate() {
             let issuer = path.get(position + 1).copied();
             self.judge_certificate(path, position, index, issuer, &mut findings);
         }
-        let mut evidence = Vec::new();
-        if findings.is_empty() && self.ctx.revocation_policy != RevocationPolicy::Off {
-            self.judge_revocation(path, &mut evidence, &mut findings);
-        }
-        let signer = self.nodes[path[0]].name();
-        let anchor = self.nodes[path[path.len() - 1]].name();
-        let outcome = match Finding::most_severe(findings) {
+        match Finding::most_severe(findings) {
             Some(finding) => Err(finding),
-            None => Ok(format!(
-                "The certificate of {signer} is trusted: it chains to {anchor} and every certificate of the path was valid at {}.",
-                format_time(self.ctx.at)
+            None => Ok(passed_message(
+                &self.nodes[path[0]].name(),
+                &self.nodes[path[path.len() - 1]].name(),
+                self.at,
             )),
-        };
-        (outcome, evidence)
+        }
     }
 
     fn judge_certificate(
@@ -391,7 +400,7 @@ impl Search<'_, '_, '_> {
         certificate: &X509Certificate<'_>,
         findings: &mut Vec<Finding>,
     ) {
-        let at = self.ctx.at;
+        let at = self.at;
         let not_before = certificate.validity().not_before.to_datetime();
         let not_after = certificate.validity().not_after.to_datetime();
         if at > not_after {
@@ -418,56 +427,6 @@ impl Search<'_, '_, '_> {
                     format_time(at)
                 ),
             ));
-        }
-    }
-
-    fn judge_revocation(
-        &self,
-        path: &[usize],
-        evidence: &mut Vec<RevocationEvidence>,
-        findings: &mut Vec<Finding>,
-    ) {
-        let at = self.ctx.at;
-        for (position, pair) in path.windows(2).enumerate() {
-            let (node, issuer) = (&self.nodes[pair[0]], &self.nodes[pair[1]]);
-            let whose = if position == 0 {
-                format!("The signer's certificate ({})", node.name())
-            } else {
-                format!("The CA certificate {}", node.name())
-            };
-            match self.ctx.revocation.status(node.der, issuer.der, at) {
-                RevocationAnswer::Unavailable(why) => findings.push(Finding::new(
-                    SubIndication::TryLater,
-                    format!("The revocation status of {whose} is not available: {why}."),
-                )),
-                RevocationAnswer::Evidence(found) => {
-                    match &found.status {
-                        RevocationStatus::Good => {}
-                        RevocationStatus::Revoked { time, .. } if *time <= at => {
-                            let sub_indication = if position == 0 {
-                                SubIndication::Revoked
-                            } else {
-                                SubIndication::RevokedCaNoPoe
-                            };
-                            findings.push(Finding::new(
-                                sub_indication,
-                                format!(
-                                    "{whose} was revoked at {}, before the validation time {}.",
-                                    format_time(*time),
-                                    format_time(at)
-                                ),
-                            ));
-                        }
-                        // Revoked after the validation time: it was valid then.
-                        RevocationStatus::Revoked { .. } => {}
-                        RevocationStatus::Unknown => findings.push(Finding::new(
-                            SubIndication::TryLater,
-                            format!("{whose} is unknown to its revocation responder."),
-                        )),
-                    }
-                    evidence.push(found);
-                }
-            }
         }
     }
 }

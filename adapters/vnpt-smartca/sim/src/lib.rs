@@ -55,8 +55,8 @@ mod wire;
 
 pub use config::{CitizenSpec, DEFAULT_TRANSACTION_TTL, SimConfig};
 pub use kyso_sim_kit::{
-    Behaviour, Fault, KeyKind, MAX_RECORDED_REQUESTS, RecordedRequest, Revocation,
-    RevocationReason, RevocationSwitches, Revoke, RevokedCertificate, SignatureScheme,
+    Behaviour, Fault, KeyKind, MAX_RECORDED_REQUESTS, OcspSigner, Outage, RecordedRequest,
+    Revocation, RevocationReason, RevocationSwitches, Revoke, RevokedCertificate, SignatureScheme,
 };
 pub use server::{SimHandle, spawn, spawn_on};
 pub use sim::{CitizenInfo, SimControl, SimTransaction, TransactionState};

@@ -1,0 +1,195 @@
+//! Trust decisions with their I/O and their caches around the pure `kyso-verify`: every
+//! verification the gateway makes (a certificate before asking the CA, the CA's signatures,
+//! `POST /v1/verifications`) goes through [`Trust`].
+//!
+//! A verification is three steps:
+//! 1. the signer's certification path, built and judged off the async workers, or taken from
+//!    the in-process cache of validated paths (keyed by [`verify::cache_key`]: the anchors,
+//!    the signer's and the chain's DER) while the validation time is within every
+//!    certificate's validity; the signer's parsed key comes with it;
+//! 2. the revocation status of every certificate of the path but the anchor, unless the
+//!    provider's policy is `off` ([`revocation`]: OCSP, then CRL, cached in the store and in
+//!    this process until nextUpdate);
+//! 3. the report, the citizen and each document signature, off the async workers.
+
+mod bounded_cache;
+pub mod revocation;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kyso_adapter_core::HashAlgorithm;
+use time::OffsetDateTime;
+
+use crate::config::RevocationSettings;
+use crate::domain::error::{ErrorCode, ServiceError};
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::verify::{
+    self, CertifiedPath, GatheredRevocation, RevocationPolicy, SignatureVerification, TrustAnchors,
+    VerificationReport,
+};
+use bounded_cache::BoundedCache;
+use revocation::RevocationChecker;
+
+/// The longest a validated path is cached, whatever its certificates' validity.
+const MAX_PATH_CACHE_TIME: Duration = Duration::from_secs(24 * 3600);
+
+/// What is judged: a signer's certificate and the chain the CA sent, against `anchors`, at
+/// `at`, under a revocation `policy`.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    /// The trust anchors (a provider's, plus the national roots).
+    pub anchors: Arc<TrustAnchors>,
+    /// Whether revocation is checked, and what missing data means.
+    pub policy: RevocationPolicy,
+    /// The signer's certificate, DER.
+    pub signer: Vec<u8>,
+    /// The certificates the CA sent with it, DER.
+    pub chain: Vec<Vec<u8>>,
+    /// The validation time.
+    pub at: OffsetDateTime,
+}
+
+/// A document signature to check, owned (it crosses to a blocking thread).
+#[derive(Debug, Clone)]
+pub struct DocumentSignature {
+    /// The digest's hash algorithm.
+    pub hash_algorithm: HashAlgorithm,
+    /// The digest that was signed.
+    pub digest: Vec<u8>,
+    /// The signature returned.
+    pub signature: Vec<u8>,
+}
+
+/// The gateway's verifier: cached paths and revocation data around `kyso-verify`.
+pub struct Trust {
+    paths: BoundedCache<[u8; 32], Arc<CertifiedPath>>,
+    revocation: RevocationChecker,
+}
+
+impl Trust {
+    /// A verifier with these revocation limits, caching revocation data in `store`.
+    ///
+    /// # Errors
+    /// A message if the HTTP client for revocation data cannot be built.
+    pub fn new(
+        settings: &RevocationSettings,
+        store: Arc<dyn Store>,
+        metrics: Metrics,
+    ) -> Result<Self, String> {
+        Ok(Self {
+            paths: BoundedCache::new(settings.cache_entries),
+            revocation: RevocationChecker::new(settings, store, metrics)?,
+        })
+    }
+
+    /// The report on `subject`'s certificate and that it names the citizen `user_id`: what
+    /// the gateway checks before asking the CA to sign.
+    ///
+    /// # Errors
+    /// [`ErrorCode::InternalError`] if the verification task failed.
+    pub async fn certificate_report(
+        &self,
+        subject: Subject,
+        user_id: String,
+    ) -> Result<VerificationReport, ServiceError> {
+        let (path, gathered) = self.prepare(&subject).await?;
+        off_the_workers(move || {
+            let ctx = verify::Validation::new(&subject.anchors, subject.at)
+                .with_revocation(&gathered, subject.policy);
+            path.certificate_report(Some(&user_id), &ctx)
+        })
+        .await
+    }
+
+    /// One [`SignatureVerification`] per element of `signed`, in order: the path, the
+    /// revocation status, the citizen (when `user_id` is given) and each signature.
+    ///
+    /// # Errors
+    /// [`ErrorCode::InternalError`] if the verification task failed.
+    pub async fn verify_signatures(
+        &self,
+        subject: Subject,
+        user_id: Option<String>,
+        signed: Vec<DocumentSignature>,
+    ) -> Result<Vec<SignatureVerification>, ServiceError> {
+        let (path, gathered) = self.prepare(&subject).await?;
+        off_the_workers(move || {
+            let ctx = verify::Validation::new(&subject.anchors, subject.at)
+                .with_revocation(&gathered, subject.policy);
+            let signed: Vec<verify::SignedDigest<'_>> = signed
+                .iter()
+                .map(|document| verify::SignedDigest {
+                    hash_algorithm: document.hash_algorithm,
+                    digest: &document.digest,
+                    signature: &document.signature,
+                })
+                .collect();
+            path.verify_digests(user_id.as_deref(), &signed, &ctx)
+        })
+        .await
+    }
+
+    /// The path (cached, or built off the workers) and, unless the policy is off, the
+    /// revocation status of its certificates.
+    async fn prepare(
+        &self,
+        subject: &Subject,
+    ) -> Result<(Arc<CertifiedPath>, GatheredRevocation), ServiceError> {
+        let path = self.path(subject).await?;
+        let gathered = if subject.policy == RevocationPolicy::Off {
+            GatheredRevocation::default()
+        } else {
+            self.revocation.gather(&path.revocation_requests()).await
+        };
+        Ok((path, gathered))
+    }
+
+    async fn path(&self, subject: &Subject) -> Result<Arc<CertifiedPath>, ServiceError> {
+        let key = verify::cache_key(&subject.signer, &subject.chain, &subject.anchors);
+        if let Some(path) = self
+            .paths
+            .get(&key, Instant::now())
+            .filter(|path| path.reusable_at(subject.at))
+        {
+            return Ok(path);
+        }
+        let (anchors, signer, chain, at) = (
+            Arc::clone(&subject.anchors),
+            subject.signer.clone(),
+            subject.chain.clone(),
+            subject.at,
+        );
+        let path = Arc::new(
+            off_the_workers(move || CertifiedPath::build(&signer, &chain, &anchors, at)).await?,
+        );
+        if path.passed() {
+            let now = OffsetDateTime::now_utc();
+            let until = path.validity().map_or(Duration::ZERO, |(_, to)| {
+                Duration::try_from(to - now).unwrap_or_default()
+            });
+            let now_instant = Instant::now();
+            self.paths.insert(
+                key,
+                Arc::clone(&path),
+                now_instant + until.min(MAX_PATH_CACHE_TIME),
+                now_instant,
+            );
+        }
+        Ok(path)
+    }
+}
+
+/// Runs CPU-heavy verification on the blocking pool.
+async fn off_the_workers<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ServiceError> {
+    tokio::task::spawn_blocking(work).await.map_err(|error| {
+        tracing::error!(%error, "verification task failed");
+        ServiceError::new(
+            ErrorCode::InternalError,
+            "the signature could not be verified",
+        )
+    })
+}
