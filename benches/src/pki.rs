@@ -178,7 +178,7 @@ fn ca_name(common_name: &str) -> DistinguishedName {
 #[cfg(test)]
 mod tests {
     use kyso_adapter_core::HashAlgorithm;
-    use kyso_gateway::verify::{self, TrustAnchors};
+    use kyso_gateway::verify::{self, SignerKey, SubIndication, TrustAnchors, Validation};
     use sha2::Digest as _;
 
     use super::*;
@@ -210,27 +210,31 @@ mod tests {
         ] {
             let pki = TestPki::generate(ca, citizen).unwrap();
             let anchors = TrustAnchors::from_pem(&pki.root_pem).unwrap();
-            verify::check_certificate(
+            let validation = Validation::new(&anchors, at);
+            let report = verify::validate_certificate(
                 &pki.citizen_der,
                 std::slice::from_ref(&pki.issuing_der),
-                &anchors,
                 USER_ID,
-                at,
-            )
-            .unwrap();
+                &validation,
+            );
+            assert!(
+                report.passed(),
+                "{:?}: {}",
+                report.sub_indication,
+                report.message
+            );
+            let report = verify::validate_certificate(&pki.citizen_der, &[], USER_ID, &validation);
             assert_eq!(
-                verify::check_certificate(&pki.citizen_der, &[], &anchors, USER_ID, at),
-                Err(verify::VerifyError::Untrusted),
-                "without the issuing CA there is no path"
+                report.sub_indication,
+                Some(SubIndication::NoCertificateChainFound),
+                "without the issuing CA there is no path: {}",
+                report.message
             );
             let signature = pki.sign(scheme, &digest).unwrap();
-            let checked = verify::verify_signature(
-                &pki.citizen_der,
-                HashAlgorithm::Sha256,
-                &digest,
-                &signature,
-            )
-            .unwrap();
+            let checked = SignerKey::from_certificate(&pki.citizen_der)
+                .unwrap()
+                .verify(HashAlgorithm::Sha256, &digest, &signature)
+                .unwrap();
             assert_eq!(checked.algorithm, algorithm);
         }
     }

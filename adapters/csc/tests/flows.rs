@@ -13,7 +13,7 @@ use kyso_adapter_core::{
 use kyso_adapter_csc::{CscKind, CscSettings, UserIdTemplate};
 use kyso_adapter_testkit::build_adapter;
 use kyso_sim_csc::{Behaviour, CitizenSpec, ConsentMode, KeyKind, SimConfig, SimHandle};
-use kyso_verify::TrustAnchors;
+use kyso_verify::{SignerKey, TrustAnchors, Validation};
 use sha2::Digest as _;
 
 const CLIENT_ID: &str = "flows-client";
@@ -112,6 +112,9 @@ async fn until_final(
     outcome
 }
 
+/// Checks `outcome` as the gateway does: the certificate chains to the simulator's root and
+/// names the request's citizen, and each signature verifies over its document's digest. The
+/// scheme of each signature, in document order.
 fn verify_all(
     sim: &SimHandle,
     certificate: &CaCertificate,
@@ -122,23 +125,27 @@ fn verify_all(
         panic!("expected signatures, got {outcome:?}");
     };
     let anchors = TrustAnchors::from_pem(&sim.root_certificate_pem()).unwrap();
-    kyso_verify::check_certificate(
+    let report = kyso_verify::validate_certificate(
         &certificate.certificate_der,
         &certificate.chain_der,
-        &anchors,
         &request.user_id,
-        time::OffsetDateTime::now_utc(),
-    )
-    .unwrap();
+        &Validation::new(&anchors, time::OffsetDateTime::now_utc()),
+    );
+    assert!(
+        report.passed(),
+        "{:?}: {}",
+        report.sub_indication,
+        report.message
+    );
     assert_eq!(signatures.len(), request.documents.len());
+    let key = SignerKey::from_certificate(&certificate.certificate_der).unwrap();
     request
         .documents
         .iter()
         .zip(&signatures)
         .map(|(document, signature)| {
             assert_eq!(signature.document_id, document.id);
-            kyso_verify::verify_signature(
-                &certificate.certificate_der,
+            key.verify(
                 request.hash_algorithm,
                 &document.digest,
                 &signature.signature,

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kyso_adapter_core::{
-    AdapterDescriptor, AdapterError, CaAdapter, DocumentDigest, HashAlgorithm, SignOutcome,
-    SignRequest,
+    AdapterDescriptor, AdapterError, CaAdapter, CaCertificate, DocumentDigest, HashAlgorithm,
+    RawSignature, SignOutcome, SignRequest,
 };
 use kyso_adapter_http::{AdapterFactory, CaHttp, HttpSettings};
 use kyso_adapter_qd769::{
@@ -16,6 +16,7 @@ use kyso_adapter_qd769::{
 };
 use kyso_adapter_testkit::build_adapter;
 use kyso_sim_qd769::{Behaviour, CaSpec, CitizenSpec, SignMode, SimConfig, SimHandle};
+use kyso_verify::{CheckedSignature, SignerKey, VerifyError};
 
 const SP_ID: &str = "sp";
 const SP_PASSWORD: &str = "secret";
@@ -55,6 +56,20 @@ fn request(user_id: &str, certificate_id: &str, transaction_id: &str) -> SignReq
         }],
         description: "Ký thử".into(),
     }
+}
+
+/// Checks the first signature against the request's first digest with the key of
+/// `certificate`, as the gateway does on the CA's answer.
+fn verify_first(
+    certificate: &CaCertificate,
+    request: &SignRequest,
+    signatures: &[RawSignature],
+) -> Result<CheckedSignature, VerifyError> {
+    SignerKey::from_certificate(&certificate.certificate_der)?.verify(
+        request.hash_algorithm,
+        &request.documents[0].digest,
+        &signatures[0].signature,
+    )
 }
 
 #[tokio::test]
@@ -146,13 +161,7 @@ async fn synchronous_ca_without_status_signs_at_once_and_cannot_be_polled() {
         panic!("a synchronous CA answers with the signatures");
     };
     assert_eq!(signatures.len(), 1);
-    kyso_verify::verify_signature(
-        &certificate.certificate_der,
-        HashAlgorithm::Sha256,
-        &request.documents[0].digest,
-        &signatures[0].signature,
-    )
-    .unwrap();
+    verify_first(&certificate, &request, &signatures).unwrap();
     let error = adapter.poll(None, "tx-sync").await.unwrap_err();
     assert!(matches!(error, AdapterError::Unsupported(_)), "{error}");
 }
@@ -174,14 +183,9 @@ async fn hex_sent_to_a_base64_ca_signs_the_wrong_digest() {
     let SignOutcome::Signed(signatures) = adapter.begin_sign(None, &request).await.unwrap() else {
         panic!("signed");
     };
-    assert!(
-        kyso_verify::verify_signature(
-            &certificate.certificate_der,
-            HashAlgorithm::Sha256,
-            &request.documents[0].digest,
-            &signatures[0].signature,
-        )
-        .is_err()
+    assert_eq!(
+        verify_first(&certificate, &request, &signatures),
+        Err(VerifyError::BadSignature)
     );
     let adapter = direct(&sim, |s| s.hash_encoding = HashEncoding::Base64);
     let request = kyso_adapter_core::SignRequest {
@@ -191,13 +195,7 @@ async fn hex_sent_to_a_base64_ca_signs_the_wrong_digest() {
     let SignOutcome::Signed(signatures) = adapter.begin_sign(None, &request).await.unwrap() else {
         panic!("signed");
     };
-    kyso_verify::verify_signature(
-        &certificate.certificate_der,
-        HashAlgorithm::Sha256,
-        &request.documents[0].digest,
-        &signatures[0].signature,
-    )
-    .unwrap();
+    verify_first(&certificate, &request, &signatures).unwrap();
 }
 
 fn neac(sim: &SimHandle, ca_name: &str, encoding: HashEncoding) -> Arc<dyn CaAdapter> {
@@ -245,13 +243,7 @@ async fn neac_adapters_reach_each_ca_behind_the_gateway() {
         else {
             panic!("approved at once");
         };
-        kyso_verify::verify_signature(
-            &certificate.certificate_der,
-            HashAlgorithm::Sha256,
-            &request.documents[0].digest,
-            &signatures[0].signature,
-        )
-        .unwrap();
+        verify_first(certificate, &request, &signatures).unwrap();
     }
     // A transaction of FPT-CA is unknown to CA2.
     let error = ca2.poll(None, "tx-fpt").await.unwrap_err();

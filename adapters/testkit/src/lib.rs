@@ -20,7 +20,7 @@ use kyso_adapter_core::{
     Fault as ErrorFault, HashAlgorithm, SignOutcome, SignRequest,
 };
 use kyso_adapter_http::{AdapterFactory, CaHttp, HttpSettings};
-use kyso_verify::{TrustAnchors, VerifyError};
+use kyso_verify::{SignerKey, TrustAnchors, Validation, VerifyError};
 use sha2::Digest as _;
 
 /// How the simulated citizen answers the next signing request.
@@ -261,15 +261,13 @@ async fn signed_and_checked(
         panic!("an approved request must end signed");
     };
     assert_eq!(signatures.len(), documents, "one signature per document");
-    let anchors = TrustAnchors::from_pem(&target.trust_anchors_pem()).unwrap();
-    kyso_verify::check_certificate(
-        &certificate.certificate_der,
-        &certificate.chain_der,
-        &anchors,
-        target.citizen(),
-        time::OffsetDateTime::now_utc(),
-    )
-    .expect("the signer certificate is trusted and names the citizen");
+    assert_certificate_valid(
+        target,
+        &certificate,
+        "the signer certificate is trusted and names the citizen",
+    );
+    let key = SignerKey::from_certificate(&certificate.certificate_der)
+        .expect("the signer certificate's key is one the gateway verifies with");
     request
         .documents
         .iter()
@@ -278,8 +276,7 @@ async fn signed_and_checked(
                 .iter()
                 .find(|signature| signature.document_id == document.id)
                 .expect("a signature for every document id");
-            kyso_verify::verify_signature(
-                &certificate.certificate_der,
+            key.verify(
                 request.hash_algorithm,
                 &document.digest,
                 &signature.signature,
@@ -289,21 +286,45 @@ async fn signed_and_checked(
         .collect()
 }
 
+/// Validates `certificate` as the gateway does before asking the CA to sign: a path to the
+/// target's trust anchors now, and the target's citizen named in it.
+///
+/// # Panics
+/// When the report does not pass, with `expectation`, the sub-indication and the report's
+/// message.
+fn assert_certificate_valid(
+    target: &impl ConformanceTarget,
+    certificate: &CaCertificate,
+    expectation: &str,
+) {
+    let anchors = TrustAnchors::from_pem(&target.trust_anchors_pem())
+        .expect("the target's trust anchors are PEM certificates");
+    let report = kyso_verify::validate_certificate(
+        &certificate.certificate_der,
+        &certificate.chain_der,
+        target.citizen(),
+        &Validation::new(&anchors, time::OffsetDateTime::now_utc()),
+    );
+    assert!(
+        report.passed(),
+        "{expectation}, but validation gave {:?}/{:?}: {}",
+        report.indication,
+        report.sub_indication,
+        report.message
+    );
+}
+
 /// Suite case: see [`conformance_tests!`].
 pub async fn certificates_are_found_for_a_known_citizen_only<T: ConformanceTarget>() {
     let target = T::start().await;
     let session = session_for(&target).await;
     let certificate = the_certificate(&target, session.as_ref()).await;
     assert!(certificate.active);
-    let anchors = TrustAnchors::from_pem(&target.trust_anchors_pem()).unwrap();
-    kyso_verify::check_certificate(
-        &certificate.certificate_der,
-        &certificate.chain_der,
-        &anchors,
-        target.citizen(),
-        time::OffsetDateTime::now_utc(),
-    )
-    .expect("the certificate chains to the CA's root and names the citizen");
+    assert_certificate_valid(
+        &target,
+        &certificate,
+        "the certificate chains to the CA's root and names the citizen",
+    );
     let unknown = target
         .adapter()
         .certificates(session.as_ref(), target.unknown_citizen())

@@ -11,6 +11,7 @@ use kyso_adapter_core::{
 use kyso_adapter_testkit::build_adapter;
 use kyso_adapter_viettel::{TokenScope, ViettelKind, ViettelSettings};
 use kyso_sim_viettel::{Behaviour, CertificateStatus, CitizenSpec, SimConfig, SimHandle};
+use kyso_verify::{SignerKey, TrustAnchors, Validation};
 use sha2::Digest as _;
 
 const CLIENT_ID: &str = "test-sp";
@@ -114,10 +115,10 @@ async fn the_user_token_scope_logs_in_per_call_and_signs() {
     let SignOutcome::Signed(signatures) = until_final(&*adapter, None, begun).await else {
         panic!("approved");
     };
+    let key = SignerKey::from_certificate(&certificates[0].certificate_der).unwrap();
     for (document, signature) in request.documents.iter().zip(&signatures) {
         assert_eq!(signature.document_id, document.id);
-        kyso_verify::verify_signature(
-            &certificates[0].certificate_der,
+        key.verify(
             HashAlgorithm::Sha256,
             &document.digest,
             &signature.signature,
@@ -322,15 +323,19 @@ async fn the_user_id_prefix_names_the_citizen_at_viettel() {
     let certificates = prefixed.certificates(Some(&session), AN).await.unwrap();
     assert_eq!(certificates.len(), 1);
     // The certificate still names the citizen by the CCCD number the gateway uses.
-    let anchors = kyso_verify::TrustAnchors::from_pem(&sim.root_certificate_pem()).unwrap();
-    kyso_verify::check_certificate(
+    let anchors = TrustAnchors::from_pem(&sim.root_certificate_pem()).unwrap();
+    let report = kyso_verify::validate_certificate(
         &certificates[0].certificate_der,
         &certificates[0].chain_der,
-        &anchors,
         AN,
-        time_now(),
-    )
-    .unwrap();
+        &Validation::new(&anchors, time_now()),
+    );
+    assert!(
+        report.passed(),
+        "{:?}: {}",
+        report.sub_indication,
+        report.message
+    );
 }
 
 fn time_now() -> time::OffsetDateTime {
