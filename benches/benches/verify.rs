@@ -8,12 +8,17 @@
 //!   (`kyso_gateway::verify::SignerKey::from_certificate` then `SignerKey::verify`, and
 //!   `kyso_gateway::verify::validate_certificate`), from DER bytes.
 //!
-//! The `check_certificate_*` groups keep the name of the deprecated function
-//! `validate_certificate` replaced, so that criterion's saved baselines and name filters still
-//! apply.
+//! The `full_*` groups are a whole verification as the gateway makes it on a CA's answer:
+//! path, revocation (answers already gathered, as the gateway's caches hold them until
+//! nextUpdate), citizen and signature, beside the bare signature primitive. `full_cached_*`
+//! reuses a validated path ([`CertifiedPath`], what the gateway caches per certificate);
+//! `full_uncached_*` builds the path from DER every time.
 //!
-//! After a measuring run, a table of `gateway / baseline` ratios (of criterion's estimates) is
-//! printed. Two `context_*` groups have no baseline: what the CA side pays per signature (which
+//! The `check_certificate_*` groups keep the name of the function `validate_certificate`
+//! replaced, so that criterion's saved baselines and name filters still apply.
+//!
+//! After a measuring run, a table of `gateway / baseline` ratios (of criterion's estimates),
+//! and of verifications per second, is printed. Two `context_*` groups have no baseline: what the CA side pays per signature (which
 //! explains the load harness's signing figures) and what parsing a certificate and its key costs
 //! (where the gateway's overhead goes). `cargo test -p kyso-benches --benches` runs each
 //! function once, as a smoke test.
@@ -28,7 +33,11 @@ use std::time::{Duration, SystemTime};
 use criterion::Criterion;
 use kyso_adapter_core::HashAlgorithm;
 use kyso_benches::pki::{KeyKind, Scheme, TestPki, USER_ID};
-use kyso_gateway::verify::{self, SignerKey, TrustAnchors, Validation};
+use kyso_gateway::verify::{
+    self, CertifiedPath, GatheredRevocation, RevocationAnswer, RevocationEvidence,
+    RevocationPolicy, RevocationSourceKind, RevocationStatus, SignedDigest, SignerKey,
+    TrustAnchors, Validation,
+};
 use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
 use rsa::pkcs8::DecodePublicKey as _;
 use rsa::{Pkcs1v15Sign, Pss, RsaPublicKey};
@@ -37,7 +46,7 @@ use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
 /// The groups, in the order they run and are reported: `(group, what the gateway function is)`.
-const GROUPS: [(&str, &str); 5] = [
+const GROUPS: [(&str, &str); 9] = [
     (
         "verify_rsa2048_pkcs1v15_sha256",
         "SignerKey::verify, RSA-2048 PKCS#1 v1.5",
@@ -57,6 +66,22 @@ const GROUPS: [(&str, &str); 5] = [
     (
         "check_certificate_p256_chain",
         "validate_certificate, P-256 CAs",
+    ),
+    (
+        "full_cached_path_rsa2048",
+        "full verification, cached path, RSA-2048",
+    ),
+    (
+        "full_cached_path_p256",
+        "full verification, cached path, P-256",
+    ),
+    (
+        "full_uncached_path_rsa2048",
+        "full verification, path built, RSA-2048",
+    ),
+    (
+        "full_uncached_path_p256",
+        "full verification, path built, P-256",
     ),
 ];
 
@@ -245,6 +270,98 @@ fn bench_validate_certificate(c: &mut Criterion, f: &Fixtures) {
     }
 }
 
+/// `good` answers about every certificate of `path` but the anchor, as the gateway's caches
+/// hold them once fetched and checked.
+fn gathered_good(path: &CertifiedPath, at: OffsetDateTime) -> GatheredRevocation {
+    let mut gathered = GatheredRevocation::default();
+    for request in path.revocation_requests() {
+        gathered.insert(
+            request.certificate,
+            RevocationAnswer::Evidence(RevocationEvidence {
+                serial_number: String::new(),
+                source: RevocationSourceKind::Ocsp,
+                produced_at: Some(at),
+                this_update: at,
+                next_update: Some(at + time::Duration::hours(1)),
+                responder: "bench".into(),
+                status: RevocationStatus::Good,
+            }),
+        );
+    }
+    gathered
+}
+
+/// One PKI's full-verification groups: its PKI, the citizen's signature, the bare primitive
+/// and the indexes in [`GROUPS`] of its cached and uncached groups.
+type FullCase<'a> = (&'a TestPki, &'a Vec<u8>, &'a dyn Fn() -> bool, [usize; 2]);
+
+fn bench_full_verification(c: &mut Criterion, f: &Fixtures) {
+    let rsa_key =
+        RsaPublicKey::from_public_key_der(parse(&f.rsa.citizen_der).public_key().raw).unwrap();
+    let ec_key =
+        p256::ecdsa::VerifyingKey::from_public_key_der(parse(&f.ec.citizen_der).public_key().raw)
+            .unwrap();
+    let ec_signature = p256::ecdsa::Signature::from_der(&f.ecdsa_der).unwrap();
+    // The bare primitive on a pre-parsed key: what a verification cannot cost less than.
+    let rsa_primitive = || {
+        rsa_key
+            .verify(
+                Pkcs1v15Sign::new::<Sha256>(),
+                black_box(&f.digest),
+                black_box(&f.pkcs1v15),
+            )
+            .is_ok()
+    };
+    let ec_primitive = || {
+        ec_key
+            .verify_prehash(black_box(&f.digest), black_box(&ec_signature))
+            .is_ok()
+    };
+    assert!(rsa_primitive() && ec_primitive());
+
+    let cases: [FullCase<'_>; 2] = [
+        (&f.rsa, &f.pkcs1v15, &rsa_primitive, [5, 7]),
+        (&f.ec, &f.ecdsa_der, &ec_primitive, [6, 8]),
+    ];
+    for (pki, signature, primitive, [cached_group, uncached_group]) in cases {
+        let anchors = TrustAnchors::from_pem(&pki.root_pem).unwrap();
+        let chain = vec![pki.issuing_der.clone()];
+        let path = CertifiedPath::build(&pki.citizen_der, &chain, &anchors, f.at);
+        let gathered = gathered_good(&path, f.at);
+        let ctx =
+            Validation::new(&anchors, f.at).with_revocation(&gathered, RevocationPolicy::Required);
+        let signed = [SignedDigest {
+            hash_algorithm: HashAlgorithm::Sha256,
+            digest: &f.digest,
+            signature,
+        }];
+        let cached = || path.verify_digests(Some(USER_ID), black_box(&signed), &ctx);
+        let uncached = || {
+            verify::verify_signed_digests(
+                black_box(&pki.citizen_der),
+                black_box(&chain),
+                Some(USER_ID),
+                &signed,
+                &ctx,
+            )
+        };
+        for outcome in [cached(), uncached()] {
+            let report = &outcome[0].report;
+            assert!(report.passed(), "{}", report.message);
+            assert_eq!(report.revocation.len(), 2, "revocation was judged");
+        }
+        for (group_index, gateway) in [
+            (cached_group, &cached as &dyn Fn() -> Vec<verify::SignatureVerification>),
+            (uncached_group, &uncached),
+        ] {
+            let mut group = c.benchmark_group(GROUPS[group_index].0);
+            group.bench_function("baseline", |b| b.iter(primitive));
+            group.bench_function("gateway", |b| b.iter(gateway));
+            group.finish();
+        }
+    }
+}
+
 /// Where criterion writes its estimates: `$CRITERION_HOME`, else `<target dir>/criterion`, the
 /// target dir being the one this bench binary was built in (`<target>/<profile>/deps/verify-*`).
 fn output_directory() -> PathBuf {
@@ -295,17 +412,19 @@ fn print_ratios(directory: &Path, since: SystemTime) {
         return;
     }
     println!();
-    println!("gateway / baseline (criterion's estimates, as printed above)");
+    println!("gateway / baseline (criterion's estimates, as printed above; per second on one core)");
     println!(
-        "{:<42} {:>12} {:>12} {:>8}",
-        "function", "baseline µs", "gateway µs", "ratio"
+        "{:<42} {:>12} {:>12} {:>8} {:>12} {:>12}",
+        "function", "baseline µs", "gateway µs", "ratio", "baseline/s", "gateway/s"
     );
     for (label, baseline, gateway) in rows {
         println!(
-            "{label:<42} {:>12.1} {:>12.1} {:>7.2}x",
+            "{label:<42} {:>12.1} {:>12.1} {:>7.2}x {:>12.0} {:>12.0}",
             baseline / 1e3,
             gateway / 1e3,
-            gateway / baseline
+            gateway / baseline,
+            1e9 / baseline,
+            1e9 / gateway
         );
     }
 }
@@ -321,6 +440,7 @@ fn main() {
     let fixtures = Fixtures::new();
     bench_signer_key_verify(&mut criterion, &fixtures);
     bench_validate_certificate(&mut criterion, &fixtures);
+    bench_full_verification(&mut criterion, &fixtures);
     bench_parse(&mut criterion, &fixtures);
     bench_ca_sign(&mut criterion, &fixtures);
     criterion.final_summary();

@@ -442,6 +442,24 @@ providers:
     }
 
     #[test]
+    fn revocation_is_required_unless_a_provider_says_otherwise() {
+        let settings = Settings::parse(MINIMAL, Path::new("test.yaml")).unwrap();
+        assert_eq!(settings.providers[0].revocation, RevocationPolicy::Required);
+        assert_eq!(settings.trust.revocation.timeout_ms, 3000);
+        let text = MINIMAL.replace("sp_id: sp", "sp_id: sp\n    revocation: soft")
+            + "trust:\n  revocation: { timeout_ms: 500, cache_entries: 10 }\n";
+        let settings = Settings::parse(&text, Path::new("test.yaml")).unwrap();
+        assert_eq!(settings.providers[0].revocation, RevocationPolicy::Soft);
+        assert_eq!(settings.trust.revocation.timeout_ms, 500);
+        assert_eq!(settings.trust.revocation.cache_entries, 10);
+        let wrong = MINIMAL.replace("sp_id: sp", "sp_id: sp\n    revocation: sometimes");
+        let message = Settings::parse(&wrong, Path::new("test.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("sometimes"), "{message}");
+    }
+
+    #[test]
     fn unknown_adapter_field_is_an_error_naming_it_and_its_provider() {
         let text = MINIMAL.replace("sp_id: sp", "sp_idd: sp");
         let error = Settings::parse(&text, Path::new("test.yaml")).unwrap_err();

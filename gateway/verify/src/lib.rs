@@ -62,22 +62,13 @@ pub use signature::{CheckedSignature, SignerKey};
 
 use crate::path::Node;
 
-/// Why a certificate or signature was refused (by [`describe`], [`SignerKey`] and the
-/// [`check_certificate`] shim; the validators return a [`VerificationReport`]).
+/// Why a certificate cannot be described or a signature was refused (by [`describe`] and
+/// [`SignerKey`]; the validators return a [`VerificationReport`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
     /// A certificate is not DER X.509.
     #[error("certificate cannot be parsed")]
     MalformedCertificate,
-    /// A certificate of the path is outside its validity period.
-    #[error("certificate is not within its validity period")]
-    OutsideValidity,
-    /// No path from the signer certificate to a trust anchor.
-    #[error("certificate does not chain to a trusted root")]
-    Untrusted,
-    /// The certificate does not name the requested citizen.
-    #[error("certificate does not belong to the requested citizen")]
-    SubjectMismatch,
     /// The certificate's key is neither RSA (2048 bits or more) nor ECDSA P-256.
     #[error("certificate key algorithm is not supported")]
     UnsupportedKey,
@@ -87,9 +78,6 @@ pub enum VerifyError {
     /// The signature does not verify with the certificate's key over the digest.
     #[error("signature does not verify over the submitted digest")]
     BadSignature,
-    /// Another check refused it; the report's message says which.
-    #[error("{0}")]
-    Refused(String),
 }
 
 /// The certificates a provider's citizen certificates must chain to: the provider's roots,
@@ -350,49 +338,6 @@ pub fn verify_signed_digest(
             report: certified_path::unparseable_signer(ctx.at),
             signature: None,
         })
-}
-
-/// Superseded by [`validate_certificate`] (same checks, with a report): `Ok` exactly when
-/// that report is `total_passed`, revocation off. Kept until the gateway and adapters move.
-///
-/// # Errors
-/// The report's outcome as a [`VerifyError`].
-pub fn check_certificate(
-    certificate_der: &[u8],
-    chain_der: &[Vec<u8>],
-    anchors: &TrustAnchors,
-    user_id: &str,
-    at: OffsetDateTime,
-) -> Result<(), VerifyError> {
-    let report = validate_certificate(
-        certificate_der,
-        chain_der,
-        user_id,
-        &Validation::new(anchors, at),
-    );
-    match report.sub_indication {
-        None => Ok(()),
-        Some(SubIndication::FormatFailure) => Err(VerifyError::MalformedCertificate),
-        Some(
-            SubIndication::Expired | SubIndication::NotYetValid | SubIndication::OutOfBoundsNoPoe,
-        ) => Err(VerifyError::OutsideValidity),
-        Some(SubIndication::NoCertificateChainFound) => Err(VerifyError::Untrusted),
-        Some(SubIndication::UserMismatch) => Err(VerifyError::SubjectMismatch),
-        Some(_) => Err(VerifyError::Refused(report.message)),
-    }
-}
-
-/// Superseded by [`SignerKey`] (which parses the key once) and [`verify_signed_digests`].
-///
-/// # Errors
-/// As [`SignerKey::from_certificate`] and [`SignerKey::verify`].
-pub fn verify_signature(
-    certificate_der: &[u8],
-    hash_algorithm: HashAlgorithm,
-    digest: &[u8],
-    signature: &[u8],
-) -> Result<CheckedSignature, VerifyError> {
-    SignerKey::from_certificate(certificate_der)?.verify(hash_algorithm, digest, signature)
 }
 
 /// PEM of a DER certificate.

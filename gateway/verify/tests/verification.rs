@@ -816,26 +816,22 @@ fn garbage_is_a_format_failure_and_trust_anchors_need_a_certificate() {
 }
 
 #[test]
-fn shims_keep_the_old_contract() {
+fn signer_key_and_facts_read_the_certificate_once() {
     let pki = Pki::new(Alg::P256);
     let (leaf, key) = pki.citizen(Alg::P256);
-    assert_eq!(
-        kyso_verify::check_certificate(&leaf, &pki.chain(), &pki.anchors, CITIZEN, now()),
-        Ok(())
-    );
-    assert_eq!(
-        kyso_verify::check_certificate(&leaf, &[], &pki.anchors, CITIZEN, now()),
-        Err(kyso_verify::VerifyError::Untrusted)
-    );
-    assert_eq!(
-        kyso_verify::check_certificate(&leaf, &pki.chain(), &pki.anchors, "079200000999", now()),
-        Err(kyso_verify::VerifyError::SubjectMismatch)
-    );
     let digest = digest("x");
     let (_, raw) = sign_p256(&key, &digest);
-    let checked =
-        kyso_verify::verify_signature(&leaf, HashAlgorithm::Sha256, &digest, &raw).unwrap();
+    let signer = kyso_verify::SignerKey::from_certificate(&leaf).unwrap();
+    let checked = signer.verify(HashAlgorithm::Sha256, &digest, &raw).unwrap();
     assert_eq!(checked.algorithm, "ecdsa_p256_sha256");
+    assert_eq!(
+        signer.verify(HashAlgorithm::Sha256, &digest[..31], &raw),
+        Err(kyso_verify::VerifyError::DigestLength)
+    );
+    assert_eq!(
+        kyso_verify::SignerKey::from_certificate(b"garbage").unwrap_err(),
+        kyso_verify::VerifyError::MalformedCertificate
+    );
     let facts = kyso_verify::describe(&leaf).unwrap();
     assert_eq!(
         facts.key_algorithm,
