@@ -120,13 +120,33 @@ fn parse(der: &[u8]) -> X509Certificate<'_> {
     certificate
 }
 
+/// The citizens' keys and the ECDSA signature, parsed once: what the baselines start from.
+struct BareKeys {
+    rsa_key: RsaPublicKey,
+    ec_key: p256::ecdsa::VerifyingKey,
+    ec_signature: p256::ecdsa::Signature,
+}
+
+impl BareKeys {
+    fn of(f: &Fixtures) -> Self {
+        Self {
+            rsa_key: RsaPublicKey::from_public_key_der(parse(&f.rsa.citizen_der).public_key().raw)
+                .unwrap(),
+            ec_key: p256::ecdsa::VerifyingKey::from_public_key_der(
+                parse(&f.ec.citizen_der).public_key().raw,
+            )
+            .unwrap(),
+            ec_signature: p256::ecdsa::Signature::from_der(&f.ecdsa_der).unwrap(),
+        }
+    }
+}
+
 fn bench_signer_key_verify(c: &mut Criterion, f: &Fixtures) {
-    let rsa_key =
-        RsaPublicKey::from_public_key_der(parse(&f.rsa.citizen_der).public_key().raw).unwrap();
-    let ec_key =
-        p256::ecdsa::VerifyingKey::from_public_key_der(parse(&f.ec.citizen_der).public_key().raw)
-            .unwrap();
-    let ec_signature = p256::ecdsa::Signature::from_der(&f.ecdsa_der).unwrap();
+    let BareKeys {
+        rsa_key,
+        ec_key,
+        ec_signature,
+    } = BareKeys::of(f);
 
     // From the certificate's DER on every call: parsing the certificate and its key is part of
     // what is measured.
@@ -296,12 +316,11 @@ fn gathered_good(path: &CertifiedPath, at: OffsetDateTime) -> GatheredRevocation
 type FullCase<'a> = (&'a TestPki, &'a Vec<u8>, &'a dyn Fn() -> bool, [usize; 2]);
 
 fn bench_full_verification(c: &mut Criterion, f: &Fixtures) {
-    let rsa_key =
-        RsaPublicKey::from_public_key_der(parse(&f.rsa.citizen_der).public_key().raw).unwrap();
-    let ec_key =
-        p256::ecdsa::VerifyingKey::from_public_key_der(parse(&f.ec.citizen_der).public_key().raw)
-            .unwrap();
-    let ec_signature = p256::ecdsa::Signature::from_der(&f.ecdsa_der).unwrap();
+    let BareKeys {
+        rsa_key,
+        ec_key,
+        ec_signature,
+    } = BareKeys::of(f);
     // The bare primitive on a pre-parsed key: what a verification cannot cost less than.
     let rsa_primitive = || {
         rsa_key
@@ -351,7 +370,10 @@ fn bench_full_verification(c: &mut Criterion, f: &Fixtures) {
             assert_eq!(report.revocation.len(), 2, "revocation was judged");
         }
         for (group_index, gateway) in [
-            (cached_group, &cached as &dyn Fn() -> Vec<verify::SignatureVerification>),
+            (
+                cached_group,
+                &cached as &dyn Fn() -> Vec<verify::SignatureVerification>,
+            ),
             (uncached_group, &uncached),
         ] {
             let mut group = c.benchmark_group(GROUPS[group_index].0);
@@ -412,7 +434,9 @@ fn print_ratios(directory: &Path, since: SystemTime) {
         return;
     }
     println!();
-    println!("gateway / baseline (criterion's estimates, as printed above; per second on one core)");
+    println!(
+        "gateway / baseline (criterion's estimates, as printed above; per second on one core)"
+    );
     println!(
         "{:<42} {:>12} {:>12} {:>8} {:>12} {:>12}",
         "function", "baseline µs", "gateway µs", "ratio", "baseline/s", "gateway/s"

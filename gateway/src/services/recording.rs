@@ -12,7 +12,7 @@ use super::Signing;
 use crate::domain::error::ErrorCode;
 use crate::domain::transaction::{Submission, Transaction, TransactionStatus, VerifiedSignature};
 use crate::store::{StoreError, Swap};
-use crate::trust::{DocumentSignature, Subject};
+use crate::trust::{DocumentSignature, SignerChain};
 use crate::verify::{self, RevocationPolicy};
 
 impl Signing {
@@ -153,7 +153,7 @@ impl Signing {
             Err(verdict) => verdict,
             Ok(signed) => {
                 let now = OffsetDateTime::now_utc();
-                let subject = Subject {
+                let signer_chain = SignerChain {
                     anchors: provider.trust_anchors().clone(),
                     policy,
                     signer: transaction.certificate.certificate_der.clone(),
@@ -162,7 +162,7 @@ impl Signing {
                 };
                 match self
                     .trust
-                    .verify_signatures(subject, Some(transaction.user_id.clone()), signed)
+                    .verify_signatures(signer_chain, Some(transaction.user_id.clone()), signed)
                     .await
                 {
                     Ok(results) => verdict_of(transaction, results, policy, now),

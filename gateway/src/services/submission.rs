@@ -30,7 +30,7 @@ use crate::domain::transaction::{
 };
 use crate::providers::Provider;
 use crate::store::{CreateTtls, Created, IdempotencyRecord, StoreError};
-use crate::trust::Subject;
+use crate::trust::SignerChain;
 
 /// How often creating a transaction is tried when the store does not answer.
 const CREATE_ATTEMPTS: u32 = 3;
@@ -309,7 +309,7 @@ impl Signing {
             ));
         }
         let policy = provider.revocation_policy();
-        let subject = Subject {
+        let signer_chain = SignerChain {
             anchors: provider.trust_anchors().clone(),
             policy,
             signer: certificate.certificate_der.clone(),
@@ -318,7 +318,7 @@ impl Signing {
         };
         let report = self
             .trust
-            .certificate_report(subject, user_id.to_owned())
+            .certificate_report(signer_chain, user_id.to_owned())
             .await?;
         if policy.accepts(&report) {
             Ok(())

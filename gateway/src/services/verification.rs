@@ -13,7 +13,7 @@ use super::Signing;
 use super::validation::{check_user_id, decode_digest};
 use crate::domain::error::{ErrorCode, ServiceError};
 use crate::domain::request::SignatureCheck;
-use crate::trust::{DocumentSignature, Subject};
+use crate::trust::{DocumentSignature, SignerChain};
 use crate::verify::{Indication, RevocationPolicy, SubIndication, VerificationReport};
 
 /// Signatures arrive from many tools: padding and unused trailing bits are not held against
@@ -73,7 +73,7 @@ impl Signing {
             ServiceError::new(ErrorCode::InternalError, "no trust anchors are configured")
         })?;
         let signer = chain.remove(0);
-        let subject = Subject {
+        let signer_chain = SignerChain {
             anchors,
             policy: self.verification_policy(),
             signer,
@@ -87,7 +87,7 @@ impl Signing {
         }];
         let mut results = self
             .trust
-            .verify_signatures(subject, check.user_id, signed)
+            .verify_signatures(signer_chain, check.user_id, signed)
             .await?;
         results.pop().map(|result| result.report).ok_or_else(|| {
             ServiceError::new(

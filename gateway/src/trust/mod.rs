@@ -38,7 +38,7 @@ const MAX_PATH_CACHE_TIME: Duration = Duration::from_secs(24 * 3600);
 /// What is judged: a signer's certificate and the chain the CA sent, against `anchors`, at
 /// `at`, under a revocation `policy`.
 #[derive(Debug, Clone)]
-pub struct Subject {
+pub struct SignerChain {
     /// The trust anchors (a provider's, plus the national roots).
     pub anchors: Arc<TrustAnchors>,
     /// Whether revocation is checked, and what missing data means.
@@ -84,20 +84,20 @@ impl Trust {
         })
     }
 
-    /// The report on `subject`'s certificate and that it names the citizen `user_id`: what
+    /// The report on the signer's certificate and that it names the citizen `user_id`: what
     /// the gateway checks before asking the CA to sign.
     ///
     /// # Errors
     /// [`ErrorCode::InternalError`] if the verification task failed.
     pub async fn certificate_report(
         &self,
-        subject: Subject,
+        signer_chain: SignerChain,
         user_id: String,
     ) -> Result<VerificationReport, ServiceError> {
-        let (path, gathered) = self.prepare(&subject).await?;
+        let (path, gathered) = self.prepare(&signer_chain).await?;
         off_the_workers(move || {
-            let ctx = verify::Validation::new(&subject.anchors, subject.at)
-                .with_revocation(&gathered, subject.policy);
+            let ctx = verify::Validation::new(&signer_chain.anchors, signer_chain.at)
+                .with_revocation(&gathered, signer_chain.policy);
             path.certificate_report(Some(&user_id), &ctx)
         })
         .await
@@ -110,14 +110,14 @@ impl Trust {
     /// [`ErrorCode::InternalError`] if the verification task failed.
     pub async fn verify_signatures(
         &self,
-        subject: Subject,
+        signer_chain: SignerChain,
         user_id: Option<String>,
         signed: Vec<DocumentSignature>,
     ) -> Result<Vec<SignatureVerification>, ServiceError> {
-        let (path, gathered) = self.prepare(&subject).await?;
+        let (path, gathered) = self.prepare(&signer_chain).await?;
         off_the_workers(move || {
-            let ctx = verify::Validation::new(&subject.anchors, subject.at)
-                .with_revocation(&gathered, subject.policy);
+            let ctx = verify::Validation::new(&signer_chain.anchors, signer_chain.at)
+                .with_revocation(&gathered, signer_chain.policy);
             let signed: Vec<verify::SignedDigest<'_>> = signed
                 .iter()
                 .map(|document| verify::SignedDigest {
@@ -135,10 +135,10 @@ impl Trust {
     /// revocation status of its certificates.
     async fn prepare(
         &self,
-        subject: &Subject,
+        signer_chain: &SignerChain,
     ) -> Result<(Arc<CertifiedPath>, GatheredRevocation), ServiceError> {
-        let path = self.path(subject).await?;
-        let gathered = if subject.policy == RevocationPolicy::Off {
+        let path = self.path(signer_chain).await?;
+        let gathered = if signer_chain.policy == RevocationPolicy::Off {
             GatheredRevocation::default()
         } else {
             self.revocation.gather(&path.revocation_requests()).await
@@ -146,20 +146,24 @@ impl Trust {
         Ok((path, gathered))
     }
 
-    async fn path(&self, subject: &Subject) -> Result<Arc<CertifiedPath>, ServiceError> {
-        let key = verify::cache_key(&subject.signer, &subject.chain, &subject.anchors);
+    async fn path(&self, signer_chain: &SignerChain) -> Result<Arc<CertifiedPath>, ServiceError> {
+        let key = verify::cache_key(
+            &signer_chain.signer,
+            &signer_chain.chain,
+            &signer_chain.anchors,
+        );
         if let Some(path) = self
             .paths
             .get(&key, Instant::now())
-            .filter(|path| path.reusable_at(subject.at))
+            .filter(|path| path.reusable_at(signer_chain.at))
         {
             return Ok(path);
         }
         let (anchors, signer, chain, at) = (
-            Arc::clone(&subject.anchors),
-            subject.signer.clone(),
-            subject.chain.clone(),
-            subject.at,
+            Arc::clone(&signer_chain.anchors),
+            signer_chain.signer.clone(),
+            signer_chain.chain.clone(),
+            signer_chain.at,
         );
         let path = Arc::new(
             off_the_workers(move || CertifiedPath::build(&signer, &chain, &anchors, at)).await?,

@@ -13,8 +13,9 @@
 //!   extensions);
 //! - the **algorithm policy** ([`policy`]) on every key and signature, the document
 //!   signature's included;
-//! - **revocation** through a [`RevocationSource`] under a [`RevocationPolicy`]
-//!   ([`revocation`]; off until OCSP/CRL sources exist);
+//! - **revocation** of every certificate of the path but the anchor, through a
+//!   [`RevocationSource`] under a [`RevocationPolicy`] ([`revocation`]: OCSP requests, and
+//!   the checks on OCSP responses and CRLs before a caller gathers their answers);
 //! - that the certificate names the **requested citizen** by personal ID ([`citizen`]
 //!   lists the accepted forms);
 //! - the **document signature** over the submitted digest ([`signature`]).
@@ -27,13 +28,16 @@
 //! - [`validate_certificate`]: path and citizen, before asking the CA to sign;
 //! - [`verify_signed_digests`] / [`verify_signed_digest`]: path, citizen and each document
 //!   signature, on the CA's answer (the path is validated once for all the documents);
-//! - [`validate_path`]: the path alone (what a cache keyed by [`cache_key`] can hold);
+//! - [`validate_path`]: the path alone;
+//! - [`CertifiedPath`]: the path built once and reused ([`CertifiedPath::certificate_report`],
+//!   [`CertifiedPath::verify_digests`]), with the certificates whose revocation status it
+//!   needs ([`CertifiedPath::revocation_requests`]);
 //! - [`SignerKey`]: the bare signature check, the key parsed once.
 //!
 //! Caching: [`cache_key`] is SHA-256 over the trust anchors and the signer's and chain's
-//! DER; a `total_passed` path report may be reused for that key while the validation time is
-//! within [`VerificationReport::path_validity`] (and, once revocation is on, the evidence is
-//! fresh). Each call parses every certificate once.
+//! DER; a [`CertifiedPath`] that passed may be reused for that key while the validation time
+//! is within [`CertifiedPath::reusable_at`]; revocation is judged on every use, from answers
+//! the caller keeps until their nextUpdate. Each build parses every certificate once.
 
 mod certified_path;
 pub mod citizen;
