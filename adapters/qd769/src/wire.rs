@@ -2,7 +2,8 @@
 //!
 //! One set of types serves both kinds: a direct 769 CA and NEAC's `sign_v2` differ only by the
 //! `ca_name` routing field and the paths. Requests are rendered as the configured CA expects;
-//! responses are read leniently where renderings are known to differ.
+//! responses are read leniently where renderings are known to differ. Requests that carry the
+//! SP credential deliberately do not implement `Debug`, so they cannot reach a log by accident.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +21,7 @@ pub(crate) struct Envelope {
 }
 
 /// The SP credential as it travels in a body: `sp_password` or NEAC's `token`.
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 #[serde(untagged)]
 pub(crate) enum CredentialField<'a> {
     Password { sp_password: &'a str },
@@ -28,7 +29,7 @@ pub(crate) enum CredentialField<'a> {
 }
 
 /// `get_certificate` request body.
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub(crate) struct GetCertificateRequest<'a> {
     pub(crate) sp_id: &'a str,
     #[serde(flatten)]
@@ -89,7 +90,7 @@ pub(crate) enum ChainData {
 }
 
 /// `sign` request body.
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub(crate) struct SignRequest<'a> {
     pub(crate) sp_id: &'a str,
     #[serde(flatten)]
@@ -134,7 +135,7 @@ pub(crate) struct FileOptions<'a> {
 }
 
 /// Status request body (our choice of shape; the reference shows no generic status call).
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub(crate) struct StatusRequest<'a> {
     pub(crate) sp_id: &'a str,
     #[serde(flatten)]

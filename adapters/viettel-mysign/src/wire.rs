@@ -1,4 +1,6 @@
 //! Viettel MySign gateway wire types, private to this adapter (the simulator declares its own).
+//! Types that carry the client secret or an access token deliberately do not implement
+//! `Debug`, so they cannot reach a log by accident.
 //!
 //! Viettel spells its fields inconsistently (`credentialID`, `numSignatures`, `transactionId`
 //! next to snake_case); the Rust names are snake_case with the wire names in `rename`s. Numbers
@@ -7,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 /// `POST /ras/v1/login` body: a token for one user.
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub(crate) struct LoginRequest<'a> {
     pub(crate) client_id: &'a str,
     pub(crate) client_secret: &'a str,
@@ -16,7 +18,7 @@ pub(crate) struct LoginRequest<'a> {
 }
 
 /// The answer of `/ras/v1/login` and `/ras/v1/authenticate`.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub(crate) struct TokenResponse {
     pub(crate) access_token: String,
     #[serde(default)]
@@ -44,7 +46,7 @@ impl NumberOrText {
 }
 
 /// `POST /certificates/info` body.
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub(crate) struct CertificatesInfoRequest<'a> {
     pub(crate) client_id: &'a str,
     pub(crate) client_secret: &'a str,
@@ -85,7 +87,7 @@ pub(crate) struct CertInfo {
 }
 
 /// `POST /signHash` body.
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub(crate) struct SignHashRequest<'a> {
     pub(crate) client_id: &'a str,
     pub(crate) client_secret: &'a str,

@@ -1,4 +1,6 @@
 //! VNPT sp769 wire types, private to this adapter (the simulator declares its own).
+//! Requests that carry the SP password deliberately do not implement `Debug`, so they cannot
+//! reach a log by accident.
 
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +13,7 @@ pub(crate) struct Envelope<T> {
     pub(crate) data: Option<T>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub(crate) struct GetCertificateRequest<'a> {
     pub(crate) sp_id: &'a str,
     pub(crate) sp_password: &'a str,
@@ -60,7 +62,7 @@ impl ChainData {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub(crate) struct SignRequest<'a> {
     pub(crate) sp_id: &'a str,
     pub(crate) sp_password: &'a str,
