@@ -10,10 +10,15 @@ use std::path::PathBuf;
 use crate::config::Settings;
 #[cfg(feature = "sandbox")]
 use crate::sandbox;
-use crate::services::auth::hash_secret;
+use crate::services::auth::{generate_secret, hash_secret};
 use crate::startup::Application;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use secrecy::{ExposeSecret as _, SecretString};
+
+/// The shortest client secret `hash-secret --stdin` hashes: secrets are machine-made, not
+/// passwords (the ones it makes have 43).
+const MIN_SECRET_CHARS: usize = 32;
 
 #[derive(Parser)]
 #[command(
@@ -56,8 +61,15 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9090")]
         admin: SocketAddr,
     },
-    /// Make a new client secret and print it with the SHA-256 the configuration stores.
-    HashSecret,
+    /// Make a new client secret and print it with the argon2id hash the configuration
+    /// stores (`secret_hash`).
+    HashSecret {
+        /// Hash the secret read from standard input (one line) instead of making one: turns
+        /// an existing client's secret into a `secret_hash`, e.g. to replace a deprecated
+        /// `secret_sha256` without giving the portal a new secret.
+        #[arg(long)]
+        stdin: bool,
+    },
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` or else `default_filter`; colours only on a
@@ -83,12 +95,26 @@ fn init_tracing(default_filter: &str) {
 pub async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::HashSecret => {
-            let secret = uuid::Uuid::new_v4().simple().to_string()
-                + &uuid::Uuid::new_v4().simple().to_string();
+        Command::HashSecret { stdin } => {
             let mut out = std::io::stdout().lock();
-            writeln!(out, "client_secret: {secret}")?;
-            writeln!(out, "secret_sha256: {}", hash_secret(&secret))?;
+            if stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                let secret = SecretString::from(line.trim_end_matches(['\r', '\n']).to_owned());
+                if secret.expose_secret().len() < MIN_SECRET_CHARS {
+                    anyhow::bail!(
+                        "a client secret needs at least {MIN_SECRET_CHARS} characters \
+                         (run hash-secret without --stdin to make one)"
+                    );
+                }
+                let hash = hash_secret(secret.expose_secret()).context("hashing the secret")?;
+                writeln!(out, "secret_hash: {hash}")?;
+            } else {
+                let secret = generate_secret();
+                let hash = hash_secret(&secret).context("hashing the secret")?;
+                writeln!(out, "client_secret: {secret}")?;
+                writeln!(out, "secret_hash: {hash}")?;
+            }
             Ok(())
         }
         Command::Serve { config, api, admin } => {

@@ -244,24 +244,53 @@ pub struct AuthSettings {
     /// ... or as a file.
     #[serde(default)]
     pub signing_key_pem_file: Option<PathBuf>,
+    /// Several token keys, for rotation (instead of `signing_key_pem`/`_file`): the first
+    /// signs new tokens, every one listed is accepted and published at
+    /// `/.well-known/jwks.json`. Tokens name their key by `kid`, its RFC 7638 thumbprint.
+    #[serde(default)]
+    pub signing_keys: Vec<SigningKeySettings>,
     /// The portals allowed to call the API.
     pub clients: Vec<ClientSettings>,
+}
+
+/// One token key of `auth.signing_keys`: a P-256 key in PEM, inline or as a file. The first
+/// key of the list must be a PKCS#8 private key (it signs); the others may be given as
+/// public keys (SPKI PEM) since they only verify, so a retired private key can be destroyed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningKeySettings {
+    /// The key's PEM, inline (e.g. `${ENV}`) ...
+    #[serde(default)]
+    pub pem: Option<SecretString>,
+    /// ... or as a file.
+    #[serde(default)]
+    pub pem_file: Option<PathBuf>,
 }
 
 fn default_token_ttl_secs() -> u64 {
     900
 }
 
-/// One portal's credentials.
-#[derive(Debug, Clone, Deserialize)]
+/// One portal's credentials: exactly one of `secret_hash` and `secret_sha256`.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientSettings {
     /// The OAuth client id.
     pub client_id: String,
-    /// SHA-256 of the client secret, hex (`kyso-gateway hash-secret` makes both).
-    pub secret_sha256: String,
+    /// The argon2id hash of the client secret, a PHC string (`$argon2id$v=19$m=...`);
+    /// `kyso-gateway hash-secret` makes a secret and its hash.
+    #[serde(default)]
+    pub secret_hash: Option<SecretString>,
+    /// Deprecated: the SHA-256 of the client secret, 64 hex digits. Still accepted, with a
+    /// warning at start-up; `kyso-gateway hash-secret --stdin` turns the secret into a
+    /// `secret_hash`.
+    #[serde(default)]
+    pub secret_sha256: Option<SecretString>,
     /// Scopes the client may ask for.
     pub scopes: Vec<String>,
+    /// A disabled client gets no token, and the tokens it holds are refused at once.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 /// Where transactions and idempotency records live.

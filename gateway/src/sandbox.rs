@@ -29,7 +29,7 @@ pub const AUDIENCE: &str = "kyso-api";
 const CONFIRMATION_TIMEOUT_SECS: u64 = 120;
 
 /// Gateway settings with the sandbox's portal credential and no provider yet.
-pub fn base_settings(api: SocketAddr, admin: SocketAddr) -> Result<Settings, p256::pkcs8::Error> {
+pub fn base_settings(api: SocketAddr, admin: SocketAddr) -> anyhow::Result<Settings> {
     Ok(Settings {
         listen: ListenSettings {
             api,
@@ -42,12 +42,14 @@ pub fn base_settings(api: SocketAddr, admin: SocketAddr) -> Result<Settings, p25
             token_ttl_secs: 3600,
             signing_key_pem: Some(generate_signing_key_pem()?.into()),
             signing_key_pem_file: None,
+            signing_keys: Vec::new(),
             clients: vec![ClientSettings {
                 client_id: CLIENT_ID.to_owned(),
-                secret_sha256: hash_secret(CLIENT_SECRET),
+                secret_hash: Some(hash_secret(CLIENT_SECRET)?.into()),
                 scopes: ["certificates:read", "signatures:write", "signatures:read"]
                     .map(str::to_owned)
                     .to_vec(),
+                ..ClientSettings::default()
             }],
         },
         store: StoreSettings::Memory,
@@ -113,7 +115,7 @@ pub fn settings(
     sp_password: &str,
     api: SocketAddr,
     admin: SocketAddr,
-) -> Result<Settings, p256::pkcs8::Error> {
+) -> anyhow::Result<Settings> {
     let mut settings = base_settings(api, admin)?;
     settings
         .providers

@@ -9,7 +9,8 @@ use base64::engine::general_purpose::STANDARD;
 use kyso_sim_vnpt::Fault;
 use kyso_tests::{
     ECDSA_DER_CITIZEN, ECDSA_RAW_CITIZEN, PSS_CITIZEN, RSA_CITIZEN, TestConfig, UNKNOWN_CITIZEN,
-    assert_error, digest_of, foreign_root_pem, sign_body, spawn_app, spawn_app_with,
+    assert_error, client_token, digest_of, foreign_root_pem, portal_client, sign_body, spawn_app,
+    spawn_app_with,
 };
 use serde_json::{Value, json};
 
@@ -382,36 +383,23 @@ async fn certificates_are_listed_and_unknown_citizens_hold_none() {
 
 #[tokio::test]
 async fn other_portals_cannot_see_or_cancel_a_transaction() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(TestConfig {
+        extra_clients: vec![portal_client("another-portal", "another-portal-secret")],
+        ..TestConfig::default()
+    })
+    .await;
     let token = app.token().await;
     let id = app
         .create_transaction(&token, &sign_body(RSA_CITIZEN, &digest_of("mine")))
         .await;
-    // A token for another client, signed with the gateway's own key.
-    let other = {
-        use jsonwebtoken::{Algorithm, EncodingKey, Header};
-        use secrecy::ExposeSecret as _;
-        let pem = app
-            .settings
-            .auth
-            .signing_key_pem
-            .as_ref()
-            .unwrap()
-            .expose_secret()
-            .to_owned();
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let claims = json!({"iss": app.settings.auth.issuer, "aud": app.settings.auth.audience,
-            "sub": "another-portal", "iat": now, "exp": now + 600, "jti": "j",
-            "scope": "signatures:read signatures:write"});
-        let mut header = Header::new(Algorithm::ES256);
-        header.typ = Some("at+jwt".into());
-        jsonwebtoken::encode(
-            &header,
-            &claims,
-            &EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
-        )
-        .unwrap()
-    };
+    let other = client_token(
+        &app.http,
+        &app.api,
+        "another-portal",
+        "another-portal-secret",
+        None,
+    )
+    .await;
     assert_error(
         app.get(&format!("/v1/signatures/{id}"), &other).await,
         404,

@@ -10,7 +10,7 @@ use kyso_gateway::domain::error::ErrorCode;
 use kyso_gateway::http::error::ErrorBody;
 use kyso_gateway::http::input::{Source, from_value};
 use kyso_gateway::http::views::{
-    CertificateList, CertificateSearch, HealthView, ProviderList, SignatureAccepted,
+    CertificateList, CertificateSearch, HealthView, JwkSetView, ProviderList, SignatureAccepted,
     SignatureRequest, TokenRequest, TokenResponse, TransactionView, VerificationRequest,
 };
 use kyso_gateway::http::{Routes, admin, api};
@@ -178,6 +178,7 @@ fn check_response(route: &str, status: u16, media_type: &str, value: &Value, wha
     }
     match (route, status) {
         ("POST /v1/oauth/token", 200) => parses::<TokenResponse>(value, what),
+        ("GET /.well-known/jwks.json", 200) => parses::<JwkSetView>(value, what),
         ("GET /v1/providers", 200) => parses::<ProviderList>(value, what),
         ("GET /v1/certificates", 200) if value.get("results").is_some() => {
             parses::<CertificateSearch>(value, what);
@@ -229,4 +230,37 @@ fn every_error_code_is_documented_in_errors_md_and_the_spec() {
             "{code} has no example in the spec"
         );
     }
+}
+
+/// The spec's example token is a real one: its `kid` names the example key set's key, which
+/// verifies its signature.
+#[test]
+fn example_token_verifies_with_the_example_key_set() {
+    let spec = spec();
+    let operation =
+        |path: &str, method: &str| spec["paths"][path][method]["responses"]["200"].clone();
+    let token = operation("/v1/oauth/token", "post")["content"]["application/json"]["examples"]
+        ["token"]["value"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(
+        operation("/.well-known/jwks.json", "get")["content"]["application/json"]["examples"]
+            ["one_key"]["value"]
+            .clone(),
+    )
+    .unwrap();
+    let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
+    let jwk = jwks
+        .find(&kid)
+        .expect("the example token's kid is in the example key set");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.validate_exp = false;
+    validation.set_audience(&["kyso-api"]);
+    jsonwebtoken::decode::<Value>(
+        &token,
+        &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(),
+        &validation,
+    )
+    .unwrap();
 }

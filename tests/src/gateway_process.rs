@@ -61,7 +61,7 @@ impl GatewayConfig {
                 "signing_key_pem": signing_key,
                 "clients": [{
                     "client_id": sandbox::CLIENT_ID,
-                    "secret_sha256": hash_secret(sandbox::CLIENT_SECRET),
+                    "secret_hash": hash_secret(sandbox::CLIENT_SECRET).expect("a hash"),
                     "scopes": ["certificates:read", "signatures:write", "signatures:read"],
                 }],
             },
@@ -114,13 +114,25 @@ impl GatewayProcess {
     /// Starts `program serve --config CONFIG` on free loopback ports, logging to
     /// `LOG_DIR/NAME.log`, and waits until it listens.
     pub async fn start(program: &Path, config: &Path, log_dir: &Path, name: &str) -> Self {
+        Self::start_logging(program, config, log_dir, name, "info").await
+    }
+
+    /// [`GatewayProcess::start`], logging what `RUST_LOG=filter` lets through (`trace`:
+    /// everything, every dependency's included).
+    pub async fn start_logging(
+        program: &Path,
+        config: &Path,
+        log_dir: &Path,
+        name: &str,
+        filter: &str,
+    ) -> Self {
         let log = log_dir.join(format!("{name}.log"));
         let log_file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(program)
             .args(["serve", "--config"])
             .arg(config)
             .args(["--api", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", filter)
             .env("KYSO_LOG_FORMAT", "json")
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("log file"))

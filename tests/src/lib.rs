@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_adapter_core::HashAlgorithm;
-use kyso_gateway::config::{RevocationSettings, Settings, StoreSettings};
+use kyso_gateway::config::{ClientSettings, RevocationSettings, Settings, StoreSettings};
 use kyso_gateway::sandbox;
+use kyso_gateway::services::auth::hash_secret;
 use kyso_gateway::startup::Application;
 use kyso_gateway::store::Store;
 use kyso_gateway::verify::RevocationPolicy;
@@ -69,6 +70,8 @@ pub struct TestConfig {
     pub revocation: RevocationPolicy,
     /// The gateway's revocation settings (timeout, in-memory cache size).
     pub revocation_settings: RevocationSettings,
+    /// Portals configured besides the sandbox's demo client (see [`portal_client`]).
+    pub extra_clients: Vec<ClientSettings>,
 }
 
 impl Default for TestConfig {
@@ -84,7 +87,20 @@ impl Default for TestConfig {
             ca_root_as_national_root: false,
             revocation: RevocationPolicy::Required,
             revocation_settings: RevocationSettings::default(),
+            extra_clients: Vec::new(),
         }
+    }
+}
+
+/// A portal with every scope, its secret stored as the configuration stores it.
+pub fn portal_client(client_id: &str, client_secret: &str) -> ClientSettings {
+    ClientSettings {
+        client_id: client_id.to_owned(),
+        secret_hash: Some(hash_secret(client_secret).expect("a hash").into()),
+        scopes: ["certificates:read", "signatures:write", "signatures:read"]
+            .map(str::to_owned)
+            .to_vec(),
+        ..ClientSettings::default()
     }
 }
 
@@ -196,6 +212,10 @@ async fn spawn_app_inner(config: TestConfig, store: Option<Arc<dyn Store>>) -> T
     provider.limits.max_documents = Some(config.max_documents);
     provider.revocation = config.revocation;
     settings.trust.revocation = config.revocation_settings.clone();
+    settings
+        .auth
+        .clients
+        .extend(config.extra_clients.iter().cloned());
     if let Some(anchors) = config.trust_anchors_pem {
         provider.trust_anchors_pem = Some(anchors);
     }
@@ -424,10 +444,22 @@ pub async fn metrics_at(http: &reqwest::Client, admin: &str) -> String {
 /// A token of the sandbox client from the API at `api`, for `scope` (all of the client's
 /// when `None`).
 pub async fn token_from(http: &reqwest::Client, api: &str, scope: Option<&str>) -> String {
+    client_token(http, api, sandbox::CLIENT_ID, sandbox::CLIENT_SECRET, scope).await
+}
+
+/// A token of the client `client_id` from the API at `api`, for `scope` (all of the
+/// client's when `None`).
+pub async fn client_token(
+    http: &reqwest::Client,
+    api: &str,
+    client_id: &str,
+    client_secret: &str,
+    scope: Option<&str>,
+) -> String {
     let mut form = vec![
         ("grant_type", "client_credentials"),
-        ("client_id", sandbox::CLIENT_ID),
-        ("client_secret", sandbox::CLIENT_SECRET),
+        ("client_id", client_id),
+        ("client_secret", client_secret),
     ];
     if let Some(scope) = scope {
         form.push(("scope", scope));

@@ -13,7 +13,7 @@ pub mod request_context;
 mod routes;
 pub mod views;
 
-use routes::{admin, certificates, oauth, providers, signatures, verifications};
+use routes::{admin, certificates, jwks, oauth, providers, signatures, verifications};
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError};
 use actix_web::http::Method;
@@ -83,6 +83,7 @@ impl Routes {
 pub fn api() -> Routes {
     Routes::default()
         .route(Method::POST, "/v1/oauth/token", oauth::issue_token)
+        .route(Method::GET, "/.well-known/jwks.json", jwks::publish)
         .route(Method::GET, "/v1/providers", providers::list)
         .route(Method::GET, "/v1/certificates", certificates::list)
         .route(Method::POST, "/v1/signatures", signatures::create)

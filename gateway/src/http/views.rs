@@ -8,6 +8,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_adapter_core::{HashAlgorithm, KeyAlgorithm};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -16,6 +17,7 @@ use crate::domain::error::ServiceError;
 use crate::domain::request::{DocumentToSign, SignatureCheck, SigningRequest};
 use crate::domain::transaction::{Transaction, TransactionError, TransactionStatus};
 use crate::providers;
+use crate::services::auth::PublicTokenKey;
 use crate::verify::{self, VerificationReport};
 
 /// `POST /v1/oauth/token` form fields (RFC 6749 §4.4).
@@ -27,12 +29,12 @@ pub struct TokenRequest {
     pub scope: Option<String>,
     /// The client id, unless sent with HTTP Basic.
     pub client_id: Option<String>,
-    /// The client secret, unless sent with HTTP Basic.
-    pub client_secret: Option<String>,
+    /// The client secret, unless sent with HTTP Basic; never shown by `Debug`.
+    pub client_secret: Option<SecretString>,
 }
 
 /// `POST /v1/oauth/token` answer.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenResponse {
     /// The JWT to send as `Authorization: Bearer`.
@@ -43,6 +45,68 @@ pub struct TokenResponse {
     pub expires_in: u64,
     /// The granted scopes, space-separated.
     pub scope: String,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A bearer token is a credential: it never reaches a log.
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"[REDACTED]")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+/// `GET /.well-known/jwks.json` answer: the public keys that verify access tokens
+/// (RFC 7517 §5).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwkSetView {
+    /// Every accepted token key, the one signing new tokens first.
+    pub keys: Vec<JwkView>,
+}
+
+/// One public token key: an EC P-256 JWK (RFC 7518 §6.2).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwkView {
+    /// Always `EC`.
+    pub kty: String,
+    /// Always `P-256`.
+    pub crv: String,
+    /// The x coordinate, base64url.
+    pub x: String,
+    /// The y coordinate, base64url.
+    pub y: String,
+    /// The key's RFC 7638 thumbprint: the `kid` of the tokens it signs.
+    pub kid: String,
+    /// Always `ES256`.
+    pub alg: String,
+    /// Always `sig`.
+    #[serde(rename = "use")]
+    pub key_use: String,
+}
+
+impl JwkSetView {
+    /// The published form of the gateway's token keys.
+    pub fn of(keys: &[PublicTokenKey]) -> Self {
+        Self {
+            keys: keys
+                .iter()
+                .map(|key| JwkView {
+                    kty: "EC".to_owned(),
+                    crv: "P-256".to_owned(),
+                    x: key.x.clone(),
+                    y: key.y.clone(),
+                    kid: key.kid.clone(),
+                    alg: "ES256".to_owned(),
+                    key_use: "sig".to_owned(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// `GET /v1/providers` answer.

@@ -1,24 +1,47 @@
 //! Portal authentication: OAuth 2.0 client credentials (RFC 6749 §4.4) answered with ES256
 //! access tokens this gateway signs and checks (the HTTP extractor is `crate::http::auth`).
 //!
-//! Validation follows RFC 8725: the algorithm is pinned to ES256 (so `none`, HMAC and RSA
-//! tokens are refused before any key is used), `typ` must be `at+jwt` (RFC 9068), and `exp`,
-//! `iss` and `aud` are always checked. Client secrets are stored as SHA-256 hashes and compared
-//! in constant time; they are machine-generated 256-bit values, not passwords.
+//! Validation follows RFC 8725, and every refusal is `invalid_token` with a message saying
+//! why:
+//! - the algorithm is pinned to ES256, so `none`, HMAC (even keyed with the public key) and
+//!   RSA tokens are refused before any key is used; `typ` must be `at+jwt` (RFC 9068);
+//! - the key is the one the header's `kid` names among the configured keys
+//!   ([`token_keys`]); keys named by `jku`, `jwk`, `x5u` or `x5c` are never used;
+//! - a `crit` header is refused: kyso understands no JWS extension (RFC 7515 §4.1.11);
+//! - `exp` must not have passed, and `nbf` and `iat` must not be in the future, each with
+//!   [`LEEWAY_SECS`] of clock skew; `iss` and `aud` must be this gateway's;
+//! - `sub` must be a configured client that is not disabled, checked on every request, so
+//!   removing or disabling a client refuses its tokens at once; the token's scopes are
+//!   narrowed to what configuration still allows the client.
+//!
+//! Client secrets are checked against argon2id hashes ([`client_secrets`]), off the async
+//! workers and a few at a time.
+
+mod client_secrets;
+mod token_keys;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use secrecy::ExposeSecret;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, Header, Validation};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
 
 use crate::config::{AuthSettings, ConfigError};
 use crate::domain::error::{ErrorCode, ServiceError};
+use client_secrets::SecretHash;
+pub use client_secrets::{generate_secret, hash_secret};
+pub use token_keys::PublicTokenKey;
+use token_keys::TokenKeys;
+
+/// The clock skew tolerated when checking a token's `exp`, `nbf` and `iat`, in seconds.
+pub const LEEWAY_SECS: u64 = 5;
 
 /// What a token allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -74,15 +97,11 @@ fn join_scopes(scopes: &[Scope]) -> String {
         .join(" ")
 }
 
-/// The SHA-256 of a client secret, as stored in configuration.
-pub fn hash_secret(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
 /// A portal allowed to call the API.
 struct Client {
-    secret_sha256: [u8; 32],
+    secret: Arc<SecretHash>,
     scopes: Vec<Scope>,
+    disabled: bool,
 }
 
 /// The claims of an access token.
@@ -93,12 +112,14 @@ struct Claims {
     sub: String,
     iat: i64,
     exp: i64,
+    /// Never issued by this gateway; checked when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<i64>,
     jti: String,
     scope: String,
 }
 
 /// A token the gateway issued.
-#[derive(Debug)]
 pub struct IssuedToken {
     /// The JWT.
     pub access_token: String,
@@ -108,112 +129,125 @@ pub struct IssuedToken {
     pub scope: String,
 }
 
+impl fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A bearer token is a credential: it never reaches a log.
+        f.debug_struct("IssuedToken")
+            .field("access_token", &"[REDACTED]")
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
 /// Issues and checks access tokens; knows the portals' credentials.
 pub struct Authority {
     clients: HashMap<String, Client>,
-    encoding_key: EncodingKey,
-    decoding_key: DecodingKey,
+    keys: TokenKeys,
     validation: Validation,
     issuer: String,
     audience: String,
     token_ttl: Duration,
+    /// What the secret of an unknown client is checked against, so that the answer takes as
+    /// long as for a known client and does not tell which client ids exist.
+    decoy: Arc<SecretHash>,
+    /// Bounds the secret checks running at once: each argon2id check holds a core and
+    /// 19 MiB, and the token endpoint is open to anyone.
+    secret_checks: Arc<Semaphore>,
 }
 
 /// The JOSE `typ` of access tokens (RFC 9068).
 const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 
-impl Authority {
-    /// Builds the authority from configuration, reading the signing key.
-    pub fn from_settings(settings: &AuthSettings) -> Result<Self, ConfigError> {
-        let pem = match (&settings.signing_key_pem, &settings.signing_key_pem_file) {
-            (Some(pem), None) => pem.expose_secret().to_owned(),
-            (None, Some(path)) => std::fs::read_to_string(path).map_err(|error| {
-                ConfigError::invalid(
-                    "auth.signing_key_pem_file",
-                    format!("cannot read {}: {error}", path.display()),
-                )
-            })?,
-            _ => {
-                return Err(ConfigError::invalid(
-                    "auth",
-                    "set exactly one of signing_key_pem and signing_key_pem_file",
-                ));
-            }
-        };
-        let key_error = |what: &str| {
-            ConfigError::invalid(
-                "auth.signing_key",
-                format!("{what}: expected a P-256 private key in PKCS#8 PEM"),
-            )
-        };
-        let encoding_key =
-            EncodingKey::from_ec_pem(pem.as_bytes()).map_err(|_| key_error("unusable key"))?;
-        let public_pem = public_key_pem(&pem).ok_or_else(|| key_error("not a P-256 key"))?;
-        let decoding_key = DecodingKey::from_ec_pem(public_pem.as_bytes())
-            .map_err(|_| key_error("unusable public key"))?;
+/// An argon2id hash (default parameters) of a secret nobody knows: the decoy.
+const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$a3lzby1kZWNveS1zYWx0IQ$\
+                          Pq3oRt8SbkYJbEhcGm6g7l1vN4xwNxH4SVdzZUXb6Pk";
 
+impl Authority {
+    /// Builds the authority from configuration, reading the token keys and vetting every
+    /// client's secret hash.
+    pub fn from_settings(settings: &AuthSettings) -> Result<Self, ConfigError> {
+        let keys = TokenKeys::from_settings(settings)?;
         let mut clients = HashMap::new();
         for client in &settings.clients {
             let context = format!("auth.clients[{}]", client.client_id);
-            let secret_sha256 = hex::decode(&client.secret_sha256)
-                .ok()
-                .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-                .ok_or_else(|| {
-                    ConfigError::invalid(&context, "secret_sha256 must be 64 hex digits")
-                })?;
+            let secret = SecretHash::of_client(client, &context)?;
+            if secret.is_legacy() {
+                tracing::warn!(
+                    client_id = %client.client_id,
+                    "this client's secret is configured as a bare SHA-256 (secret_sha256), which \
+                     is deprecated: replace it with a secret_hash from `kyso-gateway hash-secret`"
+                );
+            }
             let scopes = client
                 .scopes
                 .iter()
                 .map(|scope| scope.parse::<Scope>())
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|error| ConfigError::invalid(&context, error))?;
-            if clients
-                .insert(
-                    client.client_id.clone(),
-                    Client {
-                        secret_sha256,
-                        scopes,
-                    },
-                )
-                .is_some()
-            {
+            let entry = Client {
+                secret: Arc::new(secret),
+                scopes,
+                disabled: client.disabled,
+            };
+            if clients.insert(client.client_id.clone(), entry).is_some() {
                 return Err(ConfigError::invalid(&context, "client_id appears twice"));
             }
         }
+        let decoy = SecretHash::argon2id(DECOY_HASH)
+            .map_err(|why| ConfigError::invalid("auth (the decoy secret hash)", why))?;
 
         let mut validation = Validation::new(Algorithm::ES256);
         validation.algorithms = vec![Algorithm::ES256];
         validation.set_issuer(&[&settings.issuer]);
         validation.set_audience(&[&settings.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 30;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECS;
+        let parallel_checks = std::thread::available_parallelism().map_or(1, usize::from);
         Ok(Self {
             clients,
-            encoding_key,
-            decoding_key,
+            keys,
             validation,
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             token_ttl: Duration::from_secs(settings.token_ttl_secs),
+            decoy: Arc::new(decoy),
+            secret_checks: Arc::new(Semaphore::new(parallel_checks)),
         })
     }
 
     /// Checks a client's secret and issues a token for `requested` scopes (all of the
     /// client's when `None`).
-    pub fn issue_token(
+    pub async fn issue_token(
         &self,
         client_id: &str,
-        client_secret: &str,
+        client_secret: SecretString,
         requested: Option<&str>,
     ) -> Result<IssuedToken, ServiceError> {
-        let presented = Sha256::digest(client_secret.as_bytes());
-        let client = self
-            .clients
-            .get(client_id)
-            .filter(|client| bool::from(client.secret_sha256.ct_eq(presented.as_slice())))
-            .ok_or_else(|| {
-                ServiceError::new(ErrorCode::InvalidClient, "unknown client or wrong secret")
-            })?;
+        let client = self.clients.get(client_id);
+        let hash = client.map_or_else(|| self.decoy.clone(), |client| client.secret.clone());
+        let secret_matches = self.check_secret(hash, client_secret).await?;
+        let Some(client) = client.filter(|_| secret_matches) else {
+            // Only a configured id is logged: an unknown one is whatever the caller sent.
+            if client.is_some() {
+                tracing::info!(client_id, "client authentication failed: wrong secret");
+            } else {
+                tracing::info!("client authentication failed: unknown client");
+            }
+            return Err(ServiceError::new(
+                ErrorCode::InvalidClient,
+                "unknown client or wrong secret",
+            ));
+        };
+        if client.disabled {
+            tracing::info!(client_id, "client authentication refused: client disabled");
+            return Err(ServiceError::new(
+                ErrorCode::InvalidClient,
+                "this client is disabled",
+            ));
+        }
         let scopes = match requested.map(str::trim).filter(|s| !s.is_empty()) {
             None => client.scopes.clone(),
             Some(requested) => {
@@ -243,16 +277,20 @@ impl Authority {
             sub: client_id.to_owned(),
             iat: now,
             exp: now.saturating_add(i64::try_from(self.token_ttl.as_secs()).unwrap_or(i64::MAX)),
+            nbf: None,
             jti: uuid::Uuid::new_v4().simple().to_string(),
             scope: join_scopes(&scopes),
         };
+        let (kid, signing_key) = self.keys.signing();
         let mut header = Header::new(Algorithm::ES256);
         header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+        header.kid = Some(kid.to_owned());
         let access_token =
-            jsonwebtoken::encode(&header, &claims, &self.encoding_key).map_err(|error| {
+            jsonwebtoken::encode(&header, &claims, signing_key).map_err(|error| {
                 tracing::error!(%error, "signing an access token failed");
                 ServiceError::new(ErrorCode::InternalError, "could not issue a token")
             })?;
+        tracing::info!(client_id, scope = %claims.scope, kid, jti = %claims.jti, "access token issued");
         Ok(IssuedToken {
             access_token,
             expires_in: self.token_ttl.as_secs(),
@@ -260,42 +298,125 @@ impl Authority {
         })
     }
 
+    /// Whether `secret` matches `hash`, computed on the blocking pool under a permit of
+    /// `secret_checks`, which the computation keeps even if the request goes away.
+    async fn check_secret(
+        &self,
+        hash: Arc<SecretHash>,
+        secret: SecretString,
+    ) -> Result<bool, ServiceError> {
+        let internal = || ServiceError::new(ErrorCode::InternalError, "could not check the secret");
+        let permit = self
+            .secret_checks
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| internal())?;
+        tokio::task::spawn_blocking(move || {
+            let matches = hash.matches(&secret);
+            drop(permit);
+            matches
+        })
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "a client secret check failed");
+            internal()
+        })
+    }
+
     /// Checks a bearer token and returns who presented it.
     pub fn authenticate(&self, token: &str) -> Result<Principal, ServiceError> {
+        self.check_token(token).inspect_err(|error| {
+            tracing::debug!(reason = %error.message, "bearer token refused");
+        })
+    }
+
+    fn check_token(&self, token: &str) -> Result<Principal, ServiceError> {
         let invalid = |why: &str| ServiceError::new(ErrorCode::InvalidToken, why);
-        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
-        if header.alg != Algorithm::ES256 || header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
-            return Err(invalid("token algorithm or type not accepted"));
+        let header = jsonwebtoken::decode_header(token).map_err(|_| {
+            match named_algorithm(token) {
+                // `none` and names the JOSE library does not know fail to parse at all.
+                Some(alg) if alg != "ES256" => invalid("only ES256 tokens are accepted"),
+                _ => invalid("malformed token"),
+            }
+        })?;
+        if header.alg != Algorithm::ES256 {
+            return Err(invalid("only ES256 tokens are accepted"));
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding_key, &self.validation)
-            .map_err(|error| {
+        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
+            return Err(invalid("the token's typ must be at+jwt"));
+        }
+        if header.crit.is_some() {
+            return Err(invalid(
+                "the token has a crit header: this gateway understands no JWS extension",
+            ));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| invalid("the token names no signing key (kid)"))?;
+        let key = self
+            .keys
+            .accepted(&kid)
+            .ok_or_else(|| invalid("the token's signing key (kid) is not one of this gateway's"))?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|error| {
                 use jsonwebtoken::errors::ErrorKind;
                 match error.kind() {
+                    ErrorKind::InvalidSignature => invalid("the token's signature does not verify"),
                     ErrorKind::ExpiredSignature => invalid("token expired"),
+                    ErrorKind::ImmatureSignature => invalid("the token is not valid yet (nbf)"),
                     ErrorKind::InvalidAudience => invalid("token is for another audience"),
                     ErrorKind::InvalidIssuer => invalid("token from another issuer"),
+                    ErrorKind::MissingRequiredClaim(_) | ErrorKind::Json(_) => {
+                        invalid("the token lacks a required claim or has a malformed one")
+                    }
                     _ => invalid("token not accepted"),
                 }
             })?;
         let claims = data.claims;
-        // Scopes unknown to this version are ignored rather than refused.
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        if claims.iat > now.saturating_add(LEEWAY_SECS.cast_signed()) {
+            return Err(invalid("the token was issued in the future (iat)"));
+        }
+        let client = self
+            .clients
+            .get(&claims.sub)
+            .ok_or_else(|| invalid("the token's client is not configured"))?;
+        if client.disabled {
+            return Err(invalid("the token's client is disabled"));
+        }
+        // Scopes unknown to this version are ignored rather than refused, and scopes the
+        // configuration no longer allows the client are dropped.
         let scopes = claims
             .scope
             .split_ascii_whitespace()
             .filter_map(|name| name.parse().ok())
+            .filter(|scope| client.scopes.contains(scope))
             .collect();
         Ok(Principal {
             client_id: claims.sub,
             scopes,
         })
     }
+
+    /// The public halves of the accepted token keys, the signing key first: what
+    /// `/.well-known/jwks.json` publishes.
+    pub fn public_keys(&self) -> &[PublicTokenKey] {
+        self.keys.published()
+    }
 }
 
-/// The public half of a PKCS#8 P-256 private key, as SPKI PEM.
-fn public_key_pem(private_pem: &str) -> Option<String> {
-    use p256::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
-    let secret = p256::SecretKey::from_pkcs8_pem(private_pem).ok()?;
-    secret.public_key().to_public_key_pem(LineEnding::LF).ok()
+/// The `alg` a token's header names, whatever else the header holds, if it can be read.
+fn named_algorithm(token: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct AlgorithmOnly {
+        alg: String,
+    }
+    let header = token.split('.').next()?;
+    let json = URL_SAFE_NO_PAD.decode(header).ok()?;
+    serde_json::from_slice::<AlgorithmOnly>(&json)
+        .ok()
+        .map(|header| header.alg)
 }
 
 /// A new random ES256 signing key, PKCS#8 PEM: what the sandbox signs tokens with.
@@ -331,85 +452,334 @@ impl Principal {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::config::ClientSettings;
+    use jsonwebtoken::EncodingKey;
+    use serde_json::{Value, json};
+    use sha2::Digest as _;
 
-    fn authority(issuer: &str, audience: &str, ttl: u64) -> (Authority, String) {
-        let key = generate_signing_key_pem().unwrap();
-        let settings = AuthSettings {
-            issuer: issuer.into(),
-            audience: audience.into(),
-            token_ttl_secs: ttl,
-            signing_key_pem: Some(key.clone().into()),
-            signing_key_pem_file: None,
-            clients: vec![ClientSettings {
-                client_id: "portal".into(),
-                secret_sha256: hash_secret("s3cret-s3cret"),
-                scopes: vec!["signatures:read".into(), "signatures:write".into()],
-            }],
-        };
-        (Authority::from_settings(&settings).unwrap(), key)
+    use super::*;
+    use crate::config::{ClientSettings, SigningKeySettings};
+
+    const ISSUER: &str = "https://kyso.test";
+    const AUDIENCE: &str = "kyso-api";
+    const SECRET: &str = "s3cret-s3cret";
+
+    fn client(client_id: &str) -> ClientSettings {
+        ClientSettings {
+            client_id: client_id.into(),
+            secret_hash: Some(hash_secret(SECRET).unwrap().into()),
+            scopes: vec!["signatures:read".into(), "signatures:write".into()],
+            ..ClientSettings::default()
+        }
     }
 
-    #[test]
-    fn issued_token_authenticates_with_its_scopes() {
-        let (authority, _) = authority("https://kyso.test", "kyso-api", 60);
+    fn settings_with_keys(keys: &[&str]) -> AuthSettings {
+        AuthSettings {
+            issuer: ISSUER.into(),
+            audience: AUDIENCE.into(),
+            token_ttl_secs: 60,
+            signing_key_pem: None,
+            signing_key_pem_file: None,
+            signing_keys: keys
+                .iter()
+                .map(|pem| SigningKeySettings {
+                    pem: Some((*pem).into()),
+                    pem_file: None,
+                })
+                .collect(),
+            clients: vec![client("portal")],
+        }
+    }
+
+    fn authority_with_keys(keys: &[&str]) -> Authority {
+        Authority::from_settings(&settings_with_keys(keys)).unwrap()
+    }
+
+    /// An authority with one new key, and that key.
+    fn authority() -> (Authority, String) {
+        let key = generate_signing_key_pem().unwrap();
+        (authority_with_keys(&[&key]), key)
+    }
+
+    fn public_pem(private_pem: &str) -> String {
+        use p256::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
+        let secret = p256::SecretKey::from_pkcs8_pem(private_pem).unwrap();
+        secret
+            .public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap()
+    }
+
+    /// The RFC 7638 thumbprint of a P-256 key, computed here from its coordinates.
+    fn thumbprint(key: &PublicTokenKey) -> String {
+        let canonical = format!(
+            r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+            key.x, key.y
+        );
+        URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(canonical.as_bytes()))
+    }
+
+    fn now() -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+
+    fn claims() -> Value {
+        json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "portal", "iat": now(),
+               "exp": now() + 60, "jti": "j", "scope": "signatures:read"})
+    }
+
+    /// A token signed with `pem`, its header and claims edited by the test.
+    fn craft(pem: &str, edit_header: impl FnOnce(&mut Header), claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.typ = Some(ACCESS_TOKEN_TYPE.into());
+        header.kid = Some(thumbprint(
+            &authority_with_keys(&[pem]).public_keys()[0].clone(),
+        ));
+        edit_header(&mut header);
+        let key = EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
+        jsonwebtoken::encode(&header, claims, &key).unwrap()
+    }
+
+    fn refusal(authority: &Authority, token: &str) -> String {
+        let error = authority.authenticate(token).unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidToken, "{}", error.message);
+        error.message
+    }
+
+    #[tokio::test]
+    async fn issued_token_authenticates_with_its_scopes() {
+        let (authority, _) = authority();
         let token = authority
-            .issue_token("portal", "s3cret-s3cret", Some("signatures:read"))
+            .issue_token("portal", SECRET.into(), Some("signatures:read"))
+            .await
             .unwrap();
         let principal = authority.authenticate(&token.access_token).unwrap();
         assert_eq!(principal.client_id, "portal");
         assert_eq!(principal.scopes, vec![Scope::SignaturesRead]);
         assert!(principal.require(Scope::SignaturesWrite).is_err());
+        assert!(!format!("{token:?}").contains(&token.access_token));
     }
 
-    #[test]
-    fn wrong_secret_and_unknown_client_are_invalid_client() {
-        let (authority, _) = authority("https://kyso.test", "kyso-api", 60);
-        for (id, secret) in [("portal", "wrong"), ("nobody", "s3cret-s3cret")] {
-            let error = authority.issue_token(id, secret, None).unwrap_err();
+    #[tokio::test]
+    async fn wrong_secret_and_unknown_client_are_invalid_client() {
+        let (authority, _) = authority();
+        for (id, secret) in [("portal", "wrong"), ("nobody", SECRET), ("portal", "")] {
+            let error = authority
+                .issue_token(id, secret.into(), None)
+                .await
+                .unwrap_err();
             assert_eq!(error.code, ErrorCode::InvalidClient);
         }
     }
 
-    #[test]
-    fn scope_not_granted_to_client_is_invalid_scope() {
-        let (authority, _) = authority("https://kyso.test", "kyso-api", 60);
+    #[tokio::test]
+    async fn legacy_sha256_secret_still_gets_a_token() {
+        let key = generate_signing_key_pem().unwrap();
+        let mut settings = settings_with_keys(&[&key]);
+        settings.clients = vec![ClientSettings {
+            secret_hash: None,
+            secret_sha256: Some(hex::encode(sha2::Sha256::digest(SECRET)).into()),
+            ..client("portal")
+        }];
+        let authority = Authority::from_settings(&settings).unwrap();
+        assert!(
+            authority
+                .issue_token("portal", SECRET.into(), None)
+                .await
+                .is_ok()
+        );
         let error = authority
-            .issue_token("portal", "s3cret-s3cret", Some("certificates:read"))
+            .issue_token("portal", "wrong".into(), None)
+            .await
+            .unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidClient);
+    }
+
+    #[tokio::test]
+    async fn scope_not_granted_to_client_is_invalid_scope() {
+        let (authority, _) = authority();
+        let error = authority
+            .issue_token("portal", SECRET.into(), Some("certificates:read"))
+            .await
             .unwrap_err();
         assert_eq!(error.code, ErrorCode::InvalidScope);
     }
 
-    #[test]
-    fn token_of_another_gateway_key_is_refused() {
-        let (first, _) = authority("https://kyso.test", "kyso-api", 60);
-        let (second, _) = authority("https://kyso.test", "kyso-api", 60);
-        let token = first.issue_token("portal", "s3cret-s3cret", None).unwrap();
-        assert!(second.authenticate(&token.access_token).is_err());
+    #[tokio::test]
+    async fn issued_token_names_its_key_by_its_rfc7638_thumbprint() {
+        let (authority, _) = authority();
+        let token = authority
+            .issue_token("portal", SECRET.into(), None)
+            .await
+            .unwrap();
+        let header = jsonwebtoken::decode_header(&token.access_token).unwrap();
+        let published = authority.public_keys();
+        assert_eq!(published.len(), 1);
+        assert_eq!(
+            header.kid.as_deref(),
+            Some(thumbprint(&published[0]).as_str())
+        );
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        assert!(header.crit.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_key_listed_after_the_first_still_verifies_and_an_unlisted_one_does_not() {
+        let (old, old_key) = authority();
+        let token = old
+            .issue_token("portal", SECRET.into(), None)
+            .await
+            .unwrap()
+            .access_token;
+        let new_key = generate_signing_key_pem().unwrap();
+        // The retired key may be listed by its public half only.
+        let rotated = authority_with_keys(&[&new_key, &public_pem(&old_key)]);
+        assert_eq!(rotated.authenticate(&token).unwrap().client_id, "portal");
+        assert_eq!(rotated.public_keys().len(), 2);
+        let fresh = rotated
+            .issue_token("portal", SECRET.into(), None)
+            .await
+            .unwrap()
+            .access_token;
+        assert_eq!(
+            jsonwebtoken::decode_header(&fresh).unwrap().kid.as_deref(),
+            Some(rotated.public_keys()[0].kid.as_str()),
+            "the first key signs"
+        );
+        let message = refusal(&authority_with_keys(&[&new_key]), &token);
+        assert!(message.contains("kid"), "{message}");
+        // The old instance does not know the new key yet.
+        assert!(refusal(&old, &fresh).contains("kid"));
     }
 
     #[test]
-    fn wrong_audience_and_issuer_are_refused() {
-        let (authority_a, key) = authority("https://kyso.test", "kyso-api", 60);
-        let token = authority_a
-            .issue_token("portal", "s3cret-s3cret", None)
-            .unwrap();
-        for (issuer, audience) in [
-            ("https://kyso.test", "other"),
-            ("https://other", "kyso-api"),
+    fn key_lists_that_cannot_work_are_configuration_errors() {
+        let key = generate_signing_key_pem().unwrap();
+        let error = |settings: AuthSettings| match Authority::from_settings(&settings) {
+            Ok(_) => panic!("accepted"),
+            Err(error) => error.to_string(),
+        };
+        let other = generate_signing_key_pem().unwrap();
+        let message = error(settings_with_keys(&[&public_pem(&other), &key]));
+        assert!(
+            message.contains("signing_keys[0]") && message.contains("private"),
+            "{message}"
+        );
+        let message = error(settings_with_keys(&[&key, &public_pem(&key)]));
+        assert!(
+            message.contains("signing_keys[1]") && message.contains("twice"),
+            "{message}"
+        );
+        let message = error(settings_with_keys(&[&key, "not a key"]));
+        assert!(
+            message.contains("signing_keys[1]") && message.contains("P-256"),
+            "{message}"
+        );
+        assert!(!message.contains("not a key"));
+        let mut both = settings_with_keys(&[&key]);
+        both.signing_key_pem = Some(key.clone().into());
+        assert!(error(both).contains("exactly one"));
+        let message = error(settings_with_keys(&[]));
+        assert!(message.contains("exactly one"), "{message}");
+        // A P-384 key (openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384).
+        let p384 = "-----BEGIN PRIVATE KEY-----\n\
+            MIG2AgEAMBAGByqGSM49AgEGBSuBBAAiBIGeMIGbAgEBBDD37pM3pKHZSV6eiJ5y\n\
+            q7R2afRDVIusSDNbBRsgLQR8dBpIGs2JwmOB5eQJUurTiN6hZANiAASsGUSiKJ0U\n\
+            vFUAeZevxO2WfEOR0PtKk8DmYRkVCcn0k9pkrNze297pHujlga6X7AJh1ej3x8PA\n\
+            nNX7QmSifB2QsrUf1fg8eDxUUzBi7W1rmfYslAtaeX9x94qDGCgmOjU=\n\
+            -----END PRIVATE KEY-----\n";
+        assert!(error(settings_with_keys(&[p384])).contains("P-256"));
+    }
+
+    #[test]
+    fn time_claims_are_checked_with_a_small_leeway() {
+        let (authority, key) = authority();
+        // Clock skew of a few seconds is tolerated; 30 s (once accepted) is not.
+        let within = 3;
+        let beyond = 30;
+        let with = |name: &str, value: i64| {
+            let mut claims = claims();
+            claims[name] = json!(value);
+            craft(&key, |_| {}, &claims)
+        };
+        for token in [
+            with("exp", now() - within),
+            with("nbf", now() + within),
+            with("iat", now() + within),
         ] {
+            authority.authenticate(&token).unwrap();
+        }
+        assert!(refusal(&authority, &with("exp", now() - beyond)).contains("expired"));
+        assert!(refusal(&authority, &with("nbf", now() + beyond)).contains("nbf"));
+        assert!(refusal(&authority, &with("iat", now() + beyond)).contains("iat"));
+    }
+
+    #[test]
+    fn headers_outside_the_profile_are_refused() {
+        let (authority, key) = authority();
+        let claims = claims();
+        let cases: [(&str, Box<dyn FnOnce(&mut Header)>); 3] = [
+            (
+                "crit",
+                Box::new(|header| header.crit = Some(vec!["exp".into()])),
+            ),
+            ("kid", Box::new(|header| header.kid = None)),
+            ("typ", Box::new(|header| header.typ = Some("JWT".into()))),
+        ];
+        for (expected, edit) in cases {
+            let message = refusal(&authority, &craft(&key, edit, &claims));
+            assert!(message.contains(expected), "{expected}: {message}");
+        }
+        // A control: the same construction unedited is accepted.
+        authority
+            .authenticate(&craft(&key, |_| {}, &claims))
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn removed_and_disabled_clients_lose_their_tokens_at_once() {
+        let key = generate_signing_key_pem().unwrap();
+        let token = authority_with_keys(&[&key])
+            .issue_token("portal", SECRET.into(), None)
+            .await
+            .unwrap()
+            .access_token;
+        let mut removed = settings_with_keys(&[&key]);
+        removed.clients = vec![client("another-portal")];
+        let message = refusal(&Authority::from_settings(&removed).unwrap(), &token);
+        assert!(message.contains("not configured"), "{message}");
+        let mut disabled = settings_with_keys(&[&key]);
+        disabled.clients[0].disabled = true;
+        let disabled = Authority::from_settings(&disabled).unwrap();
+        assert!(refusal(&disabled, &token).contains("disabled"));
+        let error = disabled
+            .issue_token("portal", SECRET.into(), None)
+            .await
+            .unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidClient);
+        let mut narrowed = settings_with_keys(&[&key]);
+        narrowed.clients[0].scopes = vec!["signatures:read".into()];
+        let principal = Authority::from_settings(&narrowed)
+            .unwrap()
+            .authenticate(&token)
+            .unwrap();
+        assert_eq!(principal.scopes, vec![Scope::SignaturesRead]);
+    }
+
+    #[tokio::test]
+    async fn wrong_audience_and_issuer_are_refused() {
+        let (authority_a, key) = authority();
+        let token = authority_a
+            .issue_token("portal", SECRET.into(), None)
+            .await
+            .unwrap();
+        for (issuer, audience) in [(ISSUER, "other"), ("https://other", AUDIENCE)] {
             let settings_b = AuthSettings {
                 issuer: issuer.into(),
                 audience: audience.into(),
-                token_ttl_secs: 60,
-                signing_key_pem: Some(key.clone().into()),
-                signing_key_pem_file: None,
-                clients: vec![],
+                ..settings_with_keys(&[&key])
             };
             let authority_b = Authority::from_settings(&settings_b).unwrap();
-            let error = authority_b.authenticate(&token.access_token).unwrap_err();
-            assert_eq!(error.code, ErrorCode::InvalidToken);
+            refusal(&authority_b, &token.access_token);
         }
     }
 }

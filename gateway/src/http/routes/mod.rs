@@ -2,6 +2,7 @@
 
 pub(super) mod admin;
 pub(super) mod certificates;
+pub(super) mod jwks;
 pub(super) mod oauth;
 pub(super) mod providers;
 pub(super) mod signatures;

@@ -4,6 +4,7 @@ use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use secrecy::SecretString;
 
 use crate::domain::error::{ErrorCode, ServiceError};
 use crate::http::input::FormFields;
@@ -11,7 +12,9 @@ use crate::http::views::{TokenRequest, TokenResponse};
 use crate::services::auth::Authority;
 
 /// The client id and secret from an `Authorization: Basic` header, if one is sent.
-fn basic_credentials(request: &HttpRequest) -> Result<Option<(String, String)>, ServiceError> {
+fn basic_credentials(
+    request: &HttpRequest,
+) -> Result<Option<(String, SecretString)>, ServiceError> {
     let Some(value) = request.headers().get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -24,7 +27,7 @@ fn basic_credentials(request: &HttpRequest) -> Result<Option<(String, String)>, 
     let decoded = BASE64.decode(encoded.trim()).map_err(|_| malformed())?;
     let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
     let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
-    Ok(Some((id.to_owned(), secret.to_owned())))
+    Ok(Some((id.to_owned(), secret.into())))
 }
 
 pub(crate) async fn issue_token(
@@ -74,7 +77,9 @@ pub(crate) async fn issue_token(
             ));
         }
     };
-    let token = authority.issue_token(&client_id, &client_secret, form.scope.as_deref())?;
+    let token = authority
+        .issue_token(&client_id, client_secret, form.scope.as_deref())
+        .await?;
     Ok(HttpResponse::Ok()
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
         .json(TokenResponse {
