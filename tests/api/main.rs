@@ -11,6 +11,7 @@ mod observability;
 mod redis;
 mod revocation;
 mod sandbox;
+mod secrets_in_logs;
 mod sessions;
 mod signing;
 mod spec_drift;
