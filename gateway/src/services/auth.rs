@@ -676,7 +676,7 @@ mod tests {
         );
         assert!(!message.contains("not a key"));
         let mut both = settings_with_keys(&[&key]);
-        both.signing_key_pem = Some(key.clone().into());
+        both.signing_key_pem = Some(key.into());
         assert!(error(both).contains("exactly one"));
         let message = error(settings_with_keys(&[]));
         assert!(message.contains("exactly one"), "{message}");
@@ -717,13 +717,11 @@ mod tests {
     fn headers_outside_the_profile_are_refused() {
         let (authority, key) = authority();
         let claims = claims();
-        let cases: [(&str, Box<dyn FnOnce(&mut Header)>); 3] = [
-            (
-                "crit",
-                Box::new(|header| header.crit = Some(vec!["exp".into()])),
-            ),
-            ("kid", Box::new(|header| header.kid = None)),
-            ("typ", Box::new(|header| header.typ = Some("JWT".into()))),
+        type HeaderEdit = fn(&mut Header);
+        let cases: [(&str, HeaderEdit); 3] = [
+            ("crit", |header| header.crit = Some(vec!["exp".into()])),
+            ("kid", |header| header.kid = None),
+            ("typ", |header| header.typ = Some("JWT".into())),
         ];
         for (expected, edit) in cases {
             let message = refusal(&authority, &craft(&key, edit, &claims));
