@@ -65,6 +65,7 @@ error_codes! {
     MethodNotAllowed => ("method_not_allowed", 405, false),
     TransactionNotPending => ("transaction_not_pending", 409, false),
     PayloadTooLarge => ("payload_too_large", 413, false),
+    RequestHeadTooLarge => ("request_head_too_large", 431, false),
     UnsupportedMediaType => ("unsupported_media_type", 415, false),
     IdempotencyKeyReused => ("idempotency_key_reused", 422, false),
     CertificateAmbiguous => ("certificate_ambiguous", 422, false),
