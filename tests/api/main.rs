@@ -5,6 +5,7 @@
 mod auth;
 mod cancellation;
 mod crash_windows;
+mod deploy;
 mod errors;
 mod input;
 mod observability;
