@@ -75,6 +75,9 @@ pub struct Settings {
     pub trust: TrustSettings,
     /// The CAs this gateway routes to.
     pub providers: Vec<ProviderSettings>,
+    /// How much each portal may ask, and how often a citizen may be asked to sign.
+    #[serde(default)]
+    pub admission: AdmissionSettings,
 }
 
 /// Roots trusted for every provider, besides each provider's own `trust_anchors_pem`.
@@ -262,6 +265,84 @@ pub struct ClientSettings {
     pub secret_sha256: String,
     /// Scopes the client may ask for.
     pub scopes: Vec<String>,
+    /// This client's own admission limits, where they differ from `admission`'s.
+    #[serde(default)]
+    pub limits: ClientLimitSettings,
+}
+
+/// Request admission limits, counted in the store so that every instance shares them (see
+/// [`crate::services::admission`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdmissionSettings {
+    /// Every authenticated call of one client; `auth.clients[].limits` overrides it.
+    pub per_client: ClientRateSettings,
+    /// New signing requests for one citizen, from all clients together: what keeps a
+    /// portal from flooding a citizen's phone with approval requests.
+    pub per_citizen: CitizenRateSettings,
+    /// The most pending transactions one client may have at once; `auth.clients[].limits`
+    /// overrides it.
+    pub max_pending_per_client: u32,
+}
+
+impl Default for AdmissionSettings {
+    fn default() -> Self {
+        Self {
+            per_client: ClientRateSettings::default(),
+            per_citizen: CitizenRateSettings::default(),
+            max_pending_per_client: 1000,
+        }
+    }
+}
+
+/// A client's sustained request rate and burst (GCRA).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientRateSettings {
+    /// Requests per second, sustained.
+    pub requests_per_second: u32,
+    /// Requests that may arrive at once, above the sustained rate.
+    pub burst: u32,
+}
+
+impl Default for ClientRateSettings {
+    fn default() -> Self {
+        Self {
+            requests_per_second: 200,
+            burst: 400,
+        }
+    }
+}
+
+/// How many new signing requests one citizen may receive in any window.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CitizenRateSettings {
+    /// The most new signing requests in any `window_secs`.
+    pub max_requests: u32,
+    /// The sliding window, in seconds.
+    pub window_secs: u64,
+}
+
+impl Default for CitizenRateSettings {
+    fn default() -> Self {
+        Self {
+            max_requests: 5,
+            window_secs: 300,
+        }
+    }
+}
+
+/// One client's overrides of the admission limits; absent fields keep `admission`'s.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientLimitSettings {
+    /// Requests per second, sustained.
+    pub requests_per_second: Option<u32>,
+    /// Requests that may arrive at once.
+    pub burst: Option<u32>,
+    /// The most pending transactions at once.
+    pub max_pending: Option<u32>,
 }
 
 /// Where transactions and idempotency records live.

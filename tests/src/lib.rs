@@ -14,8 +14,12 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_adapter_core::HashAlgorithm;
-use kyso_gateway::config::{RevocationSettings, Settings, StoreSettings};
+use kyso_gateway::config::{
+    AdmissionSettings, ClientLimitSettings, ClientSettings, RevocationSettings, Settings,
+    StoreSettings,
+};
 use kyso_gateway::sandbox;
+use kyso_gateway::services::auth::hash_secret;
 use kyso_gateway::startup::Application;
 use kyso_gateway::store::Store;
 use kyso_gateway::verify::RevocationPolicy;
@@ -33,6 +37,12 @@ pub const ECDSA_DER_CITIZEN: &str = "001099000004";
 pub const ECDSA_RAW_CITIZEN: &str = "001099000006";
 /// A well-formed CCCD number nobody at the CA holds.
 pub const UNKNOWN_CITIZEN: &str = "079200000999";
+
+/// A second portal, configured beside the sandbox's in every test gateway, with the same
+/// scopes and the default admission limits.
+pub const OTHER_CLIENT_ID: &str = "other-portal";
+/// The second portal's client secret.
+pub const OTHER_CLIENT_SECRET: &str = "other-portal-secret";
 
 const SP_ID: &str = "kyso-test-sp";
 const SP_PASSWORD: &str = "kyso-test-sp-password";
@@ -69,6 +79,9 @@ pub struct TestConfig {
     pub revocation: RevocationPolicy,
     /// The gateway's revocation settings (timeout, in-memory cache size).
     pub revocation_settings: RevocationSettings,
+    /// The admission limits; by default none a test reaches
+    /// ([`sandbox::unlimited_admission`]).
+    pub admission: AdmissionSettings,
 }
 
 impl Default for TestConfig {
@@ -84,6 +97,7 @@ impl Default for TestConfig {
             ca_root_as_national_root: false,
             revocation: RevocationPolicy::Required,
             revocation_settings: RevocationSettings::default(),
+            admission: sandbox::unlimited_admission(),
         }
     }
 }
@@ -189,6 +203,14 @@ async fn spawn_app_inner(config: TestConfig, store: Option<Arc<dyn Store>>) -> T
     settings.transactions.follow_lease_ms = 3000;
     settings.transactions.sweep_interval_ms = 200;
     settings.store = config.store.clone();
+    settings.admission = config.admission.clone();
+    let sandbox_client = &settings.auth.clients[0];
+    settings.auth.clients.push(ClientSettings {
+        client_id: OTHER_CLIENT_ID.to_owned(),
+        secret_sha256: hash_secret(OTHER_CLIENT_SECRET),
+        scopes: sandbox_client.scopes.clone(),
+        limits: ClientLimitSettings::default(),
+    });
     let provider = &mut settings.providers[0];
     provider.timeouts.request_ms = config.request_timeout_ms;
     provider.limits.confirmation_timeout_secs = Some(config.confirmation_timeout_secs);
@@ -320,6 +342,18 @@ impl TestApp {
         token_from(&self.http, &self.api, scope).await
     }
 
+    /// A token with every scope of the second portal ([`OTHER_CLIENT_ID`]).
+    pub async fn other_token(&self) -> String {
+        client_token(
+            &self.http,
+            &self.api,
+            OTHER_CLIENT_ID,
+            OTHER_CLIENT_SECRET,
+            None,
+        )
+        .await
+    }
+
     /// `GET` on the API with a bearer token.
     pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
         self.http
@@ -424,10 +458,22 @@ pub async fn metrics_at(http: &reqwest::Client, admin: &str) -> String {
 /// A token of the sandbox client from the API at `api`, for `scope` (all of the client's
 /// when `None`).
 pub async fn token_from(http: &reqwest::Client, api: &str, scope: Option<&str>) -> String {
+    client_token(http, api, sandbox::CLIENT_ID, sandbox::CLIENT_SECRET, scope).await
+}
+
+/// A token of the client `client_id` from the API at `api`, for `scope` (all of the
+/// client's when `None`).
+pub async fn client_token(
+    http: &reqwest::Client,
+    api: &str,
+    client_id: &str,
+    client_secret: &str,
+    scope: Option<&str>,
+) -> String {
     let mut form = vec![
         ("grant_type", "client_credentials"),
-        ("client_id", sandbox::CLIENT_ID),
-        ("client_secret", sandbox::CLIENT_SECRET),
+        ("client_id", client_id),
+        ("client_secret", client_secret),
     ];
     if let Some(scope) = scope {
         form.push(("scope", scope));

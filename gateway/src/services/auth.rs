@@ -346,6 +346,7 @@ mod tests {
                 client_id: "portal".into(),
                 secret_sha256: hash_secret("s3cret-s3cret"),
                 scopes: vec!["signatures:read".into(), "signatures:write".into()],
+                limits: crate::config::ClientLimitSettings::default(),
             }],
         };
         (Authority::from_settings(&settings).unwrap(), key)
