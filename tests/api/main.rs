@@ -8,6 +8,7 @@ mod crash_windows;
 mod deploy;
 mod errors;
 mod input;
+mod limits;
 mod observability;
 mod redis;
 mod revocation;
