@@ -608,6 +608,28 @@ providers:
     }
 
     #[test]
+    fn admission_limits_have_defaults_and_per_client_overrides() {
+        let settings = Settings::parse(MINIMAL, Path::new("test.yaml")).unwrap();
+        assert_eq!(settings.admission.per_client.requests_per_second, 200);
+        assert_eq!(settings.admission.per_citizen.max_requests, 5);
+        assert_eq!(settings.admission.max_pending_per_client, 1000);
+        let text = MINIMAL.replace(
+            "  clients: []",
+            "  clients:\n    - { client_id: p, secret_sha256: x, scopes: [], limits: { burst: 9 } }",
+        ) + "admission:\n  per_citizen: { max_requests: 2, window_secs: 60 }\n";
+        let settings = Settings::parse(&text, Path::new("test.yaml")).unwrap();
+        assert_eq!(settings.admission.per_citizen.window_secs, 60);
+        assert_eq!(settings.admission.per_client.burst, 400);
+        let overrides = &settings.auth.clients[0].limits;
+        assert_eq!((overrides.burst, overrides.max_pending), (Some(9), None));
+        let typo = MINIMAL.to_owned() + "admission:\n  per_citizen: { max_request: 2 }\n";
+        let message = Settings::parse(&typo, Path::new("test.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("max_request"), "{message}");
+    }
+
+    #[test]
     fn secrets_do_not_show_in_debug_output() {
         let settings = Settings::parse(MINIMAL, Path::new("test.yaml")).unwrap();
         assert!(!format!("{settings:?}").contains("secret\""));
