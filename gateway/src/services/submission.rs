@@ -44,7 +44,7 @@ use crate::verify;
 enum Creation {
     /// The transaction was created, pending with the intent to send `sign_request`.
     New {
-        transaction: Transaction,
+        transaction: Box<Transaction>,
         sign_request: SignRequest,
     },
     /// The key was bound by an earlier request.
@@ -121,7 +121,7 @@ impl Signing {
             Creation::New {
                 transaction,
                 sign_request,
-            } => (transaction, sign_request),
+            } => (*transaction, sign_request),
             Creation::Existing(existing) => {
                 return self.replay(principal, &existing, &record).await;
             }
@@ -186,7 +186,7 @@ impl Signing {
         Ok(
             match self.create(scoped_key, record, &transaction, ttls).await? {
                 Created::New => Creation::New {
-                    transaction,
+                    transaction: Box::new(transaction),
                     sign_request,
                 },
                 Created::Existing(existing) => Creation::Existing(existing),
