@@ -75,6 +75,9 @@ pub struct Settings {
     pub trust: TrustSettings,
     /// The CAs this gateway routes to.
     pub providers: Vec<ProviderSettings>,
+    /// How much each portal may ask, and how often a citizen may be asked to sign.
+    #[serde(default)]
+    pub admission: AdmissionSettings,
 }
 
 /// Roots trusted for every provider, besides each provider's own `trust_anchors_pem`.
@@ -291,6 +294,84 @@ pub struct ClientSettings {
     /// A disabled client gets no token, and the tokens it holds are refused at once.
     #[serde(default)]
     pub disabled: bool,
+    /// This client's own admission limits, where they differ from `admission`'s.
+    #[serde(default)]
+    pub limits: ClientLimitSettings,
+}
+
+/// Request admission limits, counted in the store so that every instance shares them (see
+/// [`crate::services::admission`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdmissionSettings {
+    /// Every authenticated call of one client; `auth.clients[].limits` overrides it.
+    pub per_client: ClientRateSettings,
+    /// New signing requests for one citizen, from all clients together: what keeps a
+    /// portal from flooding a citizen's phone with approval requests.
+    pub per_citizen: CitizenRateSettings,
+    /// The most pending transactions one client may have at once; `auth.clients[].limits`
+    /// overrides it.
+    pub max_pending_per_client: u32,
+}
+
+impl Default for AdmissionSettings {
+    fn default() -> Self {
+        Self {
+            per_client: ClientRateSettings::default(),
+            per_citizen: CitizenRateSettings::default(),
+            max_pending_per_client: 1000,
+        }
+    }
+}
+
+/// A client's sustained request rate and burst (GCRA).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientRateSettings {
+    /// Requests per second, sustained.
+    pub requests_per_second: u32,
+    /// Requests that may arrive at once, above the sustained rate.
+    pub burst: u32,
+}
+
+impl Default for ClientRateSettings {
+    fn default() -> Self {
+        Self {
+            requests_per_second: 200,
+            burst: 400,
+        }
+    }
+}
+
+/// How many new signing requests one citizen may receive in any window.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CitizenRateSettings {
+    /// The most new signing requests in any `window_secs`.
+    pub max_requests: u32,
+    /// The sliding window, in seconds.
+    pub window_secs: u64,
+}
+
+impl Default for CitizenRateSettings {
+    fn default() -> Self {
+        Self {
+            max_requests: 5,
+            window_secs: 300,
+        }
+    }
+}
+
+/// One client's overrides of the admission limits; absent fields keep `admission`'s.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientLimitSettings {
+    /// Requests per second, sustained.
+    pub requests_per_second: Option<u32>,
+    /// Requests that may arrive at once.
+    pub burst: Option<u32>,
+    /// The most pending transactions at once.
+    pub max_pending: Option<u32>,
 }
 
 /// Where transactions and idempotency records live.
@@ -553,6 +634,28 @@ providers:
                 .to_string()
                 .contains("national_roots_pem_file")
         );
+    }
+
+    #[test]
+    fn admission_limits_have_defaults_and_per_client_overrides() {
+        let settings = Settings::parse(MINIMAL, Path::new("test.yaml")).unwrap();
+        assert_eq!(settings.admission.per_client.requests_per_second, 200);
+        assert_eq!(settings.admission.per_citizen.max_requests, 5);
+        assert_eq!(settings.admission.max_pending_per_client, 1000);
+        let text = MINIMAL.replace(
+            "  clients: []",
+            "  clients:\n    - { client_id: p, secret_sha256: x, scopes: [], limits: { burst: 9 } }",
+        ) + "admission:\n  per_citizen: { max_requests: 2, window_secs: 60 }\n";
+        let settings = Settings::parse(&text, Path::new("test.yaml")).unwrap();
+        assert_eq!(settings.admission.per_citizen.window_secs, 60);
+        assert_eq!(settings.admission.per_client.burst, 400);
+        let overrides = &settings.auth.clients[0].limits;
+        assert_eq!((overrides.burst, overrides.max_pending), (Some(9), None));
+        let typo = MINIMAL.to_owned() + "admission:\n  per_citizen: { max_request: 2 }\n";
+        let message = Settings::parse(&typo, Path::new("test.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("max_request"), "{message}");
     }
 
     #[test]

@@ -9,9 +9,10 @@
 //! - [`http`]: the HTTP surface: routes, request/response views, the one mapping of errors
 //!   to HTTP, the authentication extractor, request ids.
 //! - [`services`]: what the gateway does: certificate search, validation, submission,
-//!   following, cancellation, token issuing.
+//!   following, cancellation, token issuing, admission limits.
 //! - [`providers`]: the configured CAs (adapters, trust anchors, shared CA sessions).
-//! - [`store`]: where transactions, idempotency records and leases live (memory or Redis).
+//! - [`store`]: where transactions, idempotency records, leases and admission counts live
+//!   (memory or Redis).
 //! - [`domain`]: the transaction and its state machine, requests, certificates, error codes;
 //!   no HTTP, no store.
 //! - [`trust`]: every verification the gateway makes, with its caches (validated paths,

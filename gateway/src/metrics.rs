@@ -18,6 +18,7 @@ pub struct Metrics {
     revocation_lookups: IntCounterVec,
     transactions: IntCounterVec,
     pending: IntGaugeVec,
+    rate_limited: IntCounterVec,
 }
 
 /// Latency buckets for CA calls, which take from milliseconds to tens of seconds.
@@ -74,6 +75,13 @@ impl Metrics {
             ),
             &["provider"],
         )?;
+        let rate_limited = IntCounterVec::new(
+            Opts::new(
+                "kyso_rate_limited_total",
+                "Requests refused by an admission limit (client, citizen, pending)",
+            ),
+            &["limit"],
+        )?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(ca_duration.clone()))?;
@@ -81,6 +89,7 @@ impl Metrics {
         registry.register(Box::new(revocation_lookups.clone()))?;
         registry.register(Box::new(transactions.clone()))?;
         registry.register(Box::new(pending.clone()))?;
+        registry.register(Box::new(rate_limited.clone()))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -94,7 +103,18 @@ impl Metrics {
             revocation_lookups,
             transactions,
             pending,
+            rate_limited,
         })
+    }
+
+    /// Creates an admission limit's refusal series at zero.
+    pub fn register_rate_limit(&self, limit: &str) {
+        self.rate_limited.with_label_values(&[limit]);
+    }
+
+    /// Counts a request refused by the admission limit `limit`.
+    pub fn count_rate_limited(&self, limit: &str) {
+        self.rate_limited.with_label_values(&[limit]).inc();
     }
 
     /// Counts one revocation lookup: where the answer came from (`memory`, `store`, `ocsp`,

@@ -11,8 +11,9 @@ use kyso_adapter_core::{HashAlgorithm, KeyAlgorithm};
 use kyso_adapter_qd769::{HashEncoding, NeacCredential, NeacSettings, Qd769Settings};
 
 use crate::config::{
-    AdapterSettings, AuthSettings, ClientSettings, LimitSettings, ListenSettings, ProviderSettings,
-    Settings, StoreSettings, TimeoutSettings, TransactionSettings, TrustSettings,
+    AdapterSettings, AdmissionSettings, AuthSettings, CitizenRateSettings, ClientRateSettings,
+    ClientSettings, LimitSettings, ListenSettings, ProviderSettings, Settings, StoreSettings,
+    TimeoutSettings, TransactionSettings, TrustSettings,
 };
 use crate::services::auth::{generate_signing_key_pem, hash_secret};
 use crate::verify::RevocationPolicy;
@@ -25,6 +26,12 @@ pub const CLIENT_SECRET: &str = "sandbox-portal-secret";
 pub const ISSUER: &str = "https://sandbox.kyso.invalid";
 /// The sandbox's token audience.
 pub const AUDIENCE: &str = "kyso-api";
+/// New signing requests per sandbox citizen: enough to try every provider in a row, still
+/// low enough to see `citizen_rate_limited`.
+const SANDBOX_CITIZEN_RATE: CitizenRateSettings = CitizenRateSettings {
+    max_requests: 20,
+    window_secs: 60,
+};
 /// How long sandbox citizens have to confirm: short, so that expiries show soon.
 const CONFIRMATION_TIMEOUT_SECS: u64 = 120;
 
@@ -60,7 +67,27 @@ pub fn base_settings(api: SocketAddr, admin: SocketAddr) -> anyhow::Result<Setti
         },
         trust: TrustSettings::default(),
         providers: Vec::new(),
+        admission: AdmissionSettings {
+            per_citizen: SANDBOX_CITIZEN_RATE,
+            ..AdmissionSettings::default()
+        },
     })
+}
+
+/// Admission limits no test or load run reaches, for those that measure or exercise
+/// something else (one portal signing many times for a handful of citizens).
+pub fn unlimited_admission() -> AdmissionSettings {
+    AdmissionSettings {
+        per_client: ClientRateSettings {
+            requests_per_second: 1_000_000,
+            burst: 1_000_000,
+        },
+        per_citizen: CitizenRateSettings {
+            max_requests: 1_000_000,
+            window_secs: 1,
+        },
+        max_pending_per_client: 1_000_000,
+    }
 }
 
 /// A provider on a simulator that trusts the simulator's root.

@@ -19,6 +19,7 @@ use crate::http::{self as routes, request_context};
 use crate::metrics::Metrics;
 use crate::providers::Providers;
 use crate::services::Signing;
+use crate::services::admission::Admission;
 use crate::services::auth::Authority;
 use crate::store::Store;
 use crate::store::memory::MemoryStore;
@@ -195,10 +196,17 @@ impl Application {
         )?);
         let trust = Trust::new(&settings.trust.revocation, store.clone(), metrics.clone())
             .map_err(|message| ConfigError::invalid("trust.revocation", message))?;
+        let admission = web::Data::new(Admission::new(
+            &settings.admission,
+            &settings.auth.clients,
+            store.clone(),
+            metrics.clone(),
+        )?);
         let signing = web::Data::new(Signing::new(
             store,
             providers,
             Arc::new(trust),
+            admission.clone().into_inner(),
             metrics.clone(),
             settings.transactions.clone(),
             tokio::runtime::Handle::current(),
@@ -217,6 +225,7 @@ impl Application {
             HttpServer::new(move || {
                 App::new()
                     .app_data(authority.clone())
+                    .app_data(admission.clone())
                     .app_data(signing.clone())
                     .app_data(metrics.clone())
                     .configure(routes::extractor_configs)

@@ -13,7 +13,9 @@ use kyso_adapter_core::{
 };
 use kyso_adapter_http::{AdapterFactory, CaHttp, HttpSettings};
 use kyso_adapter_vnpt::VnptKind;
-use kyso_gateway::config::{AdapterSettings, RevocationSettings, TransactionSettings};
+use kyso_gateway::config::{
+    AdapterSettings, AdmissionSettings, RevocationSettings, TransactionSettings,
+};
 use kyso_gateway::domain::error::ErrorCode;
 use kyso_gateway::domain::request::{DocumentToSign, SigningRequest};
 use kyso_gateway::domain::transaction::TransactionStatus;
@@ -21,6 +23,7 @@ use kyso_gateway::metrics::Metrics;
 use kyso_gateway::providers::sessions::SessionCache;
 use kyso_gateway::providers::{Provider, Providers};
 use kyso_gateway::services::Signing;
+use kyso_gateway::services::admission::Admission;
 use kyso_gateway::services::auth::Principal;
 use kyso_gateway::store::Store;
 use kyso_gateway::store::memory::MemoryStore;
@@ -117,10 +120,18 @@ async fn a_cancel_is_recorded_then_withdrawn_once_at_a_ca_that_can() {
         metrics.clone(),
     )
     .unwrap();
+    let admission = Admission::new(
+        &AdmissionSettings::default(),
+        &[],
+        store.clone(),
+        metrics.clone(),
+    )
+    .unwrap();
     let signing = Signing::new(
         store,
         Arc::new(Providers::from_providers([provider])),
         Arc::new(trust),
+        Arc::new(admission),
         metrics,
         TransactionSettings::default(),
         tokio::runtime::Handle::current(),

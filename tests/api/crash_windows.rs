@@ -122,8 +122,9 @@ async fn an_approval_is_not_lost_when_the_instance_dies_after_the_ca_accepted() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_dying_at_any_store_call_of_a_signing_loses_nothing() {
     // Each case kills the instance at the k-th store call after the request starts: before
-    // and after the creation, after the CA's answer, in each step of following it.
-    let cases = (1..=9).map(|call| async move {
+    // and after the creation, after the CA's answer, in each step of following it. The
+    // first calls admit the request (the client's rate, its pending and the citizen's slots).
+    let cases = (1..=12).map(|call| async move {
         let (app, dying, survivor) = dying_and_survivor().await;
         let token = app.token().await;
         let key = format!("dies-at-call-{call}");

@@ -274,3 +274,38 @@ async fn an_empty_or_unusable_request_id_is_replaced_not_refused() {
         assert_eq!(body["error"]["request_id"], echoed.as_str());
     }
 }
+
+#[tokio::test]
+async fn oversized_request_heads_get_431_with_a_json_error() {
+    let app = kyso_tests::spawn_app().await;
+    let long_query = format!(
+        "{}/v1/certificates?provider=vnpt&user_id=001099000001&x={}",
+        app.api,
+        "q".repeat(5000)
+    );
+    let response = app.http.get(long_query).send().await.unwrap();
+    let body = kyso_tests::assert_error(response, 431, "request_head_too_large").await;
+    assert!(body["error"]["message"].as_str().unwrap().contains("4096"));
+    let long_header = app
+        .http
+        .get(format!("{}/v1/providers", app.api))
+        .header("x-padding", "p".repeat(9000))
+        .send()
+        .await
+        .unwrap();
+    kyso_tests::assert_error(long_header, 431, "request_head_too_large").await;
+    let many = (0..40).fold(
+        app.http.get(format!("{}/v1/providers", app.api)),
+        |request, i| request.header(format!("x-padding-{i}"), "p".repeat(1000)),
+    );
+    kyso_tests::assert_error(many.send().await.unwrap(), 431, "request_head_too_large").await;
+    // Just under every bound, the request is served (here: refused for want of a token).
+    let fits = app
+        .http
+        .get(format!("{}/v1/providers", app.api))
+        .header("x-padding", "p".repeat(8000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fits.status(), 401);
+}

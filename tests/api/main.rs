@@ -5,8 +5,10 @@
 mod auth;
 mod cancellation;
 mod crash_windows;
+mod deploy;
 mod errors;
 mod input;
+mod limits;
 mod observability;
 mod redis;
 mod revocation;

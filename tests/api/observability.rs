@@ -54,3 +54,49 @@ async fn health_and_readiness_answer_on_the_admin_listener_only() {
         .unwrap();
     assert_eq!(on_api.status(), 404, "metrics are not exposed to portals");
 }
+
+#[tokio::test]
+async fn invented_methods_and_paths_add_no_metric_series() {
+    let app = spawn_app().await;
+    // The first scrape adds the scrape's own series; the second sees it.
+    app.metrics().await;
+    let before = app.metrics().await;
+    for index in 0..100 {
+        let method = reqwest::Method::from_bytes(format!("X{index:0>200}").as_bytes()).unwrap();
+        let response = app
+            .http
+            .request(method, format!("{}/v1/invented/{index}", app.api))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404);
+        let method = reqwest::Method::from_bytes(format!("Y{index}").as_bytes()).unwrap();
+        let response = app
+            .http
+            .request(method, format!("{}/v1/signatures", app.api))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405);
+    }
+    let after = app.metrics().await;
+    let series = |text: &str| {
+        text.lines()
+            .filter(|line| line.starts_with("kyso_http_requests_total{"))
+            .count()
+    };
+    // Two new series at most (unmatched/404 and /v1/signatures/405, both method="other"),
+    // whatever the number of invented methods and paths.
+    assert!(series(&after) <= series(&before) + 2, "{after}");
+    assert!(after.contains("method=\"other\""), "{after}");
+    assert!(
+        !after.contains("X000"),
+        "no invented method reaches a label"
+    );
+    assert!(
+        after.len() < before.len() + 4096,
+        "{} -> {}",
+        before.len(),
+        after.len()
+    );
+}

@@ -9,8 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use kyso_sim_vnpt::Fault;
 use kyso_tests::{
     ECDSA_DER_CITIZEN, ECDSA_RAW_CITIZEN, PSS_CITIZEN, RSA_CITIZEN, TestConfig, UNKNOWN_CITIZEN,
-    assert_error, client_token, digest_of, foreign_root_pem, portal_client, sign_body, spawn_app,
-    spawn_app_with,
+    assert_error, digest_of, foreign_root_pem, sign_body, spawn_app, spawn_app_with,
 };
 use serde_json::{Value, json};
 
@@ -383,23 +382,12 @@ async fn certificates_are_listed_and_unknown_citizens_hold_none() {
 
 #[tokio::test]
 async fn other_portals_cannot_see_or_cancel_a_transaction() {
-    let app = spawn_app_with(TestConfig {
-        extra_clients: vec![portal_client("another-portal", "another-portal-secret")],
-        ..TestConfig::default()
-    })
-    .await;
+    let app = spawn_app().await;
     let token = app.token().await;
     let id = app
         .create_transaction(&token, &sign_body(RSA_CITIZEN, &digest_of("mine")))
         .await;
-    let other = client_token(
-        &app.http,
-        &app.api,
-        "another-portal",
-        "another-portal-secret",
-        None,
-    )
-    .await;
+    let other = app.other_token().await;
     assert_error(
         app.get(&format!("/v1/signatures/{id}"), &other).await,
         404,

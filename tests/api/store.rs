@@ -10,7 +10,9 @@ use kyso_gateway::domain::transaction::{
 };
 use kyso_gateway::store::memory::MemoryStore;
 use kyso_gateway::store::redis::RedisStore;
-use kyso_gateway::store::{CreateTtls, Created, IdempotencyRecord, Lease, Store, Swap};
+use kyso_gateway::store::{
+    CreateTtls, Created, IdempotencyRecord, Lease, LimitDecision, Rate, Store, Swap,
+};
 use kyso_tests::redis_server::{RedisCluster, RedisServer};
 use time::OffsetDateTime;
 
@@ -243,6 +245,127 @@ async fn store_contract(store: Arc<dyn Store>) {
     assert_eq!(store.revocation_data("ocsp:ab").await.unwrap(), Some(der));
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(store.revocation_data("ocsp:ab").await.unwrap(), None);
+}
+
+/// The admission operations: a GCRA rate and bounded sets of slots, each key its own.
+async fn admission_contract(store: Arc<dyn Store>) {
+    let refused = |decision: LimitDecision| match decision {
+        LimitDecision::Refused { retry_after } => retry_after,
+        LimitDecision::Admitted => panic!("admitted over the limit"),
+    };
+
+    // A rate: a burst of three, then one every 200 ms.
+    let rate = Rate {
+        interval: Duration::from_millis(200),
+        burst: 3,
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            store.admit("client:a", rate).await.unwrap(),
+            LimitDecision::Admitted
+        );
+    }
+    let wait = refused(store.admit("client:a", rate).await.unwrap());
+    assert!(
+        wait > Duration::ZERO && wait <= Duration::from_millis(200),
+        "{wait:?}"
+    );
+    // Refusals count nothing; another key has its own budget.
+    let again = refused(store.admit("client:a", rate).await.unwrap());
+    assert!(again <= wait, "{again:?} after {wait:?}");
+    assert_eq!(
+        store.admit("client:b", rate).await.unwrap(),
+        LimitDecision::Admitted
+    );
+    tokio::time::sleep(wait + Duration::from_millis(20)).await;
+    assert_eq!(
+        store.admit("client:a", rate).await.unwrap(),
+        LimitDecision::Admitted
+    );
+    refused(store.admit("client:a", rate).await.unwrap());
+
+    // Slots: two held at most, each for 300 ms.
+    let hold = Duration::from_millis(300);
+    for member in ["t1", "t2"] {
+        assert_eq!(
+            store
+                .reserve_slot("citizen:1", member, hold, 2)
+                .await
+                .unwrap(),
+            LimitDecision::Admitted
+        );
+    }
+    let wait = refused(
+        store
+            .reserve_slot("citizen:1", "t3", hold, 2)
+            .await
+            .unwrap(),
+    );
+    assert!(wait <= hold, "{wait:?}");
+    // Holding a held slot again changes nothing and is admitted (a repeated call).
+    assert_eq!(
+        store
+            .reserve_slot("citizen:1", "t1", hold, 2)
+            .await
+            .unwrap(),
+        LimitDecision::Admitted
+    );
+    assert_eq!(
+        store
+            .reserve_slot("citizen:2", "t3", hold, 2)
+            .await
+            .unwrap(),
+        LimitDecision::Admitted
+    );
+    // A freed slot is free at once; freeing what is not held does nothing.
+    store.release_slot("citizen:1", "t1").await.unwrap();
+    store.release_slot("citizen:1", "nobody").await.unwrap();
+    store.release_slot("citizen:9", "nobody").await.unwrap();
+    assert_eq!(
+        store
+            .reserve_slot("citizen:1", "t3", hold, 2)
+            .await
+            .unwrap(),
+        LimitDecision::Admitted
+    );
+    refused(
+        store
+            .reserve_slot("citizen:1", "t4", hold, 2)
+            .await
+            .unwrap(),
+    );
+    // Slots run out by themselves.
+    tokio::time::sleep(hold + Duration::from_millis(100)).await;
+    for member in ["t4", "t5"] {
+        assert_eq!(
+            store
+                .reserve_slot("citizen:1", member, hold, 2)
+                .await
+                .unwrap(),
+            LimitDecision::Admitted
+        );
+    }
+}
+
+#[tokio::test]
+async fn memory_store_keeps_the_admission_contract() {
+    admission_contract(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn redis_store_keeps_the_admission_contract() {
+    let redis = RedisServer::start();
+    let store =
+        RedisStore::standalone(&redis.url(), &prefix(), Duration::from_secs(1), None).unwrap();
+    admission_contract(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn redis_cluster_store_keeps_the_admission_contract() {
+    let cluster = RedisCluster::start();
+    let store =
+        RedisStore::cluster(&cluster.urls(), &prefix(), Duration::from_secs(1), None).unwrap();
+    admission_contract(Arc::new(store)).await;
 }
 
 fn prefix() -> String {

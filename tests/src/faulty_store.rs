@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use kyso_gateway::domain::transaction::Transaction;
-use kyso_gateway::store::{CreateTtls, Created, IdempotencyRecord, Lease, Store, StoreError, Swap};
+use kyso_gateway::store::{
+    CreateTtls, Created, IdempotencyRecord, Lease, LimitDecision, Rate, Store, StoreError, Swap,
+};
 
 /// What happens to the chosen call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,5 +258,28 @@ impl Store for FaultyStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.run("ping", self.inner.ping()).await
+    }
+
+    async fn admit(&self, key: &str, rate: Rate) -> Result<LimitDecision, StoreError> {
+        self.run("admit", self.inner.admit(key, rate)).await
+    }
+
+    async fn reserve_slot(
+        &self,
+        key: &str,
+        member: &str,
+        hold: Duration,
+        capacity: u32,
+    ) -> Result<LimitDecision, StoreError> {
+        self.run(
+            "reserve_slot",
+            self.inner.reserve_slot(key, member, hold, capacity),
+        )
+        .await
+    }
+
+    async fn release_slot(&self, key: &str, member: &str) -> Result<(), StoreError> {
+        self.run("release_slot", self.inner.release_slot(key, member))
+            .await
     }
 }

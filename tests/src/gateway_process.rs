@@ -71,6 +71,9 @@ impl GatewayConfig {
                 "key_prefix": self.key_prefix,
                 "timeout_ms": 500,
             },
+            // The portal signs for a handful of citizens far more often than admission
+            // limits allow: this measures crash safety, not the limits.
+            "admission": admission_yaml(),
             "transactions": {
                 "poll_initial_ms": self.poll_initial_ms,
                 "poll_max_ms": self.poll_max_ms,
@@ -95,6 +98,22 @@ impl GatewayConfig {
     pub fn write(&self, path: &Path) {
         std::fs::write(path, self.to_yaml()).expect("configuration file written");
     }
+}
+
+/// [`sandbox::unlimited_admission`] as configuration text would write it.
+fn admission_yaml() -> Value {
+    let unlimited = sandbox::unlimited_admission();
+    json!({
+        "per_client": {
+            "requests_per_second": unlimited.per_client.requests_per_second,
+            "burst": unlimited.per_client.burst,
+        },
+        "per_citizen": {
+            "max_requests": unlimited.per_citizen.max_requests,
+            "window_secs": unlimited.per_citizen.window_secs,
+        },
+        "max_pending_per_client": unlimited.max_pending_per_client,
+    })
 }
 
 /// One running gateway process. Killed when dropped, so a failing test leaves none behind.

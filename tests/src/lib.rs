@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_adapter_core::HashAlgorithm;
-use kyso_gateway::config::{ClientSettings, RevocationSettings, Settings, StoreSettings};
+use kyso_gateway::config::{
+    AdmissionSettings, ClientSettings, RevocationSettings, Settings, StoreSettings,
+};
 use kyso_gateway::sandbox;
 use kyso_gateway::services::auth::hash_secret;
 use kyso_gateway::startup::Application;
@@ -34,6 +36,12 @@ pub const ECDSA_DER_CITIZEN: &str = "001099000004";
 pub const ECDSA_RAW_CITIZEN: &str = "001099000006";
 /// A well-formed CCCD number nobody at the CA holds.
 pub const UNKNOWN_CITIZEN: &str = "079200000999";
+
+/// A second portal, configured beside the sandbox's in every test gateway, with the same
+/// scopes and the default admission limits.
+pub const OTHER_CLIENT_ID: &str = "other-portal";
+/// The second portal's client secret.
+pub const OTHER_CLIENT_SECRET: &str = "other-portal-secret";
 
 const SP_ID: &str = "kyso-test-sp";
 const SP_PASSWORD: &str = "kyso-test-sp-password";
@@ -70,8 +78,9 @@ pub struct TestConfig {
     pub revocation: RevocationPolicy,
     /// The gateway's revocation settings (timeout, in-memory cache size).
     pub revocation_settings: RevocationSettings,
-    /// Portals configured besides the sandbox's demo client (see [`portal_client`]).
-    pub extra_clients: Vec<ClientSettings>,
+    /// The admission limits; by default none a test reaches
+    /// ([`sandbox::unlimited_admission`]).
+    pub admission: AdmissionSettings,
 }
 
 impl Default for TestConfig {
@@ -87,20 +96,8 @@ impl Default for TestConfig {
             ca_root_as_national_root: false,
             revocation: RevocationPolicy::Required,
             revocation_settings: RevocationSettings::default(),
-            extra_clients: Vec::new(),
+            admission: sandbox::unlimited_admission(),
         }
-    }
-}
-
-/// A portal with every scope, its secret stored as the configuration stores it.
-pub fn portal_client(client_id: &str, client_secret: &str) -> ClientSettings {
-    ClientSettings {
-        client_id: client_id.to_owned(),
-        secret_hash: Some(hash_secret(client_secret).expect("a hash").into()),
-        scopes: ["certificates:read", "signatures:write", "signatures:read"]
-            .map(str::to_owned)
-            .to_vec(),
-        ..ClientSettings::default()
     }
 }
 
@@ -205,6 +202,14 @@ async fn spawn_app_inner(config: TestConfig, store: Option<Arc<dyn Store>>) -> T
     settings.transactions.follow_lease_ms = 3000;
     settings.transactions.sweep_interval_ms = 200;
     settings.store = config.store.clone();
+    settings.admission = config.admission.clone();
+    let sandbox_client = &settings.auth.clients[0];
+    settings.auth.clients.push(ClientSettings {
+        client_id: OTHER_CLIENT_ID.to_owned(),
+        secret_hash: Some(hash_secret(OTHER_CLIENT_SECRET).expect("a hash").into()),
+        scopes: sandbox_client.scopes.clone(),
+        ..ClientSettings::default()
+    });
     let provider = &mut settings.providers[0];
     provider.timeouts.request_ms = config.request_timeout_ms;
     provider.limits.confirmation_timeout_secs = Some(config.confirmation_timeout_secs);
@@ -212,10 +217,6 @@ async fn spawn_app_inner(config: TestConfig, store: Option<Arc<dyn Store>>) -> T
     provider.limits.max_documents = Some(config.max_documents);
     provider.revocation = config.revocation;
     settings.trust.revocation = config.revocation_settings.clone();
-    settings
-        .auth
-        .clients
-        .extend(config.extra_clients.iter().cloned());
     if let Some(anchors) = config.trust_anchors_pem {
         provider.trust_anchors_pem = Some(anchors);
     }
@@ -338,6 +339,18 @@ impl TestApp {
     /// A token for `scope` (all of the client's when `None`).
     pub async fn token_with(&self, scope: Option<&str>) -> String {
         token_from(&self.http, &self.api, scope).await
+    }
+
+    /// A token with every scope of the second portal ([`OTHER_CLIENT_ID`]).
+    pub async fn other_token(&self) -> String {
+        client_token(
+            &self.http,
+            &self.api,
+            OTHER_CLIENT_ID,
+            OTHER_CLIENT_SECRET,
+            None,
+        )
+        .await
     }
 
     /// `GET` on the API with a bearer token.

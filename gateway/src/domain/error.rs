@@ -65,6 +65,7 @@ error_codes! {
     MethodNotAllowed => ("method_not_allowed", 405, false),
     TransactionNotPending => ("transaction_not_pending", 409, false),
     PayloadTooLarge => ("payload_too_large", 413, false),
+    RequestHeadTooLarge => ("request_head_too_large", 431, false),
     UnsupportedMediaType => ("unsupported_media_type", 415, false),
     IdempotencyKeyReused => ("idempotency_key_reused", 422, false),
     CertificateAmbiguous => ("certificate_ambiguous", 422, false),
@@ -77,6 +78,10 @@ error_codes! {
     CaTimeout => ("ca_timeout", 504, true),
     SubmissionLost => ("submission_lost", 502, true),
     RevocationUnavailable => ("revocation_unavailable", 503, true),
+    RateLimited => ("rate_limited", 429, true),
+    CitizenRateLimited => ("citizen_rate_limited", 429, true),
+    PendingLimitReached => ("pending_limit_reached", 429, true),
+    InvalidText => ("invalid_text", 400, false),
 }
 
 impl ErrorCode {
@@ -108,6 +113,9 @@ pub struct ServiceError {
     pub message: String,
     /// The transaction the error concerns, when one was recorded.
     pub transaction_id: Option<String>,
+    /// How long the caller should wait before retrying, when the service knows
+    /// (`Retry-After`); retryable errors without it advise one second.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ServiceError {
@@ -117,7 +125,14 @@ impl ServiceError {
             code,
             message: message.into(),
             transaction_id: None,
+            retry_after: None,
         }
+    }
+
+    /// The same error, advising a wait of `retry_after` before retrying.
+    pub fn with_retry_after(mut self, retry_after: std::time::Duration) -> Self {
+        self.retry_after = Some(retry_after);
+        self
     }
 
     /// The same error, tied to a recorded transaction.
@@ -132,12 +147,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_are_unique_and_retryable_ones_are_5xx_or_409() {
+    fn codes_are_unique_and_retryable_ones_are_5xx_409_or_429() {
         let mut seen = std::collections::HashSet::new();
         for code in ErrorCode::ALL {
             assert!(seen.insert(code.as_str()), "{code} twice");
             if code.retryable() {
-                assert!(code.http_status() >= 500 || code.http_status() == 409);
+                assert!(matches!(code.http_status(), 500..|409| 429), "{code}");
             }
         }
     }

@@ -1,20 +1,29 @@
 //! The extractor that authenticates every portal request: a bearer token checked by the
-//! [`Authority`].
-
-use std::future::{Ready, ready};
+//! [`Authority`], then the client's request rate admitted by [`Admission`].
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
 
 use crate::domain::error::{ErrorCode, ServiceError};
+use crate::services::admission::Admission;
 use crate::services::auth::{Authority, Principal};
 
 impl FromRequest for Principal {
     type Error = ServiceError;
-    type Future = Ready<Result<Self, ServiceError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ServiceError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(principal_of(request))
+        let principal = principal_of(request);
+        let admission = request.app_data::<web::Data<Admission>>().cloned();
+        Box::pin(async move {
+            let principal = principal?;
+            let admission = admission.ok_or_else(|| {
+                ServiceError::new(ErrorCode::InternalError, "admission limits not configured")
+            })?;
+            admission.admit_call(&principal.client_id).await?;
+            Ok(principal)
+        })
     }
 }
 

@@ -75,10 +75,25 @@ impl ResponseError for ServiceError {
             ));
         }
         if self.code.retryable() {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            response.insert_header((header::RETRY_AFTER, retry_after_seconds(self)));
         }
         response.json(ErrorBody::of(self))
     }
+}
+
+/// The `Retry-After` of a retryable error: the service's advice in whole seconds, rounded
+/// up (at least 1), else 1.
+fn retry_after_seconds(error: &ServiceError) -> HeaderValue {
+    let seconds = error.retry_after.map_or(1, |wait| {
+        let whole = wait.as_secs();
+        let rounded_up = if wait.subsec_nanos() > 0 {
+            whole + 1
+        } else {
+            whole
+        };
+        rounded_up.max(1)
+    });
+    HeaderValue::from(seconds)
 }
 
 /// `405 method_not_allowed` for a path served only with `allowed`, which the `Allow` header
@@ -94,4 +109,32 @@ pub fn method_not_allowed(allowed: &[Method]) -> HttpResponse {
         response.headers_mut().insert(header::ALLOW, value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn retry_after_is_whole_seconds_rounded_up() {
+        let limited = |wait: Option<Duration>| {
+            let error = ServiceError::new(ErrorCode::RateLimited, "slow down");
+            match wait {
+                Some(wait) => error.with_retry_after(wait),
+                None => error,
+            }
+        };
+        for (wait, seconds) in [
+            (None, "1"),
+            (Some(Duration::ZERO), "1"),
+            (Some(Duration::from_millis(1)), "1"),
+            (Some(Duration::from_secs(3)), "3"),
+            (Some(Duration::from_millis(3001)), "4"),
+            (Some(Duration::from_secs(299)), "299"),
+        ] {
+            assert_eq!(retry_after_seconds(&limited(wait)), seconds, "{wait:?}");
+        }
+    }
 }

@@ -12,8 +12,10 @@
 //!   them over on shutdown;
 //! - [`cancellation`]: cancelling a transaction, and withdrawing it at the CA;
 //! - [`verification`]: judging any signature against every provider's trust anchors;
-//! - [`auth`]: issuing and checking portal tokens.
+//! - [`auth`]: issuing and checking portal tokens;
+//! - [`admission`]: the limits on what each portal may ask and how often a citizen is asked.
 
+pub mod admission;
 pub mod auth;
 mod cancellation;
 mod certificates;
@@ -37,6 +39,7 @@ use crate::metrics::Metrics;
 use crate::providers::{Provider, Providers};
 use crate::store::{Store, StoreError};
 use crate::trust::Trust;
+use admission::Admission;
 use auth::Principal;
 
 pub use submission::Submitted;
@@ -47,6 +50,7 @@ pub struct Signing {
     store: Arc<dyn Store>,
     providers: Arc<Providers>,
     trust: Arc<Trust>,
+    admission: Arc<Admission>,
     metrics: Metrics,
     settings: TransactionSettings,
     runtime: tokio::runtime::Handle,
@@ -61,10 +65,12 @@ pub struct Signing {
 impl Signing {
     /// The service; followers are spawned on `runtime`; `instance_id` names this instance in
     /// follow leases.
+    #[allow(clippy::too_many_arguments)] // each is a separately built part of the service
     pub fn new(
         store: Arc<dyn Store>,
         providers: Arc<Providers>,
         trust: Arc<Trust>,
+        admission: Arc<Admission>,
         metrics: Metrics,
         settings: TransactionSettings,
         runtime: tokio::runtime::Handle,
@@ -74,6 +80,7 @@ impl Signing {
             store,
             providers,
             trust,
+            admission,
             metrics,
             settings,
             runtime,

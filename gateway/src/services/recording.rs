@@ -1,7 +1,8 @@
 //! Every change of a transaction: a compare-and-set on the store, retried over the latest
 //! version, so a CA outcome and a portal's cancel can race without either being lost or
 //! overwritten (whichever is recorded first wins). What a CA returns is verified here,
-//! before it is recorded.
+//! before it is recorded. A transaction that ends gives its client's pending slot back
+//! ([`crate::services::admission`]).
 
 use std::time::Duration;
 
@@ -52,6 +53,9 @@ impl Signing {
             {
                 Swap::Stored => {
                     if next.status.is_final() {
+                        self.admission
+                            .release_pending(&next.client_id, &next.id)
+                            .await;
                         self.metrics
                             .count_final_status(&next.provider, next.status.as_str());
                         tracing::info!(

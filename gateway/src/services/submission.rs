@@ -2,7 +2,9 @@
 //!
 //! The steps, each closing a crash window:
 //! 1. The idempotency key is looked up: a retry gets its transaction back without any call
-//!    to the CA.
+//!    to the CA. Then the admission limits hold a pending slot of the client and a slot of
+//!    the citizen ([`crate::services::admission`]); they are given back if the CA is not
+//!    asked after all.
 //! 2. The signer's certificate is chosen (one call to the CA).
 //! 3. In one atomic step the store binds the key, stores the transaction as pending with
 //!    the **intent** to call the CA (and the caller-chosen reference where the protocol has
@@ -15,7 +17,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kyso_adapter_core::{CaCertificate, SignRequest};
+use kyso_adapter_core::{CaCertificate, DocumentDigest, SignRequest};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
@@ -37,6 +39,17 @@ const CREATE_ATTEMPTS: u32 = 3;
 /// The wait before the second try (doubled before the third).
 const CREATE_RETRY_DELAY: Duration = Duration::from_millis(100);
 use crate::verify;
+
+/// What creating a transaction found.
+enum Creation {
+    /// The transaction was created, pending with the intent to send `sign_request`.
+    New {
+        transaction: Box<Transaction>,
+        sign_request: SignRequest,
+    },
+    /// The key was bound by an earlier request.
+    Existing(IdempotencyRecord),
+}
 
 /// The result of `POST /v1/signatures`.
 #[derive(Debug)]
@@ -75,36 +88,44 @@ impl Signing {
             return self.replay(principal, &existing, &record).await;
         }
 
-        let now = OffsetDateTime::now_utc();
-        let certificate = self
-            .choose_certificate(
-                &provider,
+        let confirmation = provider.descriptor().capabilities.confirmation_timeout;
+        self.admission
+            .reserve_submission(
+                &principal.client_id,
                 &request.user_id,
-                request.certificate_id.as_deref(),
-                now,
+                &record.transaction_id,
+                confirmation,
             )
             .await?;
-        let sign_request = SignRequest {
-            transaction_id: record.transaction_id.clone(),
-            user_id: request.user_id.clone(),
-            certificate_id: certificate.certificate_id.clone(),
-            hash_algorithm: request.hash_algorithm,
-            documents,
-            description: request.description.clone().unwrap_or_default(),
-        };
-        let transaction =
-            intended_transaction(principal, &provider, &sign_request, certificate, now);
-        let ttls = CreateTtls {
-            record: self.record_ttl(&transaction, now),
-            idempotency: Duration::from_secs(self.settings.idempotency_ttl_secs),
-            lease: Duration::from_millis(self.settings.follow_lease_ms),
-        };
-        let created = self
-            .create(&scoped_key, &record, &transaction, ttls)
-            .await?;
-        if let Created::Existing(existing) = created {
-            return self.replay(principal, &existing, &record).await;
+        let creation = self
+            .create_intended(
+                principal,
+                &provider,
+                &request,
+                documents,
+                &scoped_key,
+                &record,
+            )
+            .await;
+        if !matches!(creation, Ok(Creation::New { .. })) {
+            // Nobody was asked to sign: the citizen's and the client's slots are free again.
+            self.admission
+                .withdraw_submission(
+                    &principal.client_id,
+                    &request.user_id,
+                    &record.transaction_id,
+                )
+                .await;
         }
+        let (transaction, sign_request) = match creation? {
+            Creation::New {
+                transaction,
+                sign_request,
+            } => (*transaction, sign_request),
+            Creation::Existing(existing) => {
+                return self.replay(principal, &existing, &record).await;
+            }
+        };
 
         let transaction = self.call_ca(&provider, transaction, &sign_request).await;
         if transaction.status == TransactionStatus::Failed {
@@ -125,6 +146,52 @@ impl Signing {
             transaction,
             replayed: false,
         })
+    }
+
+    /// Chooses the certificate and creates the transaction with its intent to call the CA
+    /// (steps 2 and 3 of the module doc); or finds the key bound by an earlier request.
+    async fn create_intended(
+        &self,
+        principal: &Principal,
+        provider: &Arc<Provider>,
+        request: &SigningRequest,
+        documents: Vec<DocumentDigest>,
+        scoped_key: &str,
+        record: &IdempotencyRecord,
+    ) -> Result<Creation, ServiceError> {
+        let now = OffsetDateTime::now_utc();
+        let certificate = self
+            .choose_certificate(
+                provider,
+                &request.user_id,
+                request.certificate_id.as_deref(),
+                now,
+            )
+            .await?;
+        let sign_request = SignRequest {
+            transaction_id: record.transaction_id.clone(),
+            user_id: request.user_id.clone(),
+            certificate_id: certificate.certificate_id.clone(),
+            hash_algorithm: request.hash_algorithm,
+            documents,
+            description: request.description.clone().unwrap_or_default(),
+        };
+        let transaction =
+            intended_transaction(principal, provider, &sign_request, certificate, now);
+        let ttls = CreateTtls {
+            record: self.record_ttl(&transaction, now),
+            idempotency: Duration::from_secs(self.settings.idempotency_ttl_secs),
+            lease: Duration::from_millis(self.settings.follow_lease_ms),
+        };
+        Ok(
+            match self.create(scoped_key, record, &transaction, ttls).await? {
+                Created::New => Creation::New {
+                    transaction: Box::new(transaction),
+                    sign_request,
+                },
+                Created::Existing(existing) => Creation::Existing(existing),
+            },
+        )
     }
 
     /// Creates the transaction, trying again when the store did not answer: the step may

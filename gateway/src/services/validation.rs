@@ -1,11 +1,24 @@
 //! Checking a signing request in the portal's terms before anything is stored or sent: the
-//! citizen id, the idempotency key, the provider's capabilities, every document.
+//! citizen id, the idempotency key, the provider's capabilities, every document, and the
+//! text the citizen is shown.
+//!
+//! **Text shown to the citizen** (the description and each document's name, and the
+//! document ids, which CAs may show too) reaches the CA's app as is, so it must not be able
+//! to disguise what is signed: it is refused (`invalid_text`) if it holds a control character
+//! (Unicode category Cc: NUL, CR, LF, ...), a format character (Cf: the bidirectional
+//! embeddings, overrides and isolates U+202A–U+202E and U+2066–U+2069, the marks U+200E,
+//! U+200F and U+061C, zero-width characters, the byte-order mark, ...) or a line or
+//! paragraph separator (Zl, Zp). Letters with combining diacritics, as decomposed
+//! Vietnamese has, are ordinary text. Lengths count characters (Unicode scalar values), as
+//! JSON Schema's `maxLength` does.
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_adapter_core::{DocumentDigest, HashAlgorithm};
+use regex::Regex;
 
 use crate::domain::error::{ErrorCode, ServiceError};
 use crate::domain::request::SigningRequest;
@@ -19,6 +32,40 @@ const MAX_DOCUMENT_ID_CHARS: usize = 64;
 const MAX_DOCUMENT_NAME_CHARS: usize = 255;
 /// Longest `Idempotency-Key`.
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+/// The characters refused in text shown to the citizen (see the module doc).
+static DISGUISING_CHARACTER: LazyLock<Regex> = LazyLock::new(|| {
+    // A constant pattern of Unicode categories, which the regex crate always knows.
+    Regex::new(r"[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]").expect("a valid pattern")
+});
+
+/// Whether `character` is refused in text shown to the citizen: a control or format
+/// character, or a line or paragraph separator.
+pub fn is_disguising_character(character: char) -> bool {
+    DISGUISING_CHARACTER.is_match(character.encode_utf8(&mut [0; 4]))
+}
+
+/// Refuses `text` (the request's `field`) if it holds a character that could disguise
+/// what the citizen is shown.
+fn check_displayed_text(text: &str, field: &str) -> Result<(), ServiceError> {
+    match DISGUISING_CHARACTER.find(text) {
+        None => Ok(()),
+        Some(found) => {
+            let code_points: Vec<String> = found
+                .as_str()
+                .chars()
+                .map(|character| format!("U+{:04X}", u32::from(character)))
+                .collect();
+            Err(ServiceError::new(
+                ErrorCode::InvalidText,
+                format!(
+                    "{field} holds {}, a control or invisible formatting character that could disguise what the citizen is shown: send plain text",
+                    code_points.join(" ")
+                ),
+            ))
+        }
+    }
+}
 
 /// Whether `user_id` is a CCCD number: exactly 12 ASCII digits.
 pub fn is_citizen_id(user_id: &str) -> bool {
@@ -100,6 +147,9 @@ pub(crate) fn validate_request(
             format!("description is longer than {MAX_DESCRIPTION_CHARS} characters"),
         ));
     }
+    if let Some(description) = &request.description {
+        check_displayed_text(description, "description")?;
+    }
     let mut seen = HashSet::new();
     request
         .documents
@@ -122,6 +172,8 @@ pub(crate) fn validate_request(
                     ),
                 ));
             }
+            check_displayed_text(&document.id, &format!("documents[{index}].id"))?;
+            check_displayed_text(&document.name, &format!("documents[{index}].name"))?;
             if !seen.insert(document.id.as_str()) {
                 return Err(ServiceError::new(
                     ErrorCode::DuplicateDocumentId,
@@ -183,6 +235,48 @@ mod tests {
             "００１０９９０００００１",
         ] {
             assert!(!is_citizen_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn displayed_text_refuses_controls_and_invisible_formatting() {
+        for (text, named) in [
+            ("invoice\u{202E}fdp.exe", "U+202E"),
+            ("a\0b", "U+0000"),
+            ("line\r\nbreak", "U+000D"),
+            ("tab\there", "U+0009"),
+            ("\u{2066}isolate", "U+2066"),
+            ("mark\u{200F}", "U+200F"),
+            ("arabic\u{061C}mark", "U+061C"),
+            ("zero\u{200B}width", "U+200B"),
+            ("\u{FEFF}bom", "U+FEFF"),
+            ("para\u{2029}graph", "U+2029"),
+            ("c1\u{0085}control", "U+0085"),
+            ("tag\u{E0041}", "U+E0041"),
+        ] {
+            let error = check_displayed_text(text, "documents[0].name").unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidText, "{text:?}");
+            assert!(
+                error.message.contains("documents[0].name") && error.message.contains(named),
+                "{}",
+                error.message
+            );
+        }
+    }
+
+    #[test]
+    fn displayed_text_accepts_vietnamese_in_either_normal_form() {
+        for text in [
+            "Đơn đề nghị cấp giấy phép xây dựng.pdf",
+            // The same text decomposed: letters followed by combining marks (category Mn).
+            "Đơn đe\u{0302}\u{0300} nghi\u{0323} ca\u{0302}\u{0301}p",
+            "Ký hồ sơ số HS-2025/000123 (bản sao)",
+            "Spaces\u{00A0}and\u{3000}wide spaces",
+        ] {
+            assert!(
+                check_displayed_text(text, "description").is_ok(),
+                "{text:?}"
+            );
         }
     }
 

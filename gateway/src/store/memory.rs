@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{CreateTtls, Created, IdempotencyRecord, Lease, Store, StoreError, Swap};
+use super::{
+    CreateTtls, Created, IdempotencyRecord, Lease, LimitDecision, Rate, Store, StoreError, Swap,
+};
 use crate::domain::transaction::Transaction;
 
 /// Expired entries are swept after this many writes.
@@ -27,6 +29,10 @@ struct Maps {
     leases: HashMap<String, Expiring<String>>,
     /// Pending transactions and when their follow lease runs out.
     pending: HashMap<String, Instant>,
+    /// Each rate limit's theoretical arrival time (GCRA).
+    rates: HashMap<String, Expiring<Instant>>,
+    /// Each set of slots: its held members and when each runs out.
+    slots: HashMap<String, HashMap<String, Instant>>,
     writes: u64,
 }
 
@@ -41,6 +47,11 @@ impl Maps {
             self.leases.retain(|_, entry| entry.expires > now);
             let transactions = &self.transactions;
             self.pending.retain(|id, _| transactions.contains_key(id));
+            self.rates.retain(|_, entry| entry.expires > now);
+            self.slots.retain(|_, held| {
+                held.retain(|_, until| *until > now);
+                !held.is_empty()
+            });
         }
     }
 }
@@ -55,6 +66,19 @@ fn lease_key(lease: Lease<'_>) -> String {
     match lease {
         Lease::Follow(id) => format!("follow:{id}"),
         Lease::SessionRefresh(key) => format!("session:{key}"),
+    }
+}
+
+/// GCRA: for a request at `now` under `rate`, given the stored theoretical arrival time
+/// `tat`, the new one if the request is admitted, else how long until one would be.
+fn gcra(tat: Option<Instant>, now: Instant, rate: Rate) -> Result<Instant, Duration> {
+    let next = tat.filter(|tat| *tat > now).unwrap_or(now) + rate.interval;
+    let ahead = next - now;
+    let tolerance = rate.interval.saturating_mul(rate.burst);
+    if ahead <= tolerance {
+        Ok(next)
+    } else {
+        Err(ahead - tolerance)
     }
 }
 
@@ -292,5 +316,129 @@ impl Store for MemoryStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn admit(&self, key: &str, rate: Rate) -> Result<LimitDecision, StoreError> {
+        self.with_maps(|maps, now| {
+            let tat = live(&maps.rates, key, now).copied();
+            match gcra(tat, now, rate) {
+                Ok(next) => {
+                    maps.rates.insert(
+                        key.to_owned(),
+                        Expiring {
+                            value: next,
+                            expires: next,
+                        },
+                    );
+                    maps.wrote(now);
+                    LimitDecision::Admitted
+                }
+                Err(retry_after) => LimitDecision::Refused { retry_after },
+            }
+        })
+    }
+
+    async fn reserve_slot(
+        &self,
+        key: &str,
+        member: &str,
+        hold: Duration,
+        capacity: u32,
+    ) -> Result<LimitDecision, StoreError> {
+        self.with_maps(|maps, now| {
+            let held = maps.slots.entry(key.to_owned()).or_default();
+            held.retain(|_, until| *until > now);
+            if held.contains_key(member) {
+                return LimitDecision::Admitted;
+            }
+            if held.len() >= usize::try_from(capacity).unwrap_or(usize::MAX) {
+                let first_free = held.values().min().copied().unwrap_or(now);
+                return LimitDecision::Refused {
+                    retry_after: first_free - now,
+                };
+            }
+            held.insert(member.to_owned(), now + hold);
+            maps.wrote(now);
+            LimitDecision::Admitted
+        })
+    }
+
+    async fn release_slot(&self, key: &str, member: &str) -> Result<(), StoreError> {
+        self.with_maps(|maps, _| {
+            if let Some(held) = maps.slots.get_mut(key) {
+                held.remove(member);
+                if held.is_empty() {
+                    maps.slots.remove(key);
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    /// Runs `arrivals` (offsets from a start) through GCRA; which were admitted.
+    fn admitted(rate: Rate, arrivals: &[Duration]) -> Vec<bool> {
+        let start = Instant::now();
+        let mut tat = None;
+        arrivals
+            .iter()
+            .map(|offset| match gcra(tat, start + *offset, rate) {
+                Ok(next) => {
+                    tat = Some(next);
+                    true
+                }
+                Err(_) => false,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gcra_admits_a_burst_then_the_sustained_rate() {
+        let rate = Rate {
+            interval: SECOND / 2,
+            burst: 3,
+        };
+        let at_once = [Duration::ZERO; 5];
+        assert_eq!(
+            admitted(rate, &at_once),
+            [true, true, true, false, false],
+            "a burst of three at once"
+        );
+        let ms = Duration::from_millis;
+        // After the burst, one every 500 ms.
+        let spread = [ms(0), ms(0), ms(0), ms(100), ms(500), ms(600), ms(1000)];
+        assert_eq!(
+            admitted(rate, &spread),
+            [true, true, true, false, true, false, true]
+        );
+        // Idle long enough, the whole burst is back.
+        let later = [ms(0), ms(0), ms(0), ms(1500), ms(1500), ms(1500), ms(1500)];
+        assert_eq!(
+            admitted(rate, &later),
+            [true, true, true, true, true, true, false]
+        );
+    }
+
+    #[test]
+    fn gcra_says_how_long_until_the_next_admission() {
+        let rate = Rate {
+            interval: SECOND,
+            burst: 2,
+        };
+        let now = Instant::now();
+        let tat = gcra(None, now, rate).unwrap();
+        let tat = gcra(Some(tat), now, rate).unwrap();
+        assert_eq!(gcra(Some(tat), now, rate), Err(SECOND));
+        let later = now + Duration::from_millis(400);
+        assert_eq!(
+            gcra(Some(tat), later, rate),
+            Err(Duration::from_millis(600))
+        );
+        assert!(gcra(Some(tat), now + SECOND, rate).is_ok());
     }
 }

@@ -8,6 +8,10 @@
 //! and scored by when their follow lease runs out, so an instance finds the transactions
 //! nobody follows (their instance died or shut down) in time proportional to their number,
 //! and no single key is hot.
+//!
+//! Admission limits (see `crate::services::admission`) are counted here too, with the
+//! store's clock: a rate ([`Store::admit`], GCRA) and bounded sets of held slots
+//! ([`Store::reserve_slot`]), each on one key, so every instance shares them.
 
 pub mod memory;
 pub mod redis;
@@ -77,6 +81,30 @@ pub enum Lease<'a> {
     Follow(&'a str),
     /// Opening a new CA session for the token cached under this key.
     SessionRefresh(&'a str),
+}
+
+/// A sustained rate with a burst, for [`Store::admit`] (GCRA, the generic cell rate
+/// algorithm: each admitted request moves a "theoretical arrival time" `interval` later; a
+/// request is admitted while that time stays within `burst` intervals of now).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// The time one request uses up: one over the sustained rate.
+    pub interval: Duration,
+    /// How many requests may arrive at once.
+    pub burst: u32,
+}
+
+/// Whether [`Store::admit`] or [`Store::reserve_slot`] let a request in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitDecision {
+    /// Admitted (and counted).
+    Admitted,
+    /// Over the limit: nothing was counted; a request may be admitted after `retry_after`.
+    Refused {
+        /// How long until one would be admitted (for a slot: until the first held one
+        /// runs out, at the latest).
+        retry_after: Duration,
+    },
 }
 
 /// The operations the gateway needs from its state store.
@@ -167,4 +195,23 @@ pub trait Store: Send + Sync + 'static {
 
     /// Checks that the store answers.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Admits one request under `rate` for the limit named `key`, or says how long until
+    /// one would be admitted. Atomic, and computed with the store's own clock, never an
+    /// instance's.
+    async fn admit(&self, key: &str, rate: Rate) -> Result<LimitDecision, StoreError>;
+
+    /// Holds the slot `member` of the set `key` for `hold`, unless `capacity` slots are held
+    /// already (then nothing changes). A slot runs out by itself after its `hold`; holding
+    /// a slot already held is admitted and changes nothing, so a repeated call counts once.
+    async fn reserve_slot(
+        &self,
+        key: &str,
+        member: &str,
+        hold: Duration,
+        capacity: u32,
+    ) -> Result<LimitDecision, StoreError>;
+
+    /// Frees the slot `member` of the set `key`, if it is held.
+    async fn release_slot(&self, key: &str, member: &str) -> Result<(), StoreError>;
 }

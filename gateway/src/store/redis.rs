@@ -10,6 +10,9 @@
 //!   checks `v` without decoding the record on Redis's main thread.
 //! - The pending index of a shard is a sorted set scored by when each follow lease runs out
 //!   (server time, in ms), so orphans are a range query.
+//! - LimitDecision limits are one key each (`{prefix}:rate:*` a GCRA theoretical arrival time
+//!   in server microseconds, `{prefix}:slots:*` a sorted set of held slots scored by when
+//!   each runs out), so each script touches one slot of a cluster.
 //! - Every operation is bounded by the configured timeout; an unreachable Redis is
 //!   [`StoreError::Unavailable`] within that time, and the connection is re-established in
 //!   the background, so the gateway recovers without a restart.
@@ -23,7 +26,9 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, RedisError, Script};
 use tokio::sync::OnceCell;
 
-use super::{CreateTtls, Created, IdempotencyRecord, Lease, Store, StoreError, Swap};
+use super::{
+    CreateTtls, Created, IdempotencyRecord, Lease, LimitDecision, Rate, Store, StoreError, Swap,
+};
 use crate::domain::transaction::{SHARDS, Transaction, shard_of_key, shard_of_transaction};
 
 /// Redis server time in milliseconds, inside a script.
@@ -99,6 +104,40 @@ NOW
 return redis.call('ZRANGE', KEYS[1], '-inf', now, 'BYSCORE', 'LIMIT', 0, ARGV[1])
 ";
 
+/// GCRA on `KEYS[1]` (the theoretical arrival time, server microseconds): `ARGV[1]` the
+/// interval and `ARGV[2]` the burst. Answers `{1, 0}` when admitted, else `{0, µs to
+/// wait}`. Numbers are written with `%.0f`: Lua would print microseconds in exponent form.
+const ADMIT_SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = t[1] * 1000000 + t[2]
+local interval = tonumber(ARGV[1])
+local tat = tonumber(redis.call('GET', KEYS[1]) or 0)
+if tat < now then tat = now end
+local ahead = tat + interval - now
+local tolerance = interval * tonumber(ARGV[2])
+if ahead > tolerance then return {0, ahead - tolerance} end
+redis.call('SET', KEYS[1], string.format('%.0f', tat + interval), 'PX', math.ceil(ahead / 1000))
+return {1, 0}
+";
+
+/// Holds slot `ARGV[1]` of the sorted set `KEYS[1]` for `ARGV[2]` ms unless `ARGV[3]` are
+/// held; run-out slots are dropped first. Answers `{1, 0}` when held, else `{0, ms until
+/// the first held slot runs out}`.
+const RESERVE_SLOT_SCRIPT: &str = r"
+NOW
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {1, 0} end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, math.max(tonumber(first[2] or now) - now, 0)}
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return {1, 0}
+";
+
 /// A script with the server's time available as `now`.
 fn timed_script(source: &str) -> Script {
     Script::new(&source.replace("NOW", NOW_MS))
@@ -154,6 +193,8 @@ pub struct RedisStore<S> {
     lease: Script,
     release: Script,
     orphans: Script,
+    admit: Script,
+    reserve_slot: Script,
 }
 
 /// Checks a key prefix: no braces (they would break hash tags), no spaces.
@@ -253,6 +294,8 @@ impl<S: ConnectionSource> RedisStore<S> {
             lease: timed_script(LEASE_SCRIPT),
             release: Script::new(RELEASE_SCRIPT),
             orphans: timed_script(ORPHANS_SCRIPT),
+            admit: Script::new(ADMIT_SCRIPT),
+            reserve_slot: timed_script(RESERVE_SLOT_SCRIPT),
         }
     }
 
@@ -307,6 +350,14 @@ impl<S: ConnectionSource> RedisStore<S> {
 
     fn revocation_key(&self, key: &str) -> String {
         format!("{}:revocation:{key}", self.prefix)
+    }
+
+    fn rate_key(&self, key: &str) -> String {
+        format!("{}:rate:{key}", self.prefix)
+    }
+
+    fn slots_key(&self, key: &str) -> String {
+        format!("{}:slots:{key}", self.prefix)
     }
 
     /// Runs `command`, bounded by the store's timeout.
@@ -589,5 +640,52 @@ impl<S: ConnectionSource> Store for RedisStore<S> {
     async fn ping(&self) -> Result<(), StoreError> {
         let _: String = self.query(&redis::cmd("PING")).await?;
         Ok(())
+    }
+
+    async fn admit(&self, key: &str, rate: Rate) -> Result<LimitDecision, StoreError> {
+        let interval = u64::try_from(rate.interval.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let (admitted, wait_micros): (i64, u64) = self
+            .invoke(
+                &self.admit,
+                &[&self.rate_key(key)],
+                &[&interval.to_string(), &rate.burst.to_string()],
+            )
+            .await?;
+        Ok(admission(admitted, Duration::from_micros(wait_micros)))
+    }
+
+    async fn reserve_slot(
+        &self,
+        key: &str,
+        member: &str,
+        hold: Duration,
+        capacity: u32,
+    ) -> Result<LimitDecision, StoreError> {
+        let (held, wait_millis): (i64, u64) = self
+            .invoke(
+                &self.reserve_slot,
+                &[&self.slots_key(key)],
+                &[member, &millis(hold).to_string(), &capacity.to_string()],
+            )
+            .await?;
+        Ok(admission(held, Duration::from_millis(wait_millis)))
+    }
+
+    async fn release_slot(&self, key: &str, member: &str) -> Result<(), StoreError> {
+        let _: i64 = self
+            .query(redis::cmd("ZREM").arg(self.slots_key(key)).arg(member))
+            .await?;
+        Ok(())
+    }
+}
+
+/// A script's `{admitted, wait}` answer.
+fn admission(admitted: i64, wait: Duration) -> LimitDecision {
+    if admitted == 1 {
+        LimitDecision::Admitted
+    } else {
+        LimitDecision::Refused { retry_after: wait }
     }
 }

@@ -154,7 +154,7 @@ mod tests {
             secret_hash: secret_hash.map(Into::into),
             secret_sha256: secret_sha256.map(Into::into),
             scopes: Vec::new(),
-            disabled: false,
+            ..ClientSettings::default()
         }
     }
 
