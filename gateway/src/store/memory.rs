@@ -1,13 +1,16 @@
 //! [`MemoryStore`]: the [`Store`] in this process's memory, for the sandbox and for a single
 //! gateway instance. Entries expire like Redis keys; nothing survives a restart.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{CreateTtls, Created, IdempotencyRecord, Lease, Store, StoreError, Swap};
+use super::{
+    AuditAppend, AuditHead, AuditRetention, CreateTtls, Created, IdempotencyRecord, Lease,
+    SealedRecord, Store, StoreError, Swap,
+};
 use crate::domain::transaction::Transaction;
 
 /// Expired entries are swept after this many writes.
@@ -27,7 +30,30 @@ struct Maps {
     leases: HashMap<String, Expiring<String>>,
     /// Pending transactions and when their follow lease runs out.
     pending: HashMap<String, Instant>,
+    audit: AuditLog,
     writes: u64,
+}
+
+/// The audit trail: its head, the records kept (by sequence number) and the `once` keys
+/// used, all expiring together like the Redis keys.
+#[derive(Default)]
+struct AuditLog {
+    head: Option<AuditHead>,
+    records: VecDeque<(u64, String)>,
+    once: HashMap<String, Instant>,
+    expires: Option<Instant>,
+}
+
+impl AuditLog {
+    /// Forgets whatever has expired by `now`.
+    fn expire(&mut self, now: Instant) {
+        if self.expires.is_some_and(|expires| expires <= now) {
+            self.head = None;
+            self.records.clear();
+            self.expires = None;
+        }
+        self.once.retain(|_, expires| *expires > now);
+    }
 }
 
 impl Maps {
@@ -39,6 +65,7 @@ impl Maps {
             self.tokens.retain(|_, entry| entry.expires > now);
             self.revocation.retain(|_, entry| entry.expires > now);
             self.leases.retain(|_, entry| entry.expires > now);
+            self.audit.expire(now);
             let transactions = &self.transactions;
             self.pending.retain(|id, _| transactions.contains_key(id));
         }
@@ -292,5 +319,60 @@ impl Store for MemoryStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
+        self.with_maps(|maps, now| {
+            maps.audit.expire(now);
+            maps.audit.head.clone()
+        })
+    }
+
+    async fn append_audit(
+        &self,
+        after: Option<&AuditHead>,
+        record: &SealedRecord,
+        retention: AuditRetention,
+    ) -> Result<AuditAppend, StoreError> {
+        self.with_maps(|maps, now| {
+            let log = &mut maps.audit;
+            log.expire(now);
+            if record
+                .once
+                .as_ref()
+                .is_some_and(|key| log.once.contains_key(key))
+            {
+                return AuditAppend::AlreadyRecorded;
+            }
+            if log.head.as_ref() != after {
+                return AuditAppend::HeadMoved(log.head.clone());
+            }
+            let expires = now + retention.ttl;
+            log.records
+                .push_back((record.head.seq, record.line.clone()));
+            while log.records.len() as u64 > retention.max_records.max(1) {
+                log.records.pop_front();
+            }
+            log.head = Some(record.head.clone());
+            log.expires = Some(expires);
+            if let Some(key) = &record.once {
+                log.once.insert(key.clone(), expires);
+            }
+            maps.wrote(now);
+            AuditAppend::Appended
+        })
+    }
+
+    async fn audit_records(&self, from: u64, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.with_maps(|maps, now| {
+            maps.audit.expire(now);
+            maps.audit
+                .records
+                .iter()
+                .filter(|(seq, _)| *seq >= from)
+                .take(limit)
+                .map(|(_, line)| line.clone())
+                .collect()
+        })
     }
 }
