@@ -18,6 +18,8 @@ pub struct Metrics {
     revocation_lookups: IntCounterVec,
     transactions: IntCounterVec,
     pending: IntGaugeVec,
+    audit_records: IntCounterVec,
+    audit_failures: IntCounterVec,
 }
 
 /// Latency buckets for CA calls, which take from milliseconds to tens of seconds.
@@ -74,6 +76,25 @@ impl Metrics {
             ),
             &["provider"],
         )?;
+        let audit_records = IntCounterVec::new(
+            Opts::new(
+                "kyso_audit_records_total",
+                "Audit records this instance appended to the trail, by event",
+            ),
+            &["event"],
+        )?;
+        let audit_failures = IntCounterVec::new(
+            Opts::new(
+                "kyso_audit_write_failures_total",
+                "Audit records that could not be written: to the store (the request failed or the outcome is retried) or to the sink",
+            ),
+            &["target"],
+        )?;
+        for target in ["store", "sink"] {
+            audit_failures.with_label_values(&[target]);
+        }
+        registry.register(Box::new(audit_records.clone()))?;
+        registry.register(Box::new(audit_failures.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(ca_duration.clone()))?;
@@ -94,7 +115,19 @@ impl Metrics {
             revocation_lookups,
             transactions,
             pending,
+            audit_records,
+            audit_failures,
         })
+    }
+
+    /// Counts an audit record appended to the trail.
+    pub fn count_audit_record(&self, event: &str) {
+        self.audit_records.with_label_values(&[event]).inc();
+    }
+
+    /// Counts an audit record that could not be written to `target` (`store` or `sink`).
+    pub fn count_audit_failure(&self, target: &str) {
+        self.audit_failures.with_label_values(&[target]).inc();
     }
 
     /// Counts one revocation lookup: where the answer came from (`memory`, `store`, `ocsp`,

@@ -11,8 +11,8 @@ use kyso_adapter_core::{HashAlgorithm, KeyAlgorithm};
 use kyso_adapter_qd769::{HashEncoding, NeacCredential, NeacSettings, Qd769Settings};
 
 use crate::config::{
-    AdapterSettings, AuthSettings, ClientSettings, LimitSettings, ListenSettings, ProviderSettings,
-    Settings, StoreSettings, TimeoutSettings, TransactionSettings, TrustSettings,
+    AdapterSettings, AuditSettings, AuthSettings, ClientSettings, LimitSettings, ListenSettings,
+    ProviderSettings, Settings, StoreSettings, TimeoutSettings, TransactionSettings, TrustSettings,
 };
 use crate::services::auth::{generate_signing_key_pem, hash_secret};
 use crate::verify::RevocationPolicy;
@@ -58,6 +58,7 @@ pub fn base_settings(api: SocketAddr, admin: SocketAddr) -> Result<Settings, p25
         },
         trust: TrustSettings::default(),
         providers: Vec::new(),
+        audit: AuditSettings::default(),
     })
 }
 
