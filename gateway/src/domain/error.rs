@@ -77,6 +77,7 @@ error_codes! {
     CaTimeout => ("ca_timeout", 504, true),
     SubmissionLost => ("submission_lost", 502, true),
     RevocationUnavailable => ("revocation_unavailable", 503, true),
+    AuditUnavailable => ("audit_unavailable", 503, true),
 }
 
 impl ErrorCode {

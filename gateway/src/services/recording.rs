@@ -1,7 +1,7 @@
 //! Every change of a transaction: a compare-and-set on the store, retried over the latest
 //! version, so a CA outcome and a portal's cancel can race without either being lost or
 //! overwritten (whichever is recorded first wins). What a CA returns is verified here,
-//! before it is recorded.
+//! before it is recorded. A final status, once stored, goes to the audit trail.
 
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use kyso_adapter_core::{RawSignature, SignOutcome};
 use time::OffsetDateTime;
 
 use super::Signing;
+use crate::audit::{AuditError, events};
 use crate::domain::error::ErrorCode;
 use crate::domain::transaction::{Submission, Transaction, TransactionStatus, VerifiedSignature};
 use crate::store::{StoreError, Swap};
@@ -60,6 +61,9 @@ impl Signing {
                             status = next.status.as_str(),
                             "transaction finished"
                         );
+                        // A failure is logged and counted by the writer; the outcome is
+                        // recorded again before the transaction leaves the pending index.
+                        let _ = self.record_final_outcome(&next).await;
                     }
                     return Ok((next, true));
                 }
@@ -71,6 +75,18 @@ impl Signing {
                     )));
                 }
             }
+        }
+    }
+
+    /// Records `transaction`'s final outcome in the audit trail (once per transaction, so
+    /// recording it again is harmless); nothing while it is pending.
+    pub(super) async fn record_final_outcome(
+        &self,
+        transaction: &Transaction,
+    ) -> Result<(), AuditError> {
+        match events::final_outcome(transaction) {
+            Some(entry) => self.auditor.record(entry).await,
+            None => Ok(()),
         }
     }
 
