@@ -119,7 +119,7 @@ else
   expected = head[1] == ARGV[1] and head[2] == ARGV[2] and head[3] == ARGV[3]
 end
 if not expected then return {'moved', head[1], head[2], head[3]} end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[9], ARGV[5] .. '-0', 'r', ARGV[7])
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[9], ARGV[5] .. '-0', 'r', ARGV[7])
 redis.call('HSET', KEYS[1], 'chain', ARGV[4], 'seq', ARGV[5], 'hash', ARGV[6])
 redis.call('PEXPIRE', KEYS[1], ARGV[8])
 redis.call('PEXPIRE', KEYS[2], ARGV[8])
