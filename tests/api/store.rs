@@ -321,8 +321,14 @@ async fn audit_trail_contract(store: &dyn Store) {
         store.audit_records(1, 10).await.unwrap(),
         vec![first.line.clone(), second.line.clone()]
     );
-    assert_eq!(store.audit_records(2, 10).await.unwrap(), vec![second.line.clone()]);
-    assert_eq!(store.audit_records(1, 1).await.unwrap(), vec![first.line.clone()]);
+    assert_eq!(
+        store.audit_records(2, 10).await.unwrap(),
+        vec![second.line.clone()]
+    );
+    assert_eq!(
+        store.audit_records(1, 1).await.unwrap(),
+        vec![first.line.clone()]
+    );
 
     // Only the last `max_records` are kept; the head goes on.
     let mut head = second.head;
@@ -336,7 +342,10 @@ async fn audit_trail_contract(store: &dyn Store) {
     }
     let kept: Vec<String> = (3..=5).map(|seq| audit_record(seq, None).line).collect();
     assert_eq!(store.audit_records(1, 10).await.unwrap(), kept);
-    assert_eq!(store.audit_head().await.unwrap().map(|head| head.seq), Some(5));
+    assert_eq!(
+        store.audit_head().await.unwrap().map(|head| head.seq),
+        Some(5)
+    );
 
     // The trail expires as a whole after its retention, and a new chain may start.
     let brief = AuditRetention {
@@ -344,7 +353,10 @@ async fn audit_trail_contract(store: &dyn Store) {
         max_records: 3,
     };
     let sixth = audit_record(6, Some("final:t2"));
-    store.append_audit(Some(&head), &sixth, brief).await.unwrap();
+    store
+        .append_audit(Some(&head), &sixth, brief)
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(store.audit_head().await.unwrap(), None);
     assert!(store.audit_records(1, 10).await.unwrap().is_empty());

@@ -90,6 +90,14 @@ impl FaultyStore {
         self.always_failing.lock().unwrap().push(operation);
     }
 
+    /// Stops answering `operation` as unavailable (undoes [`Self::fail_every`]).
+    pub fn stop_failing(&self, operation: &'static str) {
+        self.always_failing
+            .lock()
+            .unwrap()
+            .retain(|failing| *failing != operation);
+    }
+
     /// The operations called so far, in order.
     pub fn calls(&self) -> Vec<&'static str> {
         self.calls.lock().unwrap().clone()

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_adapter_core::HashAlgorithm;
-use kyso_gateway::config::{RevocationSettings, Settings, StoreSettings};
+use kyso_gateway::config::{AuditSettings, RevocationSettings, Settings, StoreSettings};
 use kyso_gateway::sandbox;
 use kyso_gateway::startup::Application;
 use kyso_gateway::store::Store;
@@ -69,6 +69,8 @@ pub struct TestConfig {
     pub revocation: RevocationPolicy,
     /// The gateway's revocation settings (timeout, in-memory cache size).
     pub revocation_settings: RevocationSettings,
+    /// The audit trail's sink and pseudonymisation.
+    pub audit: AuditSettings,
 }
 
 impl Default for TestConfig {
@@ -84,6 +86,7 @@ impl Default for TestConfig {
             ca_root_as_national_root: false,
             revocation: RevocationPolicy::Required,
             revocation_settings: RevocationSettings::default(),
+            audit: AuditSettings::default(),
         }
     }
 }
@@ -196,6 +199,7 @@ async fn spawn_app_inner(config: TestConfig, store: Option<Arc<dyn Store>>) -> T
     provider.limits.max_documents = Some(config.max_documents);
     provider.revocation = config.revocation;
     settings.trust.revocation = config.revocation_settings.clone();
+    settings.audit = config.audit.clone();
     if let Some(anchors) = config.trust_anchors_pem {
         provider.trust_anchors_pem = Some(anchors);
     }
