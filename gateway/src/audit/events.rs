@@ -39,6 +39,11 @@ pub(crate) fn config_loaded(settings: &Settings) -> Entry {
         )
 }
 
+/// The `once` key of the final outcome of the transaction `id`.
+pub(crate) fn final_outcome_key(id: &str) -> String {
+    format!("final:{id}")
+}
+
 /// The entry of a transaction's final status: `cancellation` for `cancelled`, else
 /// `signing.outcome`; recorded once per transaction whoever records it. `None` while the
 /// transaction is pending.
@@ -53,7 +58,7 @@ pub(crate) fn final_outcome(transaction: &Transaction) -> Option<Entry> {
         .transaction(&transaction.id)
         .provider(&transaction.provider)
         .citizen(&transaction.user_id);
-    entry.once = Some(format!("final:{}", transaction.id));
+    entry.once = Some(final_outcome_key(&transaction.id));
     if let Some(error) = &transaction.error {
         entry = entry.reason(error.code);
     }

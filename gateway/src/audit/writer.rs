@@ -5,6 +5,7 @@
 //! records in chain order and it rarely races with itself; a race with another instance
 //! costs one more round trip with the head the store answered.
 
+use std::collections::HashSet;
 use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +30,9 @@ const MAX_HEAD_RACES: u32 = 32;
 const STORE_ATTEMPTS: u32 = 3;
 /// The wait before the second try (doubled before the third).
 const STORE_RETRY_DELAY: Duration = Duration::from_millis(100);
+/// How many `once` keys an instance remembers having recorded (then it forgets them all:
+/// recording one again only costs a store call that finds it there).
+const REMEMBERED_ONCE_KEYS: usize = 65_536;
 /// The shortest pseudonymisation key accepted, in bytes.
 const MIN_PSEUDONYM_KEY_BYTES: usize = 32;
 
@@ -54,6 +58,8 @@ struct Writer {
     /// This instance's `config.loaded` record, until it is written: it goes first.
     start: Option<Entry>,
     sink: Sink,
+    /// `once` keys this instance knows are in the trail.
+    recorded_once: HashSet<String>,
 }
 
 /// Where records go besides the store.
@@ -171,6 +177,7 @@ impl Auditor {
                     head: None,
                     start: Some(start),
                     sink: Sink::open(&settings.sink)?,
+                    recorded_once: HashSet::new(),
                 }),
             }),
         })
@@ -203,13 +210,31 @@ impl Auditor {
         self.inner.store.audit_head().await
     }
 
+    /// Whether this instance knows the record with the `once` key `key` is in the trail.
+    pub async fn recorded(&self, key: &str) -> bool {
+        self.inner.writer.lock().await.recorded_once.contains(key)
+    }
+
     async fn append(
         &self,
         writer: &mut Writer,
         entry: &Entry,
         request_id: Option<String>,
     ) -> Result<(), AuditError> {
+        if entry
+            .once
+            .as_ref()
+            .is_some_and(|key| writer.recorded_once.contains(key))
+        {
+            return Ok(());
+        }
         let result = self.place(writer, entry, request_id).await;
+        if let (Ok(_), Some(key)) = (&result, &entry.once) {
+            if writer.recorded_once.len() >= REMEMBERED_ONCE_KEYS {
+                writer.recorded_once.clear();
+            }
+            writer.recorded_once.insert(key.clone());
+        }
         match &result {
             Ok(Some(line)) => {
                 self.inner.metrics.count_audit_record(entry.event.as_str());

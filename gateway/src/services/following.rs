@@ -21,6 +21,7 @@ use kyso_adapter_core::{AdapterError, SignOutcome};
 use time::OffsetDateTime;
 
 use super::Signing;
+use crate::audit::events;
 use crate::domain::error::ErrorCode;
 use crate::domain::transaction::{Submission, Transaction};
 use crate::metrics::Metrics;
@@ -219,6 +220,13 @@ impl Signing {
         mut delay: Duration,
         max_delay: Duration,
     ) {
+        if self
+            .auditor
+            .recorded(&events::final_outcome_key(transaction_id))
+            .await
+        {
+            return;
+        }
         loop {
             let recorded = match self.store.transaction(transaction_id).await {
                 Ok(Some(transaction)) => self
