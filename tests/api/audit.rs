@@ -4,7 +4,7 @@
 //! pseudonymised when configured; nothing is carried out, and no CA is asked, when the trail
 //! cannot record it; and an outcome whose record was not written is recorded later.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,17 +30,17 @@ fn sink_path() -> PathBuf {
     std::env::temp_dir().join(format!("kyso-audit-{}.jsonl", uuid::Uuid::new_v4()))
 }
 
-fn with_sink(path: &PathBuf) -> TestConfig {
+fn with_sink(path: &Path) -> TestConfig {
     TestConfig {
         audit: AuditSettings {
-            sink: AuditSink::File(path.clone()),
+            sink: AuditSink::File(path.to_owned()),
             ..AuditSettings::default()
         },
         ..TestConfig::default()
     }
 }
 
-fn records(path: &PathBuf) -> Vec<Value> {
+fn records(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -49,7 +49,7 @@ fn records(path: &PathBuf) -> Vec<Value> {
 }
 
 /// Waits until the sink holds a record of `event` about `transaction_id`.
-async fn wait_for_record(path: &PathBuf, event: &str, transaction_id: &str) -> Value {
+async fn wait_for_record(path: &Path, event: &str, transaction_id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Some(record) = records(path).into_iter().find(|record| {
@@ -77,7 +77,7 @@ async fn audit_head(app: &TestApp) -> Value {
 }
 
 /// `kyso-gateway audit verify FILE ARGS...`: whether it passed, and what it said.
-fn verify_with_cli(file: &PathBuf, args: &[&str]) -> (bool, String) {
+fn verify_with_cli(file: &Path, args: &[&str]) -> (bool, String) {
     let output = Command::new(PROGRAM)
         .args(["audit", "verify"])
         .arg(file)

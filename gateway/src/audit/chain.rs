@@ -132,7 +132,7 @@ mod tests {
         let sealed: Map<String, Value> = serde_json::from_str(&line).unwrap();
         assert_eq!(sealed[HASH], json!(hash));
         assert_eq!(hash_of(&sealed), hash, "recomputed from the line");
-        let mut edited = sealed.clone();
+        let mut edited = sealed;
         edited.insert("seq".into(), json!(8));
         assert_ne!(hash_of(&edited), hash);
         let (_, after_another) = seal(record, &"1".repeat(64));
