@@ -4,7 +4,7 @@
 
 use sha2::{Digest as _, Sha256};
 
-use super::{Entry, Event};
+use super::{Entry, Event, wire_name};
 use crate::config::{Settings, StoreSettings};
 use crate::domain::error::ErrorCode;
 use crate::domain::transaction::{Transaction, TransactionStatus};
@@ -68,7 +68,7 @@ pub(crate) fn final_outcome(transaction: &Transaction) -> Option<Entry> {
                 .documents
                 .iter()
                 .filter_map(|document| document.signature.as_ref())
-                .filter_map(|signature| serde_json::to_value(signature.report.indication).ok())
+                .map(|signature| wire_name(signature.report.indication).into())
                 .collect();
             let digests: Vec<String> = transaction
                 .documents

@@ -208,6 +208,15 @@ impl Entry {
     }
 }
 
+/// The name a value has on the wire (an indication, an algorithm: their serde names), as
+/// records show it; empty for a value serde cannot name.
+pub fn wire_name(value: impl serde::Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(name)) => name,
+        _ => String::new(),
+    }
+}
+
 /// Why a record could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {

@@ -26,7 +26,7 @@ use time::OffsetDateTime;
 use super::auth::Principal;
 use super::validation::{check_idempotency_key, check_user_id, validate_request};
 use super::{Signing, is_refusal};
-use crate::audit::{Entry, Event};
+use crate::audit::{Entry, Event, wire_name};
 use crate::domain::error::{ErrorCode, ServiceError};
 use crate::domain::request::SigningRequest;
 use crate::domain::transaction::{
@@ -460,10 +460,7 @@ fn accepted_entry(transaction: &Transaction) -> Entry {
         .transaction(&transaction.id)
         .provider(&transaction.provider)
         .citizen(&transaction.user_id)
-        .detail(
-            "hash_algorithm",
-            serde_json::to_value(transaction.hash_algorithm).unwrap_or_default(),
-        )
+        .detail("hash_algorithm", wire_name(transaction.hash_algorithm))
         .detail("digests", digests)
         .detail(
             "signer_sha256",

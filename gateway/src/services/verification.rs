@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use super::auth::Principal;
 use super::validation::{check_user_id, decode_digest};
 use super::{Signing, is_refusal};
-use crate::audit::{Entry, Event};
+use crate::audit::{Entry, Event, wire_name};
 use crate::domain::error::{ErrorCode, ServiceError};
 use crate::domain::request::SignatureCheck;
 use crate::trust::{DocumentSignature, SignerChain};
@@ -54,22 +54,11 @@ impl Signing {
         let entry = match &report {
             Ok(report) => {
                 let mut entry = entry
-                    .outcome_of(
-                        serde_json::to_value(report.indication)
-                            .ok()
-                            .and_then(|value| value.as_str().map(str::to_owned))
-                            .unwrap_or_default(),
-                    )
-                    .detail(
-                        "hash_algorithm",
-                        serde_json::to_value(hash_algorithm).unwrap_or_default(),
-                    )
+                    .outcome_of(wire_name(report.indication))
+                    .detail("hash_algorithm", wire_name(hash_algorithm))
                     .detail("digest", digest);
                 if let Some(sub_indication) = report.sub_indication {
-                    entry = entry.detail(
-                        "sub_indication",
-                        serde_json::to_value(sub_indication).unwrap_or_default(),
-                    );
+                    entry = entry.detail("sub_indication", wire_name(sub_indication));
                 }
                 if let Some(signer) = report.path.first() {
                     entry = entry.detail("signer_sha256", signer.sha256_fingerprint.as_str());
