@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::audit::{Auditor, Entry, Event};
 use crate::config::{AuthSettings, ConfigError};
 use crate::domain::error::{ErrorCode, ServiceError};
 
@@ -258,6 +259,39 @@ impl Authority {
             expires_in: self.token_ttl.as_secs(),
             scope: claims.scope,
         })
+    }
+
+    /// [`Self::issue_token`], recorded in the audit trail first: the grant (with the token's
+    /// SHA-256, never the token) or the refusal (naming the client only if it is one of the
+    /// configured ones, not whatever a caller claimed). No token leaves without its record.
+    pub async fn grant(
+        &self,
+        auditor: &Auditor,
+        client_id: &str,
+        client_secret: &str,
+        requested: Option<&str>,
+    ) -> Result<IssuedToken, ServiceError> {
+        let issued = self.issue_token(client_id, client_secret, requested);
+        let entry = match &issued {
+            Ok(token) => Entry::new(Event::TokenIssued, "issued")
+                .actor(client_id)
+                .detail("scope", token.scope.as_str())
+                .detail("expires_in", token.expires_in)
+                .detail(
+                    "token_sha256",
+                    hex::encode(Sha256::digest(token.access_token.as_bytes())),
+                ),
+            Err(error) => {
+                let refused = Entry::new(Event::TokenRefused, "refused").reason(error.code);
+                if self.clients.contains_key(client_id) {
+                    refused.actor(client_id)
+                } else {
+                    refused.detail("client_known", false)
+                }
+            }
+        };
+        auditor.record(entry).await?;
+        issued
     }
 
     /// Checks a bearer token and returns who presented it.
