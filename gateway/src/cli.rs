@@ -1,5 +1,6 @@
 //! The `kyso-gateway` command line: run the gateway from a configuration file, run the
-//! sandbox, or hash a client secret for the configuration. It lives in the library so that
+//! sandbox, hash a client secret for the configuration, or work with the audit trail
+//! (verify a trail, export the store's, compute a citizen's pseudonym). It lives in the library so that
 //! other binaries can be the very same program (the end-to-end tests run it as separate
 //! processes); `src/bin/kyso-gateway.rs` only calls [`main`].
 
@@ -7,12 +8,14 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::audit::Pseudonymiser;
+use crate::audit::verifier::{self, Expectations};
 use crate::config::Settings;
 #[cfg(feature = "sandbox")]
 use crate::sandbox;
 use crate::services::auth::{generate_secret, hash_secret};
-use crate::startup::Application;
-use anyhow::Context as _;
+use crate::startup::{Application, build_store};
+use anyhow::{Context as _, anyhow};
 use clap::{Parser, Subcommand};
 use secrecy::{ExposeSecret as _, SecretString};
 
@@ -70,6 +73,54 @@ enum Command {
         #[arg(long)]
         stdin: bool,
     },
+    /// The audit trail: verify one, export the store's, compute a citizen's pseudonym.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check a trail of JSON lines (one chain or several). Exits non-zero at the first
+    /// broken record, naming its sequence number and why.
+    Verify {
+        /// The trail; `-` reads standard input.
+        file: PathBuf,
+        /// The anchored head's sequence number (its record count), e.g. as `GET /audit/head`
+        /// gave it: the trail must reach it.
+        #[arg(long, visible_alias = "count")]
+        seq: Option<u64>,
+        /// The anchored head's hash: the trail's record at `--seq` must have it (or, without
+        /// `--seq`, some record).
+        #[arg(long)]
+        head: Option<String>,
+        /// The chain the anchor belongs to, when the trail holds several.
+        #[arg(long)]
+        chain: Option<String>,
+        /// The trail may start after sequence number 1 (an export of the store's window).
+        #[arg(long)]
+        partial: bool,
+    },
+    /// Print the trail the store keeps as JSON lines on standard output, up to its head,
+    /// which goes to standard error.
+    Export {
+        /// The configuration file naming the store.
+        #[arg(long, env = "KYSO_CONFIG", default_value = "config/production.yaml")]
+        config: PathBuf,
+        /// From this sequence number on.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+    },
+    /// Print a citizen's pseudonym as records show it, under the key held by an environment
+    /// variable (never on the command line).
+    Pseudonym {
+        /// The citizen's id (CCCD).
+        citizen: String,
+        /// The environment variable holding `audit.pseudonym_key`.
+        #[arg(long, default_value = "KYSO_AUDIT_PSEUDONYM_KEY")]
+        key_env: String,
+    },
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` or else `default_filter`; colours only on a
@@ -117,6 +168,7 @@ pub async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Audit { command } => audit(command).await,
         Command::Serve { config, api, admin } => {
             init_tracing("info");
             let mut settings = Settings::load(&config)?;
@@ -155,6 +207,97 @@ pub async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Runs an `audit` subcommand.
+async fn audit(command: AuditCommand) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match command {
+        AuditCommand::Verify {
+            file,
+            seq,
+            head,
+            chain,
+            partial,
+        } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?
+            };
+            let expectations = Expectations {
+                chain,
+                head_seq: seq,
+                head_hash: head,
+                partial,
+            };
+            let lines = text
+                .lines()
+                .enumerate()
+                .map(|(index, line)| (index + 1, line));
+            let chains =
+                verifier::verify(lines, &expectations).map_err(|broken| anyhow!("{broken}"))?;
+            if chains.is_empty() {
+                anyhow::bail!("the trail holds no record");
+            }
+            for chain in chains {
+                writeln!(
+                    out,
+                    "chain {}: records {} to {} verified; head {}",
+                    chain.chain, chain.first_seq, chain.last_seq, chain.head_hash
+                )?;
+            }
+            Ok(())
+        }
+        AuditCommand::Export { config, from } => {
+            let settings = Settings::load(&config)?;
+            let store = build_store(&settings.store)?;
+            let Some(head) = store.audit_head().await? else {
+                eprintln_head("the trail is empty")?;
+                return Ok(());
+            };
+            let mut next = from.max(1);
+            while next <= head.seq {
+                let lines = store.audit_records(next, EXPORT_PAGE).await?;
+                let mut advanced = false;
+                for line in lines {
+                    let seq = serde_json::from_str::<serde_json::Value>(&line)?["seq"]
+                        .as_u64()
+                        .context("a stored record has no seq")?;
+                    if seq > head.seq {
+                        break;
+                    }
+                    writeln!(out, "{line}")?;
+                    next = seq + 1;
+                    advanced = true;
+                }
+                if !advanced {
+                    break;
+                }
+            }
+            eprintln_head(&format!(
+                "head: chain {} seq {} hash {}",
+                head.chain, head.seq, head.hash
+            ))
+        }
+        AuditCommand::Pseudonym { citizen, key_env } => {
+            let key = std::env::var(&key_env)
+                .with_context(|| format!("the environment variable {key_env} is not set"))?;
+            let pseudonymiser = Pseudonymiser::new(&key.into())?;
+            writeln!(out, "{}", pseudonymiser.pseudonym(&citizen))?;
+            Ok(())
+        }
+    }
+}
+
+/// How many records `audit export` reads from the store at once.
+const EXPORT_PAGE: usize = 1000;
+
+/// Writes a line about the exported trail to standard error, apart from the records.
+fn eprintln_head(text: &str) -> anyhow::Result<()> {
+    writeln!(std::io::stderr().lock(), "{text}")?;
+    Ok(())
 }
 
 #[cfg(feature = "sandbox")]

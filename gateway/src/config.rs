@@ -78,6 +78,9 @@ pub struct Settings {
     /// How much each portal may ask, and how often a citizen may be asked to sign.
     #[serde(default)]
     pub admission: AdmissionSettings,
+    /// The audit trail: where its records are streamed, whether citizens are pseudonymised.
+    #[serde(default)]
+    pub audit: AuditSettings,
 }
 
 /// Roots trusted for every provider, besides each provider's own `trust_anchors_pem`.
@@ -521,6 +524,75 @@ pub struct LimitSettings {
     pub key_algorithms: Option<Vec<KeyAlgorithm>>,
 }
 
+/// The audit trail (see [`crate::audit`]): every security-relevant event is a hash-chained
+/// record in the store, and is also streamed as a JSON line to `sink`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// Where records are streamed besides the store: `stdout`, `file:<path>` or `none`.
+    pub sink: AuditSink,
+    /// Whether records name citizens by a keyed HMAC-SHA256 of their id instead of the id.
+    pub pseudonymise_citizens: bool,
+    /// The HMAC key (at least 32 bytes); required when `pseudonymise_citizens` is on.
+    pub pseudonym_key: Option<SecretString>,
+    /// How long the store keeps the trail after its last record, in seconds.
+    pub store_retention_secs: u64,
+    /// Most records the store keeps; older ones are dropped from it (the sink keeps them).
+    pub store_max_records: u64,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            sink: AuditSink::None,
+            pseudonymise_citizens: false,
+            pseudonym_key: None,
+            store_retention_secs: 90 * 24 * 3600,
+            store_max_records: 100_000,
+        }
+    }
+}
+
+/// Where audit records are streamed as JSON lines, besides the store.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum AuditSink {
+    /// Nowhere: the store only.
+    None,
+    /// The process's standard output.
+    Stdout,
+    /// Appended to this file.
+    File(PathBuf),
+}
+
+impl TryFrom<String> for AuditSink {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        match text.as_str() {
+            "none" => Ok(Self::None),
+            "stdout" => Ok(Self::Stdout),
+            _ => match text.strip_prefix("file:") {
+                Some(path) if !path.is_empty() => Ok(Self::File(PathBuf::from(path))),
+                _ => Err(format!(
+                    "audit sink {text:?}: expected stdout, none or file:<path>"
+                )),
+            },
+        }
+    }
+}
+
+impl AuditSink {
+    /// The sink's kind, as configured (`none`, `stdout`, `file`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Stdout => "stdout",
+            Self::File(_) => "file",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -662,5 +734,26 @@ providers:
     fn secrets_do_not_show_in_debug_output() {
         let settings = Settings::parse(MINIMAL, Path::new("test.yaml")).unwrap();
         assert!(!format!("{settings:?}").contains("secret\""));
+    }
+
+    #[test]
+    fn audit_sink_and_pseudonymisation_are_read() {
+        let settings = Settings::parse(MINIMAL, Path::new("test.yaml")).unwrap();
+        assert_eq!(settings.audit.sink, AuditSink::None);
+        assert!(!settings.audit.pseudonymise_citizens);
+        let text = MINIMAL.to_owned()
+            + "audit:\n  sink: file:/var/log/kyso/audit.jsonl\n  pseudonymise_citizens: true\n  pseudonym_key: k\n";
+        let settings = Settings::parse(&text, Path::new("test.yaml")).unwrap();
+        assert_eq!(
+            settings.audit.sink,
+            AuditSink::File("/var/log/kyso/audit.jsonl".into())
+        );
+        assert!(settings.audit.pseudonymise_citizens);
+        assert!(!format!("{settings:?}").contains("pseudonym_key: Some(\"k\")"));
+        let wrong = MINIMAL.to_owned() + "audit:\n  sink: syslog\n";
+        let message = Settings::parse(&wrong, Path::new("test.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("syslog"), "{message}");
     }
 }

@@ -15,6 +15,8 @@
 //!   (memory or Redis).
 //! - [`domain`]: the transaction and its state machine, requests, certificates, error codes;
 //!   no HTTP, no store.
+//! - [`audit`]: the hash-chained audit trail of every security-relevant event, its writer
+//!   and its verifier.
 //! - [`trust`]: every verification the gateway makes, with its caches (validated paths,
 //!   revocation data) and its I/O (OCSP, CRLs) around `kyso-verify`.
 //! - [`verify`] (the `kyso-verify` crate): certificate and signature verification, the
@@ -24,6 +26,7 @@
 //! graceful shutdown), [`metrics`], `sandbox` (the zero-setup mode with in-process CA
 //! simulators; the `sandbox` feature), and [`cli`] (the `kyso-gateway` command line).
 
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod domain;

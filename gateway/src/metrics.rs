@@ -19,6 +19,8 @@ pub struct Metrics {
     transactions: IntCounterVec,
     pending: IntGaugeVec,
     rate_limited: IntCounterVec,
+    audit_records: IntCounterVec,
+    audit_failures: IntCounterVec,
 }
 
 /// Latency buckets for CA calls, which take from milliseconds to tens of seconds.
@@ -82,6 +84,25 @@ impl Metrics {
             ),
             &["limit"],
         )?;
+        let audit_records = IntCounterVec::new(
+            Opts::new(
+                "kyso_audit_records_total",
+                "Audit records this instance appended to the trail, by event",
+            ),
+            &["event"],
+        )?;
+        let audit_failures = IntCounterVec::new(
+            Opts::new(
+                "kyso_audit_write_failures_total",
+                "Audit records that could not be written: to the store (the request failed or the outcome is retried) or to the sink",
+            ),
+            &["target"],
+        )?;
+        for target in ["store", "sink"] {
+            audit_failures.with_label_values(&[target]);
+        }
+        registry.register(Box::new(audit_records.clone()))?;
+        registry.register(Box::new(audit_failures.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(ca_duration.clone()))?;
@@ -104,6 +125,8 @@ impl Metrics {
             transactions,
             pending,
             rate_limited,
+            audit_records,
+            audit_failures,
         })
     }
 
@@ -115,6 +138,16 @@ impl Metrics {
     /// Counts a request refused by the admission limit `limit`.
     pub fn count_rate_limited(&self, limit: &str) {
         self.rate_limited.with_label_values(&[limit]).inc();
+    }
+
+    /// Counts an audit record appended to the trail.
+    pub fn count_audit_record(&self, event: &str) {
+        self.audit_records.with_label_values(&[event]).inc();
+    }
+
+    /// Counts an audit record that could not be written to `target` (`store` or `sink`).
+    pub fn count_audit_failure(&self, target: &str) {
+        self.audit_failures.with_label_values(&[target]).inc();
     }
 
     /// Counts one revocation lookup: where the answer came from (`memory`, `store`, `ocsp`,

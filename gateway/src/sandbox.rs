@@ -11,9 +11,9 @@ use kyso_adapter_core::{HashAlgorithm, KeyAlgorithm};
 use kyso_adapter_qd769::{HashEncoding, NeacCredential, NeacSettings, Qd769Settings};
 
 use crate::config::{
-    AdapterSettings, AdmissionSettings, AuthSettings, CitizenRateSettings, ClientRateSettings,
-    ClientSettings, LimitSettings, ListenSettings, ProviderSettings, Settings, StoreSettings,
-    TimeoutSettings, TransactionSettings, TrustSettings,
+    AdapterSettings, AdmissionSettings, AuditSettings, AuthSettings, CitizenRateSettings,
+    ClientRateSettings, ClientSettings, LimitSettings, ListenSettings, ProviderSettings, Settings,
+    StoreSettings, TimeoutSettings, TransactionSettings, TrustSettings,
 };
 use crate::services::auth::{generate_signing_key_pem, hash_secret};
 use crate::verify::RevocationPolicy;
@@ -71,6 +71,7 @@ pub fn base_settings(api: SocketAddr, admin: SocketAddr) -> anyhow::Result<Setti
             per_citizen: SANDBOX_CITIZEN_RATE,
             ..AdmissionSettings::default()
         },
+        audit: AuditSettings::default(),
     })
 }
 

@@ -14,6 +14,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
+use crate::audit::{Auditor, events};
 use crate::config::{ConfigError, Settings, StoreSettings};
 use crate::http::{self as routes, request_context};
 use crate::metrics::Metrics;
@@ -71,7 +72,7 @@ fn check_follow_lease(settings: &Settings) -> Result<(), ConfigError> {
 
 /// The store the settings name. Redis stores connect lazily: the gateway starts while
 /// Redis is down, answers `store_unavailable` meanwhile, and recovers when it returns.
-fn build_store(settings: &StoreSettings) -> Result<Arc<dyn Store>, ConfigError> {
+pub fn build_store(settings: &StoreSettings) -> Result<Arc<dyn Store>, ConfigError> {
     use secrecy::ExposeSecret as _;
     let invalid = |message: String| ConfigError::invalid("store", message);
     let read_ca = |path: &Option<std::path::PathBuf>| {
@@ -202,6 +203,13 @@ impl Application {
             store.clone(),
             metrics.clone(),
         )?);
+        let auditor = Auditor::new(
+            store.clone(),
+            &settings.audit,
+            metrics.clone(),
+            instance_id.clone(),
+            events::config_loaded(&settings),
+        )?;
         let signing = web::Data::new(Signing::new(
             store,
             providers,
@@ -211,8 +219,10 @@ impl Application {
             settings.transactions.clone(),
             tokio::runtime::Handle::current(),
             instance_id,
+            auditor,
         ));
         signing.start_sweeper();
+        signing.record_start();
         let metrics = web::Data::new(metrics);
         let workers = settings
             .listen

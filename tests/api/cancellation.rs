@@ -13,8 +13,9 @@ use kyso_adapter_core::{
 };
 use kyso_adapter_http::{AdapterFactory, CaHttp, HttpSettings};
 use kyso_adapter_vnpt::VnptKind;
+use kyso_gateway::audit::{Auditor, Entry, Event};
 use kyso_gateway::config::{
-    AdapterSettings, AdmissionSettings, RevocationSettings, TransactionSettings,
+    AdapterSettings, AdmissionSettings, AuditSettings, RevocationSettings, TransactionSettings,
 };
 use kyso_gateway::domain::error::ErrorCode;
 use kyso_gateway::domain::request::{DocumentToSign, SigningRequest};
@@ -127,6 +128,14 @@ async fn a_cancel_is_recorded_then_withdrawn_once_at_a_ca_that_can() {
         metrics.clone(),
     )
     .unwrap();
+    let auditor = Auditor::new(
+        store.clone(),
+        &AuditSettings::default(),
+        metrics.clone(),
+        "instance".into(),
+        Entry::new(Event::ConfigLoaded, "loaded"),
+    )
+    .unwrap();
     let signing = Signing::new(
         store,
         Arc::new(Providers::from_providers([provider])),
@@ -136,6 +145,7 @@ async fn a_cancel_is_recorded_then_withdrawn_once_at_a_ca_that_can() {
         TransactionSettings::default(),
         tokio::runtime::Handle::current(),
         "instance".into(),
+        auditor,
     );
     let portal = Principal {
         client_id: "portal".into(),

@@ -2,6 +2,7 @@
 //! VNPT SmartCA simulator.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure should abort loudly
 
+mod audit;
 mod auth;
 mod cancellation;
 mod crash_windows;

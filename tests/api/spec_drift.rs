@@ -10,8 +10,9 @@ use kyso_gateway::domain::error::ErrorCode;
 use kyso_gateway::http::error::ErrorBody;
 use kyso_gateway::http::input::{Source, from_value};
 use kyso_gateway::http::views::{
-    CertificateList, CertificateSearch, HealthView, JwkSetView, ProviderList, SignatureAccepted,
-    SignatureRequest, TokenRequest, TokenResponse, TransactionView, VerificationRequest,
+    AuditHeadView, CertificateList, CertificateSearch, HealthView, JwkSetView, ProviderList,
+    SignatureAccepted, SignatureRequest, TokenRequest, TokenResponse, TransactionView,
+    VerificationRequest,
 };
 use kyso_gateway::http::{Routes, admin, api};
 use kyso_gateway::verify::VerificationReport;
@@ -191,6 +192,7 @@ fn check_response(route: &str, status: u16, media_type: &str, value: &Value, wha
             parses::<TransactionView>(value, what);
         }
         ("GET /healthz", 200) | ("GET /readyz", 200 | 503) => parses::<HealthView>(value, what),
+        ("GET /audit/head", 200) => parses::<AuditHeadView>(value, what),
         (_, status) if status >= 400 => {
             parses::<ErrorBody>(value, what);
             let code = value["error"]["code"].as_str().unwrap();

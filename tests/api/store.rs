@@ -11,7 +11,8 @@ use kyso_gateway::domain::transaction::{
 use kyso_gateway::store::memory::MemoryStore;
 use kyso_gateway::store::redis::RedisStore;
 use kyso_gateway::store::{
-    CreateTtls, Created, IdempotencyRecord, Lease, LimitDecision, Rate, Store, Swap,
+    AuditAppend, AuditHead, AuditRetention, CreateTtls, Created, IdempotencyRecord, Lease,
+    LimitDecision, Rate, SealedRecord, Store, Swap,
 };
 use kyso_tests::redis_server::{RedisCluster, RedisServer};
 use time::OffsetDateTime;
@@ -245,6 +246,128 @@ async fn store_contract(store: Arc<dyn Store>) {
     assert_eq!(store.revocation_data("ocsp:ab").await.unwrap(), Some(der));
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(store.revocation_data("ocsp:ab").await.unwrap(), None);
+
+    audit_trail_contract(store.as_ref()).await;
+}
+
+/// A record of the chain `c` at `seq`, whose hash is `h<seq>`.
+fn audit_record(seq: u64, once: Option<&str>) -> SealedRecord {
+    SealedRecord {
+        head: AuditHead {
+            chain: "c".into(),
+            seq,
+            hash: format!("h{seq}"),
+        },
+        line: format!("{{\"seq\":{seq}}}"),
+        once: once.map(str::to_owned),
+    }
+}
+
+/// The audit trail: a compare-and-append on its head, `once` keys, reading records back in
+/// order, trimming to the most records kept, and expiry.
+async fn audit_trail_contract(store: &dyn Store) {
+    let keep = AuditRetention {
+        ttl: LONG,
+        max_records: 3,
+    };
+    assert_eq!(store.audit_head().await.unwrap(), None);
+    assert!(store.audit_records(1, 10).await.unwrap().is_empty());
+
+    // The first record goes on an empty trail only.
+    let first = audit_record(1, None);
+    assert_eq!(
+        store.append_audit(None, &first, keep).await.unwrap(),
+        AuditAppend::Appended
+    );
+    assert_eq!(store.audit_head().await.unwrap(), Some(first.head.clone()));
+    // A writer that built on a stale head writes nothing and learns the current one.
+    let stale = audit_record(1, None);
+    assert_eq!(
+        store.append_audit(None, &stale, keep).await.unwrap(),
+        AuditAppend::HeadMoved(Some(first.head.clone()))
+    );
+    let wrong_head = AuditHead {
+        hash: "other".into(),
+        ..first.head.clone()
+    };
+    assert_eq!(
+        store
+            .append_audit(Some(&wrong_head), &audit_record(2, None), keep)
+            .await
+            .unwrap(),
+        AuditAppend::HeadMoved(Some(first.head.clone()))
+    );
+
+    // A once key is recorded once; the trail does not move for the second record.
+    let second = audit_record(2, Some("final:t1"));
+    assert_eq!(
+        store
+            .append_audit(Some(&first.head), &second, keep)
+            .await
+            .unwrap(),
+        AuditAppend::Appended
+    );
+    assert_eq!(
+        store
+            .append_audit(Some(&second.head), &audit_record(3, Some("final:t1")), keep)
+            .await
+            .unwrap(),
+        AuditAppend::AlreadyRecorded
+    );
+    assert_eq!(store.audit_head().await.unwrap(), Some(second.head.clone()));
+
+    // Records come back in order, from a sequence number on.
+    assert_eq!(
+        store.audit_records(1, 10).await.unwrap(),
+        vec![first.line.clone(), second.line.clone()]
+    );
+    assert_eq!(
+        store.audit_records(2, 10).await.unwrap(),
+        vec![second.line.clone()]
+    );
+    assert_eq!(
+        store.audit_records(1, 1).await.unwrap(),
+        vec![first.line.clone()]
+    );
+
+    // Only the last `max_records` are kept; the head goes on.
+    let mut head = second.head;
+    for seq in 3..=5 {
+        let next = audit_record(seq, None);
+        assert_eq!(
+            store.append_audit(Some(&head), &next, keep).await.unwrap(),
+            AuditAppend::Appended
+        );
+        head = next.head;
+    }
+    let kept: Vec<String> = (3..=5).map(|seq| audit_record(seq, None).line).collect();
+    assert_eq!(store.audit_records(1, 10).await.unwrap(), kept);
+    assert_eq!(
+        store.audit_head().await.unwrap().map(|head| head.seq),
+        Some(5)
+    );
+
+    // The trail expires as a whole after its retention, and a new chain may start.
+    let brief = AuditRetention {
+        ttl: Duration::from_millis(300),
+        max_records: 3,
+    };
+    let sixth = audit_record(6, Some("final:t2"));
+    store
+        .append_audit(Some(&head), &sixth, brief)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(store.audit_head().await.unwrap(), None);
+    assert!(store.audit_records(1, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .append_audit(None, &audit_record(1, Some("final:t2")), keep)
+            .await
+            .unwrap(),
+        AuditAppend::Appended,
+        "once keys expire with the trail"
+    );
 }
 
 /// The admission operations: a GCRA rate and bounded sets of slots, each key its own.

@@ -19,8 +19,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use kyso_gateway::domain::transaction::Transaction;
 use kyso_gateway::store::{
-    CreateTtls, Created, IdempotencyRecord, Lease, LimitDecision, Rate, Store, StoreError, Swap,
+    AuditAppend, AuditHead, AuditRetention, CreateTtls, Created, IdempotencyRecord, Lease,
+    LimitDecision, Rate, SealedRecord, Store, StoreError, Swap,
 };
+
+/// The operations a fault armed for any operation (`None`) does not count.
+const UNCOUNTED_BY_DEFAULT: [&str; 4] = [
+    "orphaned_transactions",
+    "audit_head",
+    "append_audit",
+    "audit_records",
+];
 
 /// What happens to the chosen call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +43,8 @@ pub enum StoreFault {
 }
 
 /// Which call fails: the `nth` (1-based) call of `operation` (`None`: of any operation but
-/// the sweeper's periodic `orphaned_transactions`, whose timing is not the request's)
+/// the sweeper's periodic `orphaned_transactions`, whose timing is not the request's, and
+/// the audit trail's, whose crash windows are chosen by name in tests of their own)
 /// counted from when the fault was armed.
 #[derive(Debug)]
 struct Armed {
@@ -80,6 +90,14 @@ impl FaultyStore {
         self.always_failing.lock().unwrap().push(operation);
     }
 
+    /// Stops answering `operation` as unavailable (undoes [`Self::fail_every`]).
+    pub fn stop_failing(&self, operation: &'static str) {
+        self.always_failing
+            .lock()
+            .unwrap()
+            .retain(|failing| *failing != operation);
+    }
+
     /// The operations called so far, in order.
     pub fn calls(&self) -> Vec<&'static str> {
         self.calls.lock().unwrap().clone()
@@ -99,7 +117,7 @@ impl FaultyStore {
         let mut armed = self.armed.lock().unwrap();
         let chosen = armed.as_mut().filter(|armed| match armed.operation {
             Some(wanted) => wanted == operation,
-            None => operation != "orphaned_transactions",
+            None => !UNCOUNTED_BY_DEFAULT.contains(&operation),
         })?;
         chosen.remaining -= 1;
         if chosen.remaining > 0 {
@@ -278,8 +296,30 @@ impl Store for FaultyStore {
         .await
     }
 
+    async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
+        self.run("audit_head", self.inner.audit_head()).await
+    }
+
+    async fn append_audit(
+        &self,
+        after: Option<&AuditHead>,
+        record: &SealedRecord,
+        retention: AuditRetention,
+    ) -> Result<AuditAppend, StoreError> {
+        self.run(
+            "append_audit",
+            self.inner.append_audit(after, record, retention),
+        )
+        .await
+    }
+
     async fn release_slot(&self, key: &str, member: &str) -> Result<(), StoreError> {
         self.run("release_slot", self.inner.release_slot(key, member))
+            .await
+    }
+
+    async fn audit_records(&self, from: u64, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.run("audit_records", self.inner.audit_records(from, limit))
             .await
     }
 }

@@ -15,7 +15,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_adapter_core::HashAlgorithm;
 use kyso_gateway::config::{
-    AdmissionSettings, ClientSettings, RevocationSettings, Settings, StoreSettings,
+    AdmissionSettings, AuditSettings, ClientSettings, RevocationSettings, Settings, StoreSettings,
 };
 use kyso_gateway::sandbox;
 use kyso_gateway::services::auth::hash_secret;
@@ -81,6 +81,8 @@ pub struct TestConfig {
     /// The admission limits; by default none a test reaches
     /// ([`sandbox::unlimited_admission`]).
     pub admission: AdmissionSettings,
+    /// The audit trail's sink and pseudonymisation.
+    pub audit: AuditSettings,
 }
 
 impl Default for TestConfig {
@@ -97,6 +99,7 @@ impl Default for TestConfig {
             revocation: RevocationPolicy::Required,
             revocation_settings: RevocationSettings::default(),
             admission: sandbox::unlimited_admission(),
+            audit: AuditSettings::default(),
         }
     }
 }
@@ -217,6 +220,7 @@ async fn spawn_app_inner(config: TestConfig, store: Option<Arc<dyn Store>>) -> T
     provider.limits.max_documents = Some(config.max_documents);
     provider.revocation = config.revocation;
     settings.trust.revocation = config.revocation_settings.clone();
+    settings.audit = config.audit.clone();
     if let Some(anchors) = config.trust_anchors_pem {
         provider.trust_anchors_pem = Some(anchors);
     }

@@ -82,6 +82,7 @@ error_codes! {
     CitizenRateLimited => ("citizen_rate_limited", 429, true),
     PendingLimitReached => ("pending_limit_reached", 429, true),
     InvalidText => ("invalid_text", 400, false),
+    AuditUnavailable => ("audit_unavailable", 503, true),
 }
 
 impl ErrorCode {

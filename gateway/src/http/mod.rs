@@ -100,12 +100,13 @@ pub fn api() -> Routes {
         .route(Method::POST, "/v1/verifications", verifications::verify)
 }
 
-/// The admin listener: metrics and health.
+/// The admin listener: metrics, health, and the audit trail's head.
 pub fn admin() -> Routes {
     Routes::default()
         .route(Method::GET, "/metrics", admin::metrics)
         .route(Method::GET, "/healthz", admin::healthz)
         .route(Method::GET, "/readyz", admin::readyz)
+        .route(Method::GET, "/audit/head", admin::audit_head)
 }
 
 /// Configures the portal API's routes on actix.

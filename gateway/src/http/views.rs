@@ -431,6 +431,42 @@ pub struct HealthView {
     pub checks: Option<std::collections::BTreeMap<String, String>>,
 }
 
+/// `GET /audit/head` on the admin listener: where the audit trail stands, for an inspector to
+/// anchor it (see `crate::audit`).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditHeadView {
+    /// The chain's name; `null` while the trail is empty.
+    pub chain: Option<String>,
+    /// The last record's sequence number; 0 while the trail is empty.
+    pub seq: u64,
+    /// The last record's hash; 64 zeros while the trail is empty.
+    pub hash: String,
+    /// When the head was read.
+    #[serde(with = "time::serde::rfc3339")]
+    pub read_at: OffsetDateTime,
+}
+
+impl AuditHeadView {
+    /// The view of `head`, read at `read_at`.
+    pub fn of(head: Option<crate::store::AuditHead>, read_at: OffsetDateTime) -> Self {
+        match head {
+            Some(head) => Self {
+                chain: Some(head.chain),
+                seq: head.seq,
+                hash: head.hash,
+                read_at,
+            },
+            None => Self {
+                chain: None,
+                seq: 0,
+                hash: crate::audit::chain::GENESIS_HASH.to_owned(),
+                read_at,
+            },
+        }
+    }
+}
+
 impl From<providers::ProviderStatus> for ProviderStatus {
     fn from(status: providers::ProviderStatus) -> Self {
         match status {

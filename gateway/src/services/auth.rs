@@ -31,8 +31,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, Header, Validation};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 use tokio::sync::Semaphore;
 
+use crate::audit::{Auditor, Entry, Event};
 use crate::config::{AuthSettings, ConfigError};
 use crate::domain::error::{ErrorCode, ServiceError};
 use client_secrets::SecretHash;
@@ -324,6 +326,39 @@ impl Authority {
         })
     }
 
+    /// [`Self::issue_token`], recorded in the audit trail first: the grant (with the token's
+    /// SHA-256, never the token) or the refusal (naming the client only if it is one of the
+    /// configured ones, not whatever a caller claimed). No token leaves without its record.
+    pub async fn grant(
+        &self,
+        auditor: &Auditor,
+        client_id: &str,
+        client_secret: SecretString,
+        requested: Option<&str>,
+    ) -> Result<IssuedToken, ServiceError> {
+        let issued = self.issue_token(client_id, client_secret, requested).await;
+        let entry = match &issued {
+            Ok(token) => Entry::new(Event::TokenIssued, "issued")
+                .actor(client_id)
+                .detail("scope", token.scope.as_str())
+                .detail("expires_in", token.expires_in)
+                .detail(
+                    "token_sha256",
+                    hex::encode(Sha256::digest(token.access_token.as_bytes())),
+                ),
+            Err(error) => {
+                let refused = Entry::new(Event::TokenRefused, "refused").reason(error.code);
+                if self.clients.contains_key(client_id) {
+                    refused.actor(client_id)
+                } else {
+                    refused.detail("client_known", false)
+                }
+            }
+        };
+        auditor.record(entry).await?;
+        issued
+    }
+
     /// Checks a bearer token and returns who presented it.
     pub fn authenticate(&self, token: &str) -> Result<Principal, ServiceError> {
         self.check_token(token).inspect_err(|error| {
@@ -454,7 +489,6 @@ impl Principal {
 mod tests {
     use jsonwebtoken::EncodingKey;
     use serde_json::{Value, json};
-    use sha2::Digest as _;
 
     use super::*;
     use crate::config::{ClientSettings, SigningKeySettings};

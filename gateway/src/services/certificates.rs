@@ -1,18 +1,101 @@
 //! Finding a citizen's certificates: at one provider, or at every provider at once under one
-//! deadline (each provider's answer, found, not found or failed, is kept).
+//! deadline (each provider's answer, found, not found or failed, is kept). Every search is
+//! in the audit trail before its answer goes out.
 
 use kyso_adapter_core::CaCertificate;
 use time::OffsetDateTime;
 
-use super::Signing;
+use super::auth::Principal;
 use super::validation::check_user_id;
+use super::{Signing, is_refusal};
+use crate::audit::{Entry, Event};
 use crate::domain::certificate::{CertificateStatus, CitizenCertificate, ProviderAnswer};
 use crate::domain::error::{ErrorCode, ServiceError};
 use crate::verify;
 
 impl Signing {
-    /// A citizen's certificates at one provider.
+    /// A citizen's certificates at one provider, once the search is recorded.
     pub async fn certificates(
+        &self,
+        principal: &Principal,
+        provider_id: &str,
+        user_id: &str,
+    ) -> Result<Vec<CitizenCertificate>, ServiceError> {
+        let found = self.certificates_at(provider_id, user_id).await;
+        let entry = self.search_entry(principal, Some(provider_id), user_id);
+        let entry = match &found {
+            Ok(certificates) if certificates.is_empty() => entry.outcome_of("not_found"),
+            Ok(certificates) => entry
+                .outcome_of("found")
+                .detail("certificates", certificates.len()),
+            Err(error) if !is_refusal(error) => return found,
+            Err(error) => entry
+                .outcome_of(search_failure(error.code))
+                .reason(error.code),
+        };
+        self.answer_recorded(entry, found).await
+    }
+
+    /// What every provider says about a citizen (see [`Self::search_all`]), once the search
+    /// is recorded.
+    pub async fn search_certificates(
+        &self,
+        principal: &Principal,
+        user_id: &str,
+    ) -> Result<Vec<(String, ProviderAnswer)>, ServiceError> {
+        let answers = self.search_all(user_id).await;
+        let entry = self.search_entry(principal, None, user_id);
+        let entry = match &answers {
+            Ok(answers) => {
+                let found: usize = answers
+                    .iter()
+                    .map(|(_, answer)| match answer {
+                        ProviderAnswer::Answered(certificates) => certificates.len(),
+                        ProviderAnswer::Failed(_) => 0,
+                    })
+                    .sum();
+                let failed = answers
+                    .iter()
+                    .filter(|(_, answer)| matches!(answer, ProviderAnswer::Failed(_)))
+                    .count();
+                let outcome = match (found, failed == answers.len()) {
+                    (0, true) => "failed",
+                    (0, false) => "not_found",
+                    _ => "found",
+                };
+                entry
+                    .outcome_of(outcome)
+                    .detail("certificates", found)
+                    .detail("providers_failed", failed)
+            }
+            Err(error) if !is_refusal(error) => return answers,
+            Err(error) => entry
+                .outcome_of(search_failure(error.code))
+                .reason(error.code),
+        };
+        self.answer_recorded(entry, answers).await
+    }
+
+    /// The record of a search by `principal` for `user_id` at `provider_id` (every provider
+    /// when `None`), naming only a configured provider and a well-formed citizen id.
+    fn search_entry(
+        &self,
+        principal: &Principal,
+        provider_id: Option<&str>,
+        user_id: &str,
+    ) -> Entry {
+        let mut entry = Entry::new(Event::CertificatesSearched, "").actor(&principal.client_id);
+        if let Some(provider) = provider_id.filter(|id| self.providers.get(id).is_some()) {
+            entry = entry.provider(provider);
+        }
+        if check_user_id(user_id).is_ok() {
+            entry = entry.citizen(user_id);
+        }
+        entry
+    }
+
+    /// A citizen's certificates at one provider.
+    async fn certificates_at(
         &self,
         provider_id: &str,
         user_id: &str,
@@ -26,7 +109,7 @@ impl Signing {
 
     /// What every provider says about a citizen, asked all at once and bounded by one
     /// deadline: the longest request timeout of any provider. In provider order.
-    pub async fn search_certificates(
+    async fn search_all(
         &self,
         user_id: &str,
     ) -> Result<Vec<(String, ProviderAnswer)>, ServiceError> {
@@ -63,6 +146,16 @@ impl Signing {
             .into_iter()
             .map(|(_, provider, answer)| (provider, answer))
             .collect())
+    }
+}
+
+/// The outcome of a search that ended with `code`: the CA's failure, or the gateway's
+/// refusal of the request.
+fn search_failure(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::CertificateNotFound => "not_found",
+        code if code.http_status() >= 500 => "failed",
+        _ => "refused",
     }
 }
 

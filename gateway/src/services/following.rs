@@ -10,6 +10,10 @@
 //! An adopted transaction whose submission was never answered is found at the CA by the
 //! caller-chosen reference where the protocol has one; where it has none, nothing can find
 //! the CA's request, and the transaction fails at once with `submission_lost`.
+//!
+//! A transaction leaves the pending index only once its final outcome is in the audit
+//! trail, so an outcome whose record failed (or whose instance died before writing it) is
+//! recorded by whoever follows the transaction next.
 
 use std::time::Duration;
 
@@ -17,6 +21,7 @@ use kyso_adapter_core::{AdapterError, SignOutcome};
 use time::OffsetDateTime;
 
 use super::Signing;
+use crate::audit::events;
 use crate::domain::error::ErrorCode;
 use crate::domain::transaction::{Submission, Transaction};
 use crate::metrics::Metrics;
@@ -193,6 +198,8 @@ impl Signing {
             }
             delay = (delay * 2).min(max_delay);
         }
+        self.confirm_outcome_recorded(transaction_id, delay, max_delay)
+            .await;
         let released = self.store.forget_pending(transaction_id).await.and(
             self.store
                 .release_lease(Lease::Follow(transaction_id), &self.instance_id)
@@ -201,6 +208,42 @@ impl Signing {
         if let Err(error) = released {
             // The pending entry stays; a later sweep finds the transaction final and drops it.
             tracing::warn!(%transaction_id, %error, "could not tidy a finished transaction");
+        }
+    }
+
+    /// Waits until the final outcome of `transaction_id` is in the audit trail (written
+    /// once per transaction, so usually found there already), retrying with backoff while
+    /// the store or the trail fails.
+    async fn confirm_outcome_recorded(
+        &self,
+        transaction_id: &str,
+        mut delay: Duration,
+        max_delay: Duration,
+    ) {
+        if self
+            .auditor
+            .recorded(&events::final_outcome_key(transaction_id))
+            .await
+        {
+            return;
+        }
+        loop {
+            let recorded = match self.store.transaction(transaction_id).await {
+                Ok(Some(transaction)) => self
+                    .record_final_outcome(&transaction)
+                    .await
+                    .map_err(|error| error.to_string()),
+                Ok(None) => return,
+                Err(error) => Err(error.to_string()),
+            };
+            match recorded {
+                Ok(()) => return,
+                Err(error) => {
+                    tracing::warn!(%transaction_id, %error, "final outcome not in the audit trail yet; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(max_delay);
+                }
+            }
         }
     }
 

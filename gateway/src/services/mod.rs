@@ -27,11 +27,13 @@ mod verification;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use kyso_adapter_core::AdapterError;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
+use crate::audit::{AuditError, Auditor, Entry};
 use crate::config::TransactionSettings;
 use crate::domain::error::{ErrorCode, ServiceError};
 use crate::domain::transaction::Transaction;
@@ -60,12 +62,14 @@ pub struct Signing {
     followed: Arc<Mutex<HashSet<String>>>,
     /// Cancelled to stop every follower and the sweeper.
     stopping: CancellationToken,
+    /// Writes the audit trail.
+    auditor: Auditor,
 }
 
 impl Signing {
     /// The service; followers are spawned on `runtime`; `instance_id` names this instance in
-    /// follow leases.
-    #[allow(clippy::too_many_arguments)] // each is a separately built part of the service
+    /// follow leases; `auditor` records what it does.
+    #[allow(clippy::too_many_arguments)] // the service's collaborators, each built once at start
     pub fn new(
         store: Arc<dyn Store>,
         providers: Arc<Providers>,
@@ -75,6 +79,7 @@ impl Signing {
         settings: TransactionSettings,
         runtime: tokio::runtime::Handle,
         instance_id: String,
+        auditor: Auditor,
     ) -> Self {
         Self {
             store,
@@ -87,7 +92,42 @@ impl Signing {
             instance_id,
             followed: Arc::default(),
             stopping: CancellationToken::new(),
+            auditor,
         }
+    }
+
+    /// The audit trail's writer.
+    pub fn auditor(&self) -> &Auditor {
+        &self.auditor
+    }
+
+    /// Writes this instance's start record in the background, retrying until the store takes
+    /// it (every other record of the instance waits for it anyway).
+    pub fn record_start(&self) {
+        let service = self.clone();
+        self.runtime.spawn(async move {
+            let mut delay = Duration::from_millis(service.settings.poll_initial_ms.max(1));
+            let max_delay = Duration::from_millis(service.settings.poll_max_ms.max(1));
+            let retry = async {
+                while let Err(error) = service.auditor.record_start().await {
+                    tracing::warn!(%error, "start-up audit record not written yet; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(max_delay);
+                }
+            };
+            service.stopping.run_until_cancelled(retry).await;
+        });
+    }
+
+    /// Returns `result` once `entry`, its audit record, is written: `audit_unavailable`
+    /// instead when it cannot be, since nothing is answered without its record.
+    async fn answer_recorded<T>(
+        &self,
+        entry: Entry,
+        result: Result<T, ServiceError>,
+    ) -> Result<T, ServiceError> {
+        self.auditor.record(entry).await?;
+        result
     }
 
     /// The configured providers.
@@ -145,6 +185,25 @@ impl From<AdapterError> for ServiceError {
             _ => "the CA answered with an error",
         };
         Self::new(code, message)
+    }
+}
+
+/// Whether `error` is the gateway's decision about a request (recorded as a refusal), not its
+/// inability to decide: with its store or its trail down there is nothing to record.
+fn is_refusal(error: &ServiceError) -> bool {
+    !matches!(
+        error.code,
+        ErrorCode::StoreUnavailable | ErrorCode::AuditUnavailable
+    )
+}
+
+impl From<AuditError> for ServiceError {
+    fn from(_: AuditError) -> Self {
+        // The writer logged and counted the failure; the store's words stay in the log.
+        Self::new(
+            ErrorCode::AuditUnavailable,
+            "the audit trail cannot record this request, so it was not carried out",
+        )
     }
 }
 

@@ -1,8 +1,8 @@
 //! Every change of a transaction: a compare-and-set on the store, retried over the latest
 //! version, so a CA outcome and a portal's cancel can race without either being lost or
 //! overwritten (whichever is recorded first wins). What a CA returns is verified here,
-//! before it is recorded. A transaction that ends gives its client's pending slot back
-//! ([`crate::services::admission`]).
+//! before it is recorded. A final status, once stored, goes to the audit trail, and a
+//! transaction that ends gives its client's pending slot back ([`crate::services::admission`]).
 
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use kyso_adapter_core::{RawSignature, SignOutcome};
 use time::OffsetDateTime;
 
 use super::Signing;
+use crate::audit::{AuditError, events};
 use crate::domain::error::ErrorCode;
 use crate::domain::transaction::{Submission, Transaction, TransactionStatus, VerifiedSignature};
 use crate::store::{StoreError, Swap};
@@ -64,6 +65,9 @@ impl Signing {
                             status = next.status.as_str(),
                             "transaction finished"
                         );
+                        // A failure is logged and counted by the writer; the outcome is
+                        // recorded again before the transaction leaves the pending index.
+                        let _ = self.record_final_outcome(&next).await;
                     }
                     return Ok((next, true));
                 }
@@ -75,6 +79,18 @@ impl Signing {
                     )));
                 }
             }
+        }
+    }
+
+    /// Records `transaction`'s final outcome in the audit trail (once per transaction, so
+    /// recording it again is harmless); nothing while it is pending.
+    pub(super) async fn record_final_outcome(
+        &self,
+        transaction: &Transaction,
+    ) -> Result<(), AuditError> {
+        match events::final_outcome(transaction) {
+            Some(entry) => self.auditor.record(entry).await,
+            None => Ok(()),
         }
     }
 

@@ -11,8 +11,12 @@
 //!    one), indexes it as pending and leases it to this instance. A crash before this step
 //!    leaves nothing; after it, another instance adopts the transaction when the lease runs
 //!    out. A replay of this step by the store's client is recognised as this request's own.
-//! 4. The CA is called. Its answer is recorded; if the store fails just then, the answer
+//! 4. The acceptance is written to the audit trail. If it cannot be, the CA is never called:
+//!    the transaction fails with `audit_unavailable` and its key is released.
+//! 5. The CA is called. Its answer is recorded; if the store fails just then, the answer
 //!    is kept by this instance's follower and recorded when the store answers again.
+//!
+//! A request refused before its transaction exists is recorded as `signing.refused`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,9 +25,10 @@ use kyso_adapter_core::{CaCertificate, DocumentDigest, SignRequest};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use super::Signing;
 use super::auth::Principal;
-use super::validation::{check_idempotency_key, validate_request};
+use super::validation::{check_idempotency_key, check_user_id, validate_request};
+use super::{Signing, is_refusal};
+use crate::audit::{Entry, Event, wire_name};
 use crate::domain::error::{ErrorCode, ServiceError};
 use crate::domain::request::SigningRequest;
 use crate::domain::transaction::{
@@ -62,8 +67,34 @@ pub struct Submitted {
 
 impl Signing {
     /// Creates a transaction and submits it to the CA, or returns the transaction an
-    /// earlier identical request with the same key created.
+    /// earlier identical request with the same key created. A request refused before its
+    /// transaction exists is recorded as such before the refusal goes out.
     pub async fn submit(
+        &self,
+        principal: &Principal,
+        idempotency_key: Option<&str>,
+        request: SigningRequest,
+    ) -> Result<Submitted, ServiceError> {
+        let mut refusal = Entry::new(Event::SigningRefused, "refused").actor(&principal.client_id);
+        if self.providers.get(&request.provider).is_some() {
+            refusal = refusal.provider(&request.provider);
+        }
+        if check_user_id(&request.user_id).is_ok() {
+            refusal = refusal.citizen(&request.user_id);
+        }
+        let submitted = self.submit_once(principal, idempotency_key, request).await;
+        match &submitted {
+            // An error naming a transaction comes after its acceptance, whose outcome the
+            // trail records.
+            Err(error) if is_refusal(error) && error.transaction_id.is_none() => {
+                self.answer_recorded(refusal.reason(error.code), submitted)
+                    .await
+            }
+            _ => submitted,
+        }
+    }
+
+    async fn submit_once(
         &self,
         principal: &Principal,
         idempotency_key: Option<&str>,
@@ -126,6 +157,20 @@ impl Signing {
                 return self.replay(principal, &existing, &record).await;
             }
         };
+        // No signing request reaches a CA without its record in the trail.
+        if let Err(error) = self.auditor.record(accepted_entry(&transaction)).await {
+            // Nobody was asked to sign: the citizen's and the client's slots are free again.
+            self.admission
+                .withdraw_submission(
+                    &principal.client_id,
+                    &request.user_id,
+                    &record.transaction_id,
+                )
+                .await;
+            self.abandon_unrecorded(&scoped_key, &record, transaction.clone())
+                .await;
+            return Err(ServiceError::from(error).with_transaction(&transaction.id));
+        }
 
         let transaction = self.call_ca(&provider, transaction, &sign_request).await;
         if transaction.status == TransactionStatus::Failed {
@@ -218,6 +263,36 @@ impl Signing {
                 }
                 other => return other,
             }
+        }
+    }
+
+    /// Ends a transaction whose acceptance could not be recorded, before any call to the CA:
+    /// failed with `audit_unavailable`, its key released so the portal may retry with it.
+    /// If the store fails too, the transaction stays intended: whoever follows it finds no
+    /// request at the CA and fails it as lost.
+    async fn abandon_unrecorded(
+        &self,
+        scoped_key: &str,
+        record: &IdempotencyRecord,
+        transaction: Transaction,
+    ) {
+        let failed = self
+            .record(transaction, |current, now| {
+                current
+                    .fail(
+                        ErrorCode::AuditUnavailable,
+                        "the audit trail could not record the request; it was not sent to the CA",
+                        now,
+                    )
+                    .ok()
+            })
+            .await;
+        let released = match failed {
+            Ok(_) => self.store.release_idempotency_key(scoped_key, record).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = released {
+            tracing::warn!(%error, "could not end a transaction whose acceptance is not in the audit trail");
         }
     }
 
@@ -445,6 +520,27 @@ fn intended_transaction(
         awaiting_revocation: None,
         version: 1,
     }
+}
+
+/// The `signing.accepted` record of a transaction about to be sent to its CA: the digests to
+/// sign and the signer's certificate fingerprint, never the documents' names.
+fn accepted_entry(transaction: &Transaction) -> Entry {
+    let digests: Vec<String> = transaction
+        .documents
+        .iter()
+        .map(|document| hex::encode(&document.digest))
+        .collect();
+    Entry::new(Event::SigningAccepted, "accepted")
+        .actor(&transaction.client_id)
+        .transaction(&transaction.id)
+        .provider(&transaction.provider)
+        .citizen(&transaction.user_id)
+        .detail("hash_algorithm", wire_name(transaction.hash_algorithm))
+        .detail("digests", digests)
+        .detail(
+            "signer_sha256",
+            hex::encode(Sha256::digest(&transaction.certificate.certificate_der)),
+        )
 }
 
 fn submission_message(code: ErrorCode) -> &'static str {

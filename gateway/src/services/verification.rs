@@ -2,15 +2,18 @@
 //! sends a digest, a signature and the signer's certificates and gets the same report the
 //! gateway keeps on every signed document. The certificates are judged against every
 //! provider's trust anchors, at the time asked for (now by default), with the revocation
-//! status learnt now ([`crate::trust`]).
+//! status learnt now ([`crate::trust`]). Every report is in the audit trail (its indication,
+//! the digest and the signer certificate's fingerprint) before it goes out.
 
 use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use time::OffsetDateTime;
 
-use super::Signing;
+use super::auth::Principal;
 use super::validation::{check_user_id, decode_digest};
+use super::{Signing, is_refusal};
+use crate::audit::{Entry, Event, wire_name};
 use crate::domain::error::{ErrorCode, ServiceError};
 use crate::domain::request::SignatureCheck;
 use crate::trust::{DocumentSignature, SignerChain};
@@ -31,8 +34,48 @@ const MAX_CHAIN_CERTIFICATES: usize = 10;
 const MAX_SIGNATURE_CHARS: usize = 4096;
 
 impl Signing {
+    /// The report on `check`'s signature, once it is recorded.
+    pub async fn verify(
+        &self,
+        principal: &Principal,
+        check: SignatureCheck,
+    ) -> Result<VerificationReport, ServiceError> {
+        let mut entry = Entry::new(Event::Verification, "").actor(&principal.client_id);
+        if let Some(user_id) = check
+            .user_id
+            .as_deref()
+            .filter(|id| check_user_id(id).is_ok())
+        {
+            entry = entry.citizen(user_id);
+        }
+        let hash_algorithm = check.hash_algorithm;
+        let digest = check.digest.clone();
+        let report = self.judge_signature(check).await;
+        let entry = match &report {
+            Ok(report) => {
+                let mut entry = entry
+                    .outcome_of(wire_name(report.indication))
+                    .detail("hash_algorithm", wire_name(hash_algorithm))
+                    .detail("digest", digest);
+                if let Some(sub_indication) = report.sub_indication {
+                    entry = entry.detail("sub_indication", wire_name(sub_indication));
+                }
+                if let Some(signer) = report.path.first() {
+                    entry = entry.detail("signer_sha256", signer.sha256_fingerprint.as_str());
+                }
+                entry
+            }
+            Err(error) if !is_refusal(error) => return report,
+            Err(error) => entry.outcome_of("refused").reason(error.code),
+        };
+        self.answer_recorded(entry, report).await
+    }
+
     /// The report on `check`'s signature.
-    pub async fn verify(&self, check: SignatureCheck) -> Result<VerificationReport, ServiceError> {
+    async fn judge_signature(
+        &self,
+        check: SignatureCheck,
+    ) -> Result<VerificationReport, ServiceError> {
         let digest = decode_digest(&check.digest, check.hash_algorithm, "digest")?;
         if let Some(user_id) = &check.user_id {
             check_user_id(user_id)?;

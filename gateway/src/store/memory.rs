@@ -1,14 +1,15 @@
 //! [`MemoryStore`]: the [`Store`] in this process's memory, for the sandbox and for a single
 //! gateway instance. Entries expire like Redis keys; nothing survives a restart.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
 use super::{
-    CreateTtls, Created, IdempotencyRecord, Lease, LimitDecision, Rate, Store, StoreError, Swap,
+    AuditAppend, AuditHead, AuditRetention, CreateTtls, Created, IdempotencyRecord, Lease,
+    LimitDecision, Rate, SealedRecord, Store, StoreError, Swap,
 };
 use crate::domain::transaction::Transaction;
 
@@ -33,7 +34,30 @@ struct Maps {
     rates: HashMap<String, Expiring<Instant>>,
     /// Each set of slots: its held members and when each runs out.
     slots: HashMap<String, HashMap<String, Instant>>,
+    audit: AuditLog,
     writes: u64,
+}
+
+/// The audit trail: its head, the records kept (by sequence number) and the `once` keys
+/// used, all expiring together like the Redis keys.
+#[derive(Default)]
+struct AuditLog {
+    head: Option<AuditHead>,
+    records: VecDeque<(u64, String)>,
+    once: HashMap<String, Instant>,
+    expires: Option<Instant>,
+}
+
+impl AuditLog {
+    /// Forgets whatever has expired by `now`.
+    fn expire(&mut self, now: Instant) {
+        if self.expires.is_some_and(|expires| expires <= now) {
+            self.head = None;
+            self.records.clear();
+            self.expires = None;
+        }
+        self.once.retain(|_, expires| *expires > now);
+    }
 }
 
 impl Maps {
@@ -45,6 +69,7 @@ impl Maps {
             self.tokens.retain(|_, entry| entry.expires > now);
             self.revocation.retain(|_, entry| entry.expires > now);
             self.leases.retain(|_, entry| entry.expires > now);
+            self.audit.expire(now);
             let transactions = &self.transactions;
             self.pending.retain(|id, _| transactions.contains_key(id));
             self.rates.retain(|_, entry| entry.expires > now);
@@ -371,6 +396,61 @@ impl Store for MemoryStore {
                     maps.slots.remove(key);
                 }
             }
+        })
+    }
+
+    async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
+        self.with_maps(|maps, now| {
+            maps.audit.expire(now);
+            maps.audit.head.clone()
+        })
+    }
+
+    async fn append_audit(
+        &self,
+        after: Option<&AuditHead>,
+        record: &SealedRecord,
+        retention: AuditRetention,
+    ) -> Result<AuditAppend, StoreError> {
+        self.with_maps(|maps, now| {
+            let log = &mut maps.audit;
+            log.expire(now);
+            if record
+                .once
+                .as_ref()
+                .is_some_and(|key| log.once.contains_key(key))
+            {
+                return AuditAppend::AlreadyRecorded;
+            }
+            if log.head.as_ref() != after {
+                return AuditAppend::HeadMoved(log.head.clone());
+            }
+            let expires = now + retention.ttl;
+            log.records
+                .push_back((record.head.seq, record.line.clone()));
+            while log.records.len() as u64 > retention.max_records.max(1) {
+                log.records.pop_front();
+            }
+            log.head = Some(record.head.clone());
+            log.expires = Some(expires);
+            if let Some(key) = &record.once {
+                log.once.insert(key.clone(), expires);
+            }
+            maps.wrote(now);
+            AuditAppend::Appended
+        })
+    }
+
+    async fn audit_records(&self, from: u64, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.with_maps(|maps, now| {
+            maps.audit.expire(now);
+            maps.audit
+                .records
+                .iter()
+                .filter(|(seq, _)| *seq >= from)
+                .take(limit)
+                .map(|(_, line)| line.clone())
+                .collect()
         })
     }
 }

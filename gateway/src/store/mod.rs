@@ -107,6 +107,53 @@ pub enum LimitDecision {
     },
 }
 
+/// Where the audit trail stands (see [`crate::audit`]): the name of its chain, and the
+/// sequence number and hash of its last record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditHead {
+    /// The chain's name, chosen with its first record.
+    pub chain: String,
+    /// The last record's sequence number (the first record's is 1).
+    pub seq: u64,
+    /// The last record's hash, lowercase hex.
+    pub hash: String,
+}
+
+/// An audit record, sealed (its hash computed) and ready to be appended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedRecord {
+    /// The head of the trail once this record is appended (its chain, sequence number and
+    /// hash).
+    pub head: AuditHead,
+    /// The record as one line of JSON.
+    pub line: String,
+    /// A key that may be recorded once only (the final outcome of a transaction, which
+    /// several instances may try to record): a second record with it is not appended.
+    pub once: Option<String>,
+}
+
+/// How long the store keeps the audit trail, and how much of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditRetention {
+    /// How long the trail (and each `once` key) is kept after the last append.
+    pub ttl: Duration,
+    /// The most records kept; the oldest are dropped first.
+    pub max_records: u64,
+}
+
+/// The outcome of [`Store::append_audit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditAppend {
+    /// The record was appended; it is the head now.
+    Appended,
+    /// The trail's head is no longer the one the record was built on (another writer
+    /// appended first); here is the current one (`None`: the trail is empty). Nothing was
+    /// written.
+    HeadMoved(Option<AuditHead>),
+    /// The record's `once` key was recorded before: nothing was written.
+    AlreadyRecorded,
+}
+
 /// The operations the gateway needs from its state store.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -214,4 +261,24 @@ pub trait Store: Send + Sync + 'static {
 
     /// Frees the slot `member` of the set `key`, if it is held.
     async fn release_slot(&self, key: &str, member: &str) -> Result<(), StoreError>;
+
+    // --- The audit trail (see `crate::audit`): one hash-chained log per store. ---
+
+    /// The head of the audit trail; `None` while it is empty.
+    async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError>;
+
+    /// In one atomic step: unless `record.once` was recorded before, appends `record` if the
+    /// trail's head is still `after` (`None`: the trail is empty), and makes the record the
+    /// head; the trail is then kept for `retention.ttl`, trimmed to
+    /// `retention.max_records`. Appends nothing otherwise.
+    async fn append_audit(
+        &self,
+        after: Option<&AuditHead>,
+        record: &SealedRecord,
+        retention: AuditRetention,
+    ) -> Result<AuditAppend, StoreError>;
+
+    /// Up to `limit` of the kept audit records from sequence number `from` on, in order, as
+    /// JSON lines.
+    async fn audit_records(&self, from: u64, limit: usize) -> Result<Vec<String>, StoreError>;
 }

@@ -27,7 +27,8 @@ use redis::{Cmd, FromRedisValue, RedisError, Script};
 use tokio::sync::OnceCell;
 
 use super::{
-    CreateTtls, Created, IdempotencyRecord, Lease, LimitDecision, Rate, Store, StoreError, Swap,
+    AuditAppend, AuditHead, AuditRetention, CreateTtls, Created, IdempotencyRecord, Lease,
+    LimitDecision, Rate, SealedRecord, Store, StoreError, Swap,
 };
 use crate::domain::transaction::{SHARDS, Transaction, shard_of_key, shard_of_transaction};
 
@@ -138,6 +139,39 @@ end
 return {1, 0}
 ";
 
+/// Appends an audit record. `KEYS`: the trail's head (a hash of `chain`, `seq`, `hash`), its
+/// records (a stream whose entry ids are the sequence numbers), and the record's `once` key
+/// if it has one. `ARGV`: the expected head's chain (empty: the trail is empty), sequence
+/// number and hash; the new head's chain, sequence number and hash; the record; the
+/// retention in ms; the most records kept. Answers `{'once'}` when the `once` key was used
+/// already, `{'moved', chain, seq, hash}` when the head is not the expected one (nothing
+/// written either way), `{'appended'}` otherwise.
+const AUDIT_APPEND_SCRIPT: &str = r"
+if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then return {'once'} end
+local head = redis.call('HMGET', KEYS[1], 'chain', 'seq', 'hash')
+local expected
+if ARGV[1] == '' then
+  expected = not head[1]
+else
+  expected = head[1] == ARGV[1] and head[2] == ARGV[2] and head[3] == ARGV[3]
+end
+if not expected then return {'moved', head[1], head[2], head[3]} end
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[9], ARGV[5] .. '-0', 'r', ARGV[7])
+redis.call('HSET', KEYS[1], 'chain', ARGV[4], 'seq', ARGV[5], 'hash', ARGV[6])
+redis.call('PEXPIRE', KEYS[1], ARGV[8])
+redis.call('PEXPIRE', KEYS[2], ARGV[8])
+if KEYS[3] then redis.call('SET', KEYS[3], ARGV[5], 'PX', ARGV[8]) end
+return {'appended'}
+";
+
+/// Up to `ARGV[2]` records of the audit stream `KEYS[1]` from sequence number `ARGV[1]` on.
+const AUDIT_RECORDS_SCRIPT: &str = r"
+local entries = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])
+local lines = {}
+for i, entry in ipairs(entries) do lines[i] = entry[2][2] end
+return lines
+";
+
 /// A script with the server's time available as `now`.
 fn timed_script(source: &str) -> Script {
     Script::new(&source.replace("NOW", NOW_MS))
@@ -195,6 +229,8 @@ pub struct RedisStore<S> {
     orphans: Script,
     admit: Script,
     reserve_slot: Script,
+    audit_append: Script,
+    audit_records: Script,
 }
 
 /// Checks a key prefix: no braces (they would break hash tags), no spaces.
@@ -296,6 +332,8 @@ impl<S: ConnectionSource> RedisStore<S> {
             orphans: timed_script(ORPHANS_SCRIPT),
             admit: Script::new(ADMIT_SCRIPT),
             reserve_slot: timed_script(RESERVE_SLOT_SCRIPT),
+            audit_append: Script::new(AUDIT_APPEND_SCRIPT),
+            audit_records: Script::new(AUDIT_RECORDS_SCRIPT),
         }
     }
 
@@ -358,6 +396,12 @@ impl<S: ConnectionSource> RedisStore<S> {
 
     fn slots_key(&self, key: &str) -> String {
         format!("{}:slots:{key}", self.prefix)
+    }
+
+    /// A key of the audit trail: they all share the hash tag `{audit}`, so one script can
+    /// append a record and move the head (one cluster slot).
+    fn audit_key(&self, name: &str) -> String {
+        format!("{}:{{audit}}:{name}", self.prefix)
     }
 
     /// Runs `command`, bounded by the store's timeout.
@@ -679,6 +723,81 @@ impl<S: ConnectionSource> Store for RedisStore<S> {
             .await?;
         Ok(())
     }
+
+    async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError> {
+        let (chain, seq, hash): (Option<String>, Option<String>, Option<String>) = self
+            .query(
+                redis::cmd("HMGET")
+                    .arg(self.audit_key("head"))
+                    .arg("chain")
+                    .arg("seq")
+                    .arg("hash"),
+            )
+            .await?;
+        audit_head_of(chain, seq, hash)
+    }
+
+    async fn append_audit(
+        &self,
+        after: Option<&AuditHead>,
+        record: &SealedRecord,
+        retention: AuditRetention,
+    ) -> Result<AuditAppend, StoreError> {
+        let (head_key, records_key) = (self.audit_key("head"), self.audit_key("records"));
+        let once_key = record
+            .once
+            .as_ref()
+            .map(|once| self.audit_key(&format!("once:{once}")));
+        let mut keys = vec![head_key.as_str(), records_key.as_str()];
+        keys.extend(once_key.as_deref());
+        let (after_seq, new_seq) = (
+            after.map(|head| head.seq.to_string()).unwrap_or_default(),
+            record.head.seq.to_string(),
+        );
+        let (ttl, max_records) = (
+            millis(retention.ttl).to_string(),
+            retention.max_records.max(1).to_string(),
+        );
+        let answer: Vec<Option<String>> = self
+            .invoke(
+                &self.audit_append,
+                &keys,
+                &[
+                    after.map_or("", |head| head.chain.as_str()),
+                    &after_seq,
+                    after.map_or("", |head| head.hash.as_str()),
+                    &record.head.chain,
+                    &new_seq,
+                    &record.head.hash,
+                    &record.line,
+                    &ttl,
+                    &max_records,
+                ],
+            )
+            .await?;
+        let mut answer = answer.into_iter();
+        match answer.next().flatten().as_deref() {
+            Some("appended") => Ok(AuditAppend::Appended),
+            Some("once") => Ok(AuditAppend::AlreadyRecorded),
+            Some("moved") => {
+                let mut next = || answer.next().flatten();
+                let (chain, seq, hash) = (next(), next(), next());
+                Ok(AuditAppend::HeadMoved(audit_head_of(chain, seq, hash)?))
+            }
+            other => Err(StoreError::Corrupt(format!(
+                "unexpected answer to an audit append: {other:?}"
+            ))),
+        }
+    }
+
+    async fn audit_records(&self, from: u64, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.invoke(
+            &self.audit_records,
+            &[&self.audit_key("records")],
+            &[&from.to_string(), &limit.max(1).to_string()],
+        )
+        .await
+    }
 }
 
 /// A script's `{admitted, wait}` answer.
@@ -687,5 +806,23 @@ fn admission(admitted: i64, wait: Duration) -> LimitDecision {
         LimitDecision::Admitted
     } else {
         LimitDecision::Refused { retry_after: wait }
+    }
+}
+
+/// The audit head from its stored fields; `None` when there is none.
+fn audit_head_of(
+    chain: Option<String>,
+    seq: Option<String>,
+    hash: Option<String>,
+) -> Result<Option<AuditHead>, StoreError> {
+    match (chain, seq, hash) {
+        (None, None, None) => Ok(None),
+        (Some(chain), Some(seq), Some(hash)) => {
+            let seq = seq.parse().map_err(|_| {
+                StoreError::Corrupt(format!("audit head has sequence number {seq:?}"))
+            })?;
+            Ok(Some(AuditHead { chain, seq, hash }))
+        }
+        _ => Err(StoreError::Corrupt("audit head is incomplete".into())),
     }
 }

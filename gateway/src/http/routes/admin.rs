@@ -1,4 +1,5 @@
-//! The admin listener: Prometheus metrics, liveness and readiness.
+//! The admin listener: Prometheus metrics, liveness and readiness, and the audit trail's
+//! head (for inspectors to anchor the trail).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -6,7 +7,7 @@ use std::time::Duration;
 use actix_web::{HttpResponse, web};
 
 use crate::domain::error::{ErrorCode, ServiceError};
-use crate::http::views::HealthView;
+use crate::http::views::{AuditHeadView, HealthView};
 use crate::metrics::Metrics;
 use crate::services::Signing;
 
@@ -48,4 +49,15 @@ pub(crate) async fn readyz(signing: web::Data<Signing>) -> HttpResponse {
         status: status.to_owned(),
         checks: Some(checks),
     })
+}
+
+/// Where the audit trail stands now, as the store has it.
+pub(crate) async fn audit_head(
+    signing: web::Data<Signing>,
+) -> Result<web::Json<AuditHeadView>, ServiceError> {
+    let head = signing.auditor().head().await?;
+    Ok(web::Json(AuditHeadView::of(
+        head,
+        time::OffsetDateTime::now_utc(),
+    )))
 }

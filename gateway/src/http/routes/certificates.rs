@@ -21,7 +21,9 @@ pub(crate) async fn list(
     let CertificateQuery { user_id, provider } = query.0;
     Ok(match provider {
         Some(provider) => {
-            let certificates = signing.certificates(&provider, &user_id).await?;
+            let certificates = signing
+                .certificates(&principal, &provider, &user_id)
+                .await?;
             HttpResponse::Ok().json(CertificateList {
                 provider,
                 user_id,
@@ -32,7 +34,7 @@ pub(crate) async fn list(
             })
         }
         None => {
-            let results = signing.search_certificates(&user_id).await?;
+            let results = signing.search_certificates(&principal, &user_id).await?;
             let results = results
                 .into_iter()
                 .map(|(provider, answer)| ProviderCertificates::new(provider, answer))

@@ -9,6 +9,7 @@ use secrecy::SecretString;
 use crate::domain::error::{ErrorCode, ServiceError};
 use crate::http::input::FormFields;
 use crate::http::views::{TokenRequest, TokenResponse};
+use crate::services::Signing;
 use crate::services::auth::Authority;
 
 /// The client id and secret from an `Authorization: Basic` header, if one is sent.
@@ -34,6 +35,7 @@ pub(crate) async fn issue_token(
     request: HttpRequest,
     form: FormFields<TokenRequest>,
     authority: web::Data<Authority>,
+    signing: web::Data<Signing>,
 ) -> Result<HttpResponse, ServiceError> {
     let form = form.0;
     match form.grant_type.as_deref() {
@@ -78,7 +80,12 @@ pub(crate) async fn issue_token(
         }
     };
     let token = authority
-        .issue_token(&client_id, client_secret, form.scope.as_deref())
+        .grant(
+            signing.auditor(),
+            &client_id,
+            client_secret,
+            form.scope.as_deref(),
+        )
         .await?;
     Ok(HttpResponse::Ok()
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))

@@ -15,6 +15,6 @@ pub(crate) async fn verify(
     signing: web::Data<Signing>,
 ) -> Result<web::Json<VerificationReport>, ServiceError> {
     principal.require(Scope::SignaturesRead)?;
-    let report = signing.verify(body.0.into()).await?;
+    let report = signing.verify(&principal, body.0.into()).await?;
     Ok(web::Json(report))
 }
