@@ -478,17 +478,25 @@ async fn memory_store_keeps_the_admission_contract() {
 #[tokio::test]
 async fn redis_store_keeps_the_admission_contract() {
     let redis = RedisServer::start();
-    let store =
-        RedisStore::standalone(&redis.url(), &prefix(), Duration::from_secs(1), None).unwrap();
-    admission_contract(Arc::new(store)).await;
+    let store = standalone_store(&redis);
+    admission_contract(store).await;
 }
 
 #[tokio::test]
 async fn redis_cluster_store_keeps_the_admission_contract() {
     let cluster = RedisCluster::start();
-    let store =
-        RedisStore::cluster(&cluster.urls(), &prefix(), Duration::from_secs(1), None).unwrap();
-    admission_contract(Arc::new(store)).await;
+    let store = cluster_store(&cluster);
+    admission_contract(store).await;
+}
+
+/// A store on `redis` under a fresh key prefix.
+fn standalone_store(redis: &RedisServer) -> Arc<dyn Store> {
+    Arc::new(RedisStore::standalone(&redis.url(), &prefix(), Duration::from_secs(1), None).unwrap())
+}
+
+/// A store on `cluster` under a fresh key prefix.
+fn cluster_store(cluster: &RedisCluster) -> Arc<dyn Store> {
+    Arc::new(RedisStore::cluster(&cluster.urls(), &prefix(), Duration::from_secs(1), None).unwrap())
 }
 
 fn prefix() -> String {
@@ -503,17 +511,15 @@ async fn memory_store_keeps_the_store_contract() {
 #[tokio::test]
 async fn redis_store_keeps_the_store_contract() {
     let redis = RedisServer::start();
-    let store =
-        RedisStore::standalone(&redis.url(), &prefix(), Duration::from_secs(1), None).unwrap();
-    store_contract(Arc::new(store)).await;
+    let store = standalone_store(&redis);
+    store_contract(store).await;
 }
 
 #[tokio::test]
 async fn redis_cluster_store_keeps_the_store_contract() {
     let cluster = RedisCluster::start();
-    let store =
-        RedisStore::cluster(&cluster.urls(), &prefix(), Duration::from_secs(1), None).unwrap();
-    store_contract(Arc::new(store)).await;
+    let store = cluster_store(&cluster);
+    store_contract(store).await;
 }
 
 #[tokio::test]

@@ -138,15 +138,16 @@ impl Signing {
                 &record,
             )
             .await;
+        // Nobody was asked to sign: the citizen's and the client's slots are free again.
+        let withdraw = || {
+            self.admission.withdraw_submission(
+                &principal.client_id,
+                &request.user_id,
+                &record.transaction_id,
+            )
+        };
         if !matches!(creation, Ok(Creation::New { .. })) {
-            // Nobody was asked to sign: the citizen's and the client's slots are free again.
-            self.admission
-                .withdraw_submission(
-                    &principal.client_id,
-                    &request.user_id,
-                    &record.transaction_id,
-                )
-                .await;
+            withdraw().await;
         }
         let (transaction, sign_request) = match creation? {
             Creation::New {
@@ -159,14 +160,7 @@ impl Signing {
         };
         // No signing request reaches a CA without its record in the trail.
         if let Err(error) = self.auditor.record(accepted_entry(&transaction)).await {
-            // Nobody was asked to sign: the citizen's and the client's slots are free again.
-            self.admission
-                .withdraw_submission(
-                    &principal.client_id,
-                    &request.user_id,
-                    &record.transaction_id,
-                )
-                .await;
+            withdraw().await;
             self.abandon_unrecorded(&scoped_key, &record, transaction.clone())
                 .await;
             return Err(ServiceError::from(error).with_transaction(&transaction.id));
