@@ -1,0 +1,1 @@
+//! (filled in by the document-signing work of issue 11)
