@@ -481,6 +481,10 @@ pub struct ProviderSettings {
     /// report that is accepted and says why) or `off` (not checked).
     #[serde(default = "required")]
     pub revocation: RevocationPolicy,
+    /// How calls to this CA are protected when it fails or slows down: circuit breaker,
+    /// retries and their budget, concurrency cap.
+    #[serde(default)]
+    pub resilience: ResilienceSettings,
     /// The adapter, chosen by `kind`, with its own settings (see
     /// [`crate::providers::registry`]).
     #[serde(flatten)]
@@ -506,6 +510,86 @@ impl Default for TimeoutSettings {
         Self {
             connect_ms: 3000,
             request_ms: 10_000,
+        }
+    }
+}
+
+/// How calls to one CA are protected (see [`crate::providers::breaker`] and
+/// [`crate::providers::retries`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResilienceSettings {
+    /// When the circuit breaker opens and how it recovers.
+    pub breaker: BreakerSettings,
+    /// Retries of calls that change nothing at the CA (certificate lookups, status polls).
+    pub retries: RetrySettings,
+    /// Most calls to this CA in flight at once from this instance.
+    pub max_concurrent_calls: usize,
+    /// Longest wait, in milliseconds, for a free call slot before `provider_busy`.
+    pub queue_timeout_ms: u64,
+}
+
+impl Default for ResilienceSettings {
+    fn default() -> Self {
+        Self {
+            breaker: BreakerSettings::default(),
+            retries: RetrySettings::default(),
+            max_concurrent_calls: 256,
+            queue_timeout_ms: 1000,
+        }
+    }
+}
+
+/// When a provider's circuit breaker opens, and how it closes again.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerSettings {
+    /// The sliding window of outcomes, in seconds.
+    pub window_secs: u64,
+    /// Fewest outcomes in the window before the failure rate can open the breaker.
+    pub minimum_calls: u32,
+    /// Failure rate (percent of the window's calls) that opens the breaker.
+    pub failure_rate_percent: u32,
+    /// How long the breaker stays open before probing, in seconds.
+    pub open_secs: u64,
+    /// Probe calls let through while half-open; as many successes close the breaker.
+    pub half_open_probes: u32,
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        Self {
+            window_secs: 30,
+            minimum_calls: 20,
+            failure_rate_percent: 50,
+            open_secs: 15,
+            half_open_probes: 3,
+        }
+    }
+}
+
+/// Retries of idempotent CA calls, bounded by a budget so that they never multiply the load
+/// on a failing CA.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetrySettings {
+    /// Retries of one failed call (0 turns retries off).
+    pub max_retries: u32,
+    /// Retries allowed as a percentage of recent calls (over 10 seconds).
+    pub budget_percent: u32,
+    /// Retries per second allowed whatever the percentage, so that a quiet CA can retry.
+    pub min_per_second: u32,
+    /// Base of the jittered wait before a retry, in milliseconds.
+    pub backoff_ms: u64,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        Self {
+            max_retries: 1,
+            budget_percent: 10,
+            min_per_second: 5,
+            backoff_ms: 50,
         }
     }
 }

@@ -21,6 +21,8 @@ pub struct Metrics {
     rate_limited: IntCounterVec,
     audit_records: IntCounterVec,
     audit_failures: IntCounterVec,
+    circuit_state: IntGaugeVec,
+    short_circuited: IntCounterVec,
 }
 
 /// Latency buckets for CA calls, which take from milliseconds to tens of seconds.
@@ -101,6 +103,22 @@ impl Metrics {
         for target in ["store", "sink"] {
             audit_failures.with_label_values(&[target]);
         }
+        let circuit_state = IntGaugeVec::new(
+            Opts::new(
+                "kyso_provider_circuit_state",
+                "Each provider's circuit breaker on this instance: 0 closed, 1 half-open, 2 open",
+            ),
+            &["provider"],
+        )?;
+        let short_circuited = IntCounterVec::new(
+            Opts::new(
+                "kyso_provider_short_circuited_total",
+                "CA calls refused without reaching the CA: breaker open, or every call slot taken (busy)",
+            ),
+            &["provider", "reason"],
+        )?;
+        registry.register(Box::new(circuit_state.clone()))?;
+        registry.register(Box::new(short_circuited.clone()))?;
         registry.register(Box::new(audit_records.clone()))?;
         registry.register(Box::new(audit_failures.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
@@ -127,6 +145,8 @@ impl Metrics {
             rate_limited,
             audit_records,
             audit_failures,
+            circuit_state,
+            short_circuited,
         })
     }
 
@@ -182,6 +202,22 @@ impl Metrics {
             self.verifications.with_label_values(&[provider, result]);
         }
         self.pending.with_label_values(&[provider]);
+        self.circuit_state.with_label_values(&[provider]);
+        for reason in ["open", "busy"] {
+            self.short_circuited.with_label_values(&[provider, reason]);
+        }
+    }
+
+    /// Sets where a provider's circuit breaker stands (see `CircuitState::gauge_value`).
+    pub fn set_circuit_state(&self, provider: &str, value: i64) {
+        self.circuit_state.with_label_values(&[provider]).set(value);
+    }
+
+    /// Counts a CA call refused without reaching the CA (`open` or `busy`).
+    pub fn count_short_circuit(&self, provider: &str, reason: &str) {
+        self.short_circuited
+            .with_label_values(&[provider, reason])
+            .inc();
     }
 
     /// Counts one signature verification (`valid` or `invalid`).

@@ -12,8 +12,9 @@ use kyso_adapter_qd769::{HashEncoding, NeacCredential, NeacSettings, Qd769Settin
 
 use crate::config::{
     AdapterSettings, AdmissionSettings, AuditSettings, AuthSettings, CitizenRateSettings,
-    ClientRateSettings, ClientSettings, LimitSettings, ListenSettings, ProviderSettings, Settings,
-    StoreSettings, TimeoutSettings, TransactionSettings, TrustSettings,
+    ClientRateSettings, ClientSettings, LimitSettings, ListenSettings, ProviderSettings,
+    ResilienceSettings, Settings, StoreSettings, TimeoutSettings, TransactionSettings,
+    TrustSettings,
 };
 use crate::services::auth::{generate_signing_key_pem, hash_secret};
 use crate::verify::RevocationPolicy;
@@ -109,6 +110,7 @@ fn provider(
             confirmation_timeout_secs: Some(CONFIRMATION_TIMEOUT_SECS),
             ..LimitSettings::default()
         },
+        resilience: ResilienceSettings::default(),
         adapter,
     }
 }

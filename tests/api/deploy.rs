@@ -1,6 +1,8 @@
 //! The Kubernetes manifests in `deploy/kubernetes`, read as data: the admin listener is not
 //! reachable through the API Service, a NetworkPolicy ships and restricts it, and no secret
-//! is ever placed in a process's arguments.
+//! is ever placed in a process's arguments; the Prometheus alert rules pass `promtool` (their
+//! own unit tests among them) and every metric the rules and the dashboard use is one the
+//! admin contract lists.
 
 use std::path::{Path, PathBuf};
 
@@ -132,5 +134,78 @@ fn no_secret_is_ever_in_a_process_arguments() {
     assert!(
         checked >= 2,
         "the gateway's and Redis's containers were checked"
+    );
+}
+
+fn deploy_file(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy")
+        .join(relative)
+}
+
+#[test]
+fn the_alert_rules_pass_promtool_and_their_unit_tests() {
+    for (command, file) in [
+        ("check", "prometheus/alerts.yaml"),
+        ("test", "prometheus/alerts_test.yaml"),
+    ] {
+        let output = std::process::Command::new("promtool")
+            .args([command, "rules"])
+            .arg(deploy_file(file))
+            .output()
+            .expect("promtool (Debian's prometheus package; scripts/test installs it)");
+        assert!(
+            output.status.success(),
+            "promtool {command} rules {file}:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// Every `kyso_*` metric name in `text`, without histogram suffixes.
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let pattern = regex::Regex::new(r"\bkyso_[a-z_]+").unwrap();
+    pattern
+        .find_iter(text)
+        .map(|found| {
+            let name = found.as_str();
+            ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(name)
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn alerts_and_dashboard_use_only_metrics_of_the_admin_contract() {
+    let contract =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/admin.yaml"))
+            .unwrap();
+    let listed = metric_names(&contract);
+    for file in ["prometheus/alerts.yaml", "grafana/kyso-gateway.json"] {
+        let used = metric_names(&std::fs::read_to_string(deploy_file(file)).unwrap());
+        let unlisted: Vec<_> = used.difference(&listed).collect();
+        assert!(
+            unlisted.is_empty(),
+            "{file} uses metrics spec/admin.yaml does not list: {unlisted:?}"
+        );
+    }
+}
+
+#[test]
+fn the_config_map_carries_config_production_yaml_unchanged() {
+    let production = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/production.yaml"),
+    )
+    .unwrap();
+    let documents = documents();
+    let config_map = of_kind(&documents, "ConfigMap", "kyso-gateway-config");
+    let carried = config_map["data"]["production.yaml"].as_str().unwrap();
+    assert!(
+        carried == production,
+        "deploy/kubernetes/configmap.yaml has drifted from config/production.yaml: regenerate it (see its header)"
     );
 }

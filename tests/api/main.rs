@@ -9,6 +9,7 @@ mod crash_windows;
 mod deploy;
 mod errors;
 mod input;
+mod isolation;
 mod limits;
 mod observability;
 mod redis;

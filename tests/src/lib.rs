@@ -15,7 +15,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_adapter_core::HashAlgorithm;
 use kyso_gateway::config::{
-    AdmissionSettings, AuditSettings, ClientSettings, RevocationSettings, Settings, StoreSettings,
+    AdmissionSettings, AuditSettings, ClientSettings, ResilienceSettings, RevocationSettings,
+    Settings, StoreSettings,
 };
 use kyso_gateway::sandbox;
 use kyso_gateway::services::auth::hash_secret;
@@ -47,7 +48,7 @@ const SP_ID: &str = "kyso-test-sp";
 const SP_PASSWORD: &str = "kyso-test-sp-password";
 
 /// How long tests wait for something asynchronous, in milliseconds (`KYSO_TEST_PATIENCE_MS`).
-fn patience() -> Duration {
+pub fn patience() -> Duration {
     let millis = std::env::var("KYSO_TEST_PATIENCE_MS")
         .ok()
         .and_then(|value| value.parse().ok())
@@ -72,6 +73,11 @@ pub struct TestConfig {
     pub store: StoreSettings,
     /// Also configure a provider `offline` whose CA cannot be reached.
     pub offline_provider: bool,
+    /// Also configure a provider `second` on a simulator of its own, with the same citizens
+    /// ([`TestApp::second_ca`] scripts it).
+    pub second_provider: bool,
+    /// Circuit breaker, retries and concurrency cap of every provider.
+    pub resilience: ResilienceSettings,
     /// Configure the CA's root as the national root (`trust.national_roots_pem`).
     pub ca_root_as_national_root: bool,
     /// The provider's revocation policy.
@@ -95,6 +101,8 @@ impl Default for TestConfig {
             trust_anchors_pem: None,
             store: StoreSettings::Memory,
             offline_provider: false,
+            second_provider: false,
+            resilience: ResilienceSettings::default(),
             ca_root_as_national_root: false,
             revocation: RevocationPolicy::Required,
             revocation_settings: RevocationSettings::default(),
@@ -118,7 +126,20 @@ pub struct TestApp {
     pub settings: Settings,
     /// The gateway instance.
     pub gateway: Gateway,
+    /// Scripts the simulated CA of provider `second`, when configured.
+    pub second_ca: Option<SimControl>,
     sim: std::sync::Arc<SimHandle>,
+    second_sim: Option<std::sync::Arc<SimHandle>>,
+}
+
+impl TestConfig {
+    /// The same configuration with retries of CA calls turned off, for tests that count the
+    /// calls reaching the CA.
+    #[must_use]
+    pub fn no_retries(mut self) -> Self {
+        self.resilience.retries.max_retries = 0;
+        self
+    }
 }
 
 /// The root certificate of a fresh simulator's PKI: a CA the gateway does not trust.
@@ -175,11 +196,13 @@ pub async fn spawn_app_on(config: TestConfig, store: Arc<dyn Store>) -> TestApp 
     spawn_app_inner(config, Some(store)).await
 }
 
-async fn spawn_app_inner(config: TestConfig, store: Option<Arc<dyn Store>>) -> TestApp {
+/// A VNPT SmartCA simulator whose citizens (every signature scheme) wait for the test to
+/// approve, reject or expire their transactions.
+async fn spawn_manual_sim() -> SimHandle {
     let manual = |user_id: &str, name: &str, scheme| {
         CitizenSpec::new(user_id, name, scheme, Behaviour::Manual)
     };
-    let sim = kyso_sim_vnpt::spawn(SimConfig {
+    kyso_sim_vnpt::spawn(SimConfig {
         sp_id: SP_ID.to_owned(),
         sp_password: SP_PASSWORD.to_owned(),
         citizens: vec![
@@ -195,7 +218,11 @@ async fn spawn_app_inner(config: TestConfig, store: Option<Arc<dyn Store>>) -> T
         transaction_ttl: Duration::from_secs(300),
     })
     .await
-    .expect("simulator starts");
+    .expect("simulator starts")
+}
+
+async fn spawn_app_inner(config: TestConfig, store: Option<Arc<dyn Store>>) -> TestApp {
+    let sim = spawn_manual_sim().await;
     let loopback = "127.0.0.1:0".parse().unwrap();
     let mut settings =
         sandbox::settings(&sim, SP_ID, SP_PASSWORD, loopback, loopback).expect("settings");
@@ -219,6 +246,7 @@ async fn spawn_app_inner(config: TestConfig, store: Option<Arc<dyn Store>>) -> T
     provider.limits.hash_algorithms = Some(config.hash_algorithms.clone());
     provider.limits.max_documents = Some(config.max_documents);
     provider.revocation = config.revocation;
+    provider.resilience = config.resilience.clone();
     settings.trust.revocation = config.revocation_settings.clone();
     settings.audit = config.audit.clone();
     if let Some(anchors) = config.trust_anchors_pem {
@@ -237,6 +265,20 @@ async fn spawn_app_inner(config: TestConfig, store: Option<Arc<dyn Store>>) -> T
         vnpt.base_url = "http://127.0.0.1:1/sca/sp769".to_owned();
         settings.providers.push(offline);
     }
+    let second_sim = if config.second_provider {
+        let second_sim = spawn_manual_sim().await;
+        let mut second = kyso_gateway::sandbox::vnpt_provider(&second_sim, SP_ID, SP_PASSWORD);
+        second.id = "second".to_owned();
+        second.display_name = Some("Second CA (simulator)".to_owned());
+        second.revocation = settings.providers[0].revocation;
+        second.timeouts = settings.providers[0].timeouts.clone();
+        second.limits = settings.providers[0].limits.clone();
+        second.resilience = config.resilience.clone();
+        settings.providers.push(second);
+        Some(std::sync::Arc::new(second_sim))
+    } else {
+        None
+    };
     let gateway = match store {
         Some(store) => Gateway::start_on(settings.clone(), store),
         None => Gateway::start(settings.clone()),
@@ -248,7 +290,9 @@ async fn spawn_app_inner(config: TestConfig, store: Option<Arc<dyn Store>>) -> T
         ca: sim.control(),
         settings,
         gateway,
+        second_ca: second_sim.as_ref().map(|second| second.control()),
         sim: std::sync::Arc::new(sim),
+        second_sim,
     }
 }
 
@@ -326,7 +370,9 @@ impl TestApp {
             ca: self.ca.clone(),
             settings: self.settings.clone(),
             gateway: gateway.clone(),
+            second_ca: self.second_ca.clone(),
             sim: self.sim.clone(),
+            second_sim: self.second_sim.clone(),
         }
     }
 

@@ -83,6 +83,8 @@ error_codes! {
     PendingLimitReached => ("pending_limit_reached", 429, true),
     InvalidText => ("invalid_text", 400, false),
     AuditUnavailable => ("audit_unavailable", 503, true),
+    ProviderUnavailable => ("provider_unavailable", 503, true),
+    ProviderBusy => ("provider_busy", 503, true),
 }
 
 impl ErrorCode {

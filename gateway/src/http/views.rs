@@ -127,8 +127,11 @@ pub struct ProviderView {
     pub kind: String,
     /// A name to show people.
     pub display_name: String,
-    /// `available`, or `degraded` when recent calls to the CA failed.
+    /// `available`; `degraded` when recent calls to the CA failed; `unavailable` while the
+    /// circuit breaker refuses calls.
     pub status: ProviderStatus,
+    /// The circuit breaker of the instance that answered.
+    pub circuit: CircuitView,
     /// What the CA supports.
     pub capabilities: CapabilitiesView,
 }
@@ -141,6 +144,20 @@ pub enum ProviderStatus {
     Available,
     /// Recent calls to the CA failed.
     Degraded,
+    /// The circuit breaker is open: calls fail at once with `provider_unavailable`.
+    Unavailable,
+}
+
+/// Where a provider's circuit breaker stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CircuitView {
+    /// Calls pass.
+    Closed,
+    /// Calls are refused until the open period ends.
+    Open,
+    /// A few probe calls pass to learn whether the CA is back.
+    HalfOpen,
 }
 
 /// What a provider supports.
@@ -472,6 +489,17 @@ impl From<providers::ProviderStatus> for ProviderStatus {
         match status {
             providers::ProviderStatus::Available => Self::Available,
             providers::ProviderStatus::Degraded => Self::Degraded,
+            providers::ProviderStatus::Unavailable => Self::Unavailable,
+        }
+    }
+}
+
+impl From<providers::breaker::CircuitState> for CircuitView {
+    fn from(state: providers::breaker::CircuitState) -> Self {
+        match state {
+            providers::breaker::CircuitState::Closed => Self::Closed,
+            providers::breaker::CircuitState::Open => Self::Open,
+            providers::breaker::CircuitState::HalfOpen => Self::HalfOpen,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The configured CAs: each adapter with its trust anchors and recent health, built once at
 //! start-up and immutable afterwards. Every call to a CA goes through [`Provider`], which
-//! times it for the metrics and keeps the provider's health.
+//! guards it (circuit breaker, concurrency cap, budgeted retries), times it for the metrics
+//! and keeps the provider's health.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,18 +9,25 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use kyso_adapter_core::{
-    AdapterDescriptor, AdapterError, CaAdapter, CaCertificate, CaSession, SignOutcome, SignRequest,
+    AdapterDescriptor, AdapterError, CaAdapter, CaCertificate, CaSession, Fault, SignOutcome,
+    SignRequest,
 };
 
 use kyso_adapter_http::{CaHttp, HttpSettings};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::config::{ConfigError, ProviderSettings};
+use crate::config::{ConfigError, ProviderSettings, ResilienceSettings};
+use crate::domain::error::ErrorCode;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::verify::{RevocationPolicy, TrustAnchors};
+use breaker::{CircuitBreaker, CircuitOpen, CircuitState};
+use retries::RetryPolicy;
 use sessions::SessionCache;
 
+pub mod breaker;
 pub mod registry;
+pub mod retries;
 pub mod sessions;
 
 /// Whether a provider's recent calls succeeded.
@@ -29,6 +37,61 @@ pub enum ProviderStatus {
     Available,
     /// Recent calls to the CA failed.
     Degraded,
+    /// The circuit breaker is open: calls are refused without reaching the CA.
+    Unavailable,
+}
+
+/// Why a call to a provider did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The CA failed or refused the call.
+    #[error(transparent)]
+    Ca(#[from] AdapterError),
+    /// The circuit breaker is open: the CA was not called.
+    #[error("the provider's circuit breaker is open (retry after {:?})", .0.retry_after)]
+    CircuitOpen(CircuitOpen),
+    /// Every call slot to the CA stayed taken for the queue timeout: the CA was not called.
+    #[error("every call slot to the provider stayed taken")]
+    Busy,
+}
+
+impl ProviderError {
+    /// Whether the same call may succeed if tried again later.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Ca(error) => error.is_retryable(),
+            Self::CircuitOpen(_) | Self::Busy => true,
+        }
+    }
+
+    /// The stable code portals see for it.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Ca(error) => ErrorCode::of_ca_failure(error),
+            Self::CircuitOpen(_) => ErrorCode::ProviderUnavailable,
+            Self::Busy => ErrorCode::ProviderBusy,
+        }
+    }
+
+    /// Whether the CA may have acted on the request although no answer was seen; never for
+    /// a call the gateway did not make.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, Self::Ca(error) if error.outcome_unknown())
+    }
+}
+
+/// Whether a CA call's failure is the CA's (what the breaker counts), not the caller's.
+fn is_ca_failure(error: &AdapterError) -> bool {
+    error.fault() == Fault::Ca
+}
+
+/// Whether a call may be retried: only calls that change nothing at the CA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// A lookup or status poll: retried on the CA's transient failures, within budget.
+    Allowed,
+    /// A submission or cancellation: never repeated here.
+    Never,
 }
 
 /// Consecutive failed calls after which a provider is reported `degraded`.
@@ -43,11 +106,16 @@ pub struct Provider {
     metrics: Metrics,
     sessions: SessionCache,
     request_timeout: Duration,
+    breaker: CircuitBreaker,
+    retries: RetryPolicy,
+    call_slots: Semaphore,
+    queue_timeout: Duration,
 }
 
 impl Provider {
     /// A provider around an adapter (tests build adapters of their own); `request_timeout`
-    /// is the longest one call to the CA may take.
+    /// is the longest one call to the CA may take. Guarded by the default resilience
+    /// settings until [`Provider::with_resilience`].
     pub fn new(
         adapter: Arc<dyn CaAdapter>,
         trust_anchors: TrustAnchors,
@@ -56,6 +124,7 @@ impl Provider {
         request_timeout: Duration,
     ) -> Self {
         metrics.register_provider(&adapter.descriptor().id);
+        let resilience = ResilienceSettings::default();
         Self {
             adapter,
             trust_anchors: Arc::new(trust_anchors),
@@ -64,7 +133,21 @@ impl Provider {
             metrics,
             sessions,
             request_timeout,
+            breaker: CircuitBreaker::new(resilience.breaker.clone()),
+            retries: RetryPolicy::new(&resilience.retries),
+            call_slots: Semaphore::new(resilience.max_concurrent_calls),
+            queue_timeout: Duration::from_millis(resilience.queue_timeout_ms),
         }
+    }
+
+    /// The same provider guarded by `resilience` (validated by [`check_resilience`]).
+    #[must_use]
+    pub fn with_resilience(mut self, resilience: &ResilienceSettings) -> Self {
+        self.breaker = CircuitBreaker::new(resilience.breaker.clone());
+        self.retries = RetryPolicy::new(&resilience.retries);
+        self.call_slots = Semaphore::new(resilience.max_concurrent_calls);
+        self.queue_timeout = Duration::from_millis(resilience.queue_timeout_ms);
+        self
     }
 
     /// Who the provider is and what it supports.
@@ -94,13 +177,21 @@ impl Provider {
         self.revocation_policy
     }
 
-    /// `degraded` after several failed calls in a row, else `available`.
+    /// `unavailable` while the circuit breaker is open, `degraded` after several failed
+    /// calls in a row, else `available`.
     pub fn status(&self) -> ProviderStatus {
-        if self.consecutive_failures.load(Ordering::Relaxed) >= DEGRADED_AFTER_FAILURES {
+        if self.breaker.state() == CircuitState::Open {
+            ProviderStatus::Unavailable
+        } else if self.consecutive_failures.load(Ordering::Relaxed) >= DEGRADED_AFTER_FAILURES {
             ProviderStatus::Degraded
         } else {
             ProviderStatus::Available
         }
+    }
+
+    /// Where the provider's circuit breaker stands.
+    pub fn circuit_state(&self) -> CircuitState {
+        self.breaker.state()
     }
 
     fn observe<T>(&self, operation: &str, started: Instant, result: &Result<T, AdapterError>) {
@@ -110,14 +201,26 @@ impl Provider {
                 "ok"
             }
             Err(error) => {
-                if error.fault() != kyso_adapter_core::Fault::Caller {
+                if error.fault() != Fault::Caller {
                     self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
                 }
-                crate::domain::error::ErrorCode::of_ca_failure(error).as_str()
+                ErrorCode::of_ca_failure(error).as_str()
             }
         };
         self.metrics
             .observe_ca(self.id(), operation, outcome, started.elapsed());
+    }
+
+    /// A slot for one call, waiting at most the queue timeout for one to free up.
+    async fn call_slot(&self) -> Result<SemaphorePermit<'_>, ProviderError> {
+        match tokio::time::timeout(self.queue_timeout, self.call_slots.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            // The semaphore is never closed; a timeout is the only other way out.
+            Ok(Err(_)) | Err(_) => {
+                self.metrics.count_short_circuit(self.id(), "busy");
+                Err(ProviderError::Busy)
+            }
+        }
     }
 
     /// The cached CA session, or a new one (one login for every instance).
@@ -132,21 +235,49 @@ impl Provider {
             .await
     }
 
-    /// Runs one CA call with a session when the CA needs one, opening a new session and
-    /// trying once more when the CA refuses the cached one; timed and counted.
-    async fn call<T, Call, Calling>(&self, operation: &str, call: Call) -> Result<T, AdapterError>
+    /// Runs one CA call through the breaker and a call slot, with a session when the CA
+    /// needs one (opening a new session and trying once more when the CA refuses the cached
+    /// one); timed and counted. A call that changes nothing at the CA is retried on the CA's
+    /// transient failures while the breaker is closed and the retry budget allows.
+    async fn call<T, Call, Calling>(
+        &self,
+        operation: &str,
+        retry: Retry,
+        call: Call,
+    ) -> Result<T, ProviderError>
     where
         Call: Fn(Option<CaSession>) -> Calling,
         Calling: Future<Output = Result<T, AdapterError>>,
     {
-        let started = Instant::now();
-        let result = if self.adapter.needs_session() {
-            self.call_with_session(&call).await
-        } else {
-            call(None).await
-        };
-        self.observe(operation, started, &result);
-        result
+        self.retries.count_attempt();
+        let mut retries = 0;
+        loop {
+            let admission = self.breaker.admit().map_err(|open| {
+                self.metrics.count_short_circuit(self.id(), "open");
+                ProviderError::CircuitOpen(open)
+            })?;
+            let slot = self.call_slot().await?;
+            let started = Instant::now();
+            let result = if self.adapter.needs_session() {
+                self.call_with_session(&call).await
+            } else {
+                call(None).await
+            };
+            drop(slot);
+            admission.record(result.as_ref().is_err_and(is_ca_failure));
+            self.observe(operation, started, &result);
+            match result {
+                Err(error) if retry == Retry::Allowed && error.is_retryable() => {
+                    retries += 1;
+                    if !(self.breaker.allows_retry() && self.retries.grant(retries)) {
+                        return Err(error.into());
+                    }
+                    tracing::debug!(provider = self.id(), operation, %error, retries, "retrying a CA call");
+                    tokio::time::sleep(self.retries.backoff(retries)).await;
+                }
+                other => return other.map_err(ProviderError::from),
+            }
+        }
     }
 
     async fn call_with_session<T, Calling>(
@@ -167,18 +298,18 @@ impl Provider {
     }
 
     /// The citizen's certificates at this CA.
-    pub async fn certificates(&self, user_id: &str) -> Result<Vec<CaCertificate>, AdapterError> {
+    pub async fn certificates(&self, user_id: &str) -> Result<Vec<CaCertificate>, ProviderError> {
         let adapter = &self.adapter;
-        self.call("certificates", |session| async move {
+        self.call("certificates", Retry::Allowed, |session| async move {
             adapter.certificates(session.as_ref(), user_id).await
         })
         .await
     }
 
     /// Submits a signing request.
-    pub async fn begin_sign(&self, request: &SignRequest) -> Result<SignOutcome, AdapterError> {
+    pub async fn begin_sign(&self, request: &SignRequest) -> Result<SignOutcome, ProviderError> {
         let adapter = &self.adapter;
-        self.call("begin_sign", |session| async move {
+        self.call("begin_sign", Retry::Never, |session| async move {
             adapter.begin_sign(session.as_ref(), request).await
         })
         .await
@@ -190,18 +321,18 @@ impl Provider {
     }
 
     /// Asks where a transaction stands.
-    pub async fn poll(&self, ca_reference: &str) -> Result<SignOutcome, AdapterError> {
+    pub async fn poll(&self, ca_reference: &str) -> Result<SignOutcome, ProviderError> {
         let adapter = &self.adapter;
-        self.call("poll", |session| async move {
+        self.call("poll", Retry::Allowed, |session| async move {
             adapter.poll(session.as_ref(), ca_reference).await
         })
         .await
     }
 
     /// Withdraws a pending request at the CA (`Unsupported` where its protocol has no way).
-    pub async fn cancel(&self, ca_reference: &str) -> Result<(), AdapterError> {
+    pub async fn cancel(&self, ca_reference: &str) -> Result<(), ProviderError> {
         let adapter = &self.adapter;
-        self.call("cancel", |session| async move {
+        self.call("cancel", Retry::Never, |session| async move {
             adapter.cancel(session.as_ref(), ca_reference).await
         })
         .await
@@ -356,6 +487,9 @@ fn build_provider(
         ConfigError::invalid(context(&format!("timeouts.{}", error.field)), error.message)
     })?;
     let request_timeout = Duration::from_millis(settings.timeouts.request_ms);
+    check_resilience(&settings.resilience).map_err(|(field, message)| {
+        ConfigError::invalid(context(&format!("resilience.{field}")), message)
+    })?;
 
     let mut capabilities = settings.adapter.default_capabilities();
     let limits = &settings.limits;
@@ -397,5 +531,50 @@ fn build_provider(
         sessions,
         request_timeout,
     )
-    .with_revocation_policy(settings.revocation))
+    .with_revocation_policy(settings.revocation)
+    .with_resilience(&settings.resilience))
+}
+
+/// The first field of `resilience` that cannot work, with why.
+pub fn check_resilience(
+    resilience: &ResilienceSettings,
+) -> Result<(), (&'static str, &'static str)> {
+    let breaker = &resilience.breaker;
+    let checks = [
+        (
+            breaker.window_secs >= 1,
+            "breaker.window_secs",
+            "must be at least 1",
+        ),
+        (
+            breaker.minimum_calls >= 1,
+            "breaker.minimum_calls",
+            "must be at least 1",
+        ),
+        (
+            (1..=100).contains(&breaker.failure_rate_percent),
+            "breaker.failure_rate_percent",
+            "must be 1 to 100",
+        ),
+        (
+            breaker.half_open_probes >= 1,
+            "breaker.half_open_probes",
+            "must be at least 1",
+        ),
+        (
+            resilience.retries.budget_percent <= 100,
+            "retries.budget_percent",
+            "must be 0 to 100",
+        ),
+        (
+            resilience.max_concurrent_calls >= 1
+                && resilience.max_concurrent_calls <= Semaphore::MAX_PERMITS,
+            "max_concurrent_calls",
+            "must be at least 1",
+        ),
+    ];
+    match checks.into_iter().find(|(valid, _, _)| !valid) {
+        Some((_, field, message)) => Err((field, message)),
+        None => Ok(()),
+    }
 }

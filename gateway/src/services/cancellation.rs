@@ -11,6 +11,7 @@ use super::{Signing, is_refusal};
 use crate::audit::{Entry, Event};
 use crate::domain::error::{ErrorCode, ServiceError};
 use crate::domain::transaction::{Transaction, TransactionStatus, shard_of_transaction};
+use crate::providers::ProviderError;
 
 impl Signing {
     /// Cancels a pending transaction; a refusal is recorded first.
@@ -74,7 +75,7 @@ impl Signing {
             Ok(()) => {
                 tracing::info!(transaction_id = %transaction.id, "request withdrawn at the CA");
             }
-            Err(AdapterError::Unsupported(_)) => {}
+            Err(ProviderError::Ca(AdapterError::Unsupported(_))) => {}
             Err(error) => {
                 tracing::warn!(transaction_id = %transaction.id, %error, "the CA did not withdraw the request");
             }

@@ -25,6 +25,8 @@ use crate::audit::events;
 use crate::domain::error::ErrorCode;
 use crate::domain::transaction::{Submission, Transaction};
 use crate::metrics::Metrics;
+use crate::providers::ProviderError;
+use crate::providers::retries::jittered;
 use crate::store::{Lease, StoreError};
 
 /// Longest time a transaction the CA says it does not know is still asked about, because the
@@ -159,8 +161,7 @@ impl Signing {
 
     async fn follow_until_final(&self, transaction_id: &str, start: Start) {
         let lease = Duration::from_millis(self.settings.follow_lease_ms);
-        let max_delay = Duration::from_millis(self.settings.poll_max_ms.max(1));
-        let mut delay = Duration::from_millis(self.settings.poll_initial_ms.max(1));
+        let mut delay = self.first_poll_delay();
         let mut gauge = None;
         let mut known = match start {
             Start::Fresh => None,
@@ -178,7 +179,7 @@ impl Signing {
                 Err(error) => {
                     tracing::warn!(%transaction_id, %error, "store unavailable while following");
                     tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(max_delay);
+                    delay = self.next_poll_delay(delay);
                     continue;
                 }
             }
@@ -196,10 +197,9 @@ impl Signing {
                     tokio::time::sleep(delay).await;
                 }
             }
-            delay = (delay * 2).min(max_delay);
+            delay = self.next_poll_delay(delay);
         }
-        self.confirm_outcome_recorded(transaction_id, delay, max_delay)
-            .await;
+        self.confirm_outcome_recorded(transaction_id, delay).await;
         let released = self.store.forget_pending(transaction_id).await.and(
             self.store
                 .release_lease(Lease::Follow(transaction_id), &self.instance_id)
@@ -214,12 +214,7 @@ impl Signing {
     /// Waits until the final outcome of `transaction_id` is in the audit trail (written
     /// once per transaction, so usually found there already), retrying with backoff while
     /// the store or the trail fails.
-    async fn confirm_outcome_recorded(
-        &self,
-        transaction_id: &str,
-        mut delay: Duration,
-        max_delay: Duration,
-    ) {
+    async fn confirm_outcome_recorded(&self, transaction_id: &str, mut delay: Duration) {
         if self
             .auditor
             .recorded(&events::final_outcome_key(transaction_id))
@@ -241,10 +236,29 @@ impl Signing {
                 Err(error) => {
                     tracing::warn!(%transaction_id, %error, "final outcome not in the audit trail yet; retrying");
                     tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(max_delay);
+                    delay = self.next_poll_delay(delay);
                 }
             }
         }
+    }
+
+    fn first_poll_delay(&self) -> Duration {
+        Duration::from_millis(self.settings.poll_initial_ms.max(1))
+    }
+
+    fn max_poll_delay(&self) -> Duration {
+        Duration::from_millis(self.settings.poll_max_ms.max(1))
+    }
+
+    /// The wait after `delay`: growing towards the configured maximum with decorrelated
+    /// jitter, so that transactions submitted together (or a CA's outage that failed them
+    /// together) do not poll in lockstep.
+    fn next_poll_delay(&self, delay: Duration) -> Duration {
+        let max_delay = self.max_poll_delay();
+        jittered(
+            self.first_poll_delay().min(max_delay),
+            (delay * 3).min(max_delay),
+        )
     }
 
     /// Records `answer` over the latest version of the transaction.
@@ -342,7 +356,7 @@ impl Signing {
             }
             // A submission the CA has not recorded yet (it timed out and may still be in
             // flight) is not-found for a while; only after a grace period is it lost.
-            Err(AdapterError::TransactionNotFound(_)) => {
+            Err(ProviderError::Ca(AdapterError::TransactionNotFound(_))) => {
                 let window: time::Duration = transaction.expires_at - transaction.created_at;
                 let grace = (window / 4_i32).min(UNKNOWN_AT_CA_GRACE_MAX);
                 let within_grace = OffsetDateTime::now_utc() - transaction.created_at < grace;

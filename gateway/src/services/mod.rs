@@ -38,7 +38,7 @@ use crate::config::TransactionSettings;
 use crate::domain::error::{ErrorCode, ServiceError};
 use crate::domain::transaction::Transaction;
 use crate::metrics::Metrics;
-use crate::providers::{Provider, Providers};
+use crate::providers::{Provider, ProviderError, Providers};
 use crate::store::{Store, StoreError};
 use crate::trust::Trust;
 use admission::Admission;
@@ -170,6 +170,23 @@ impl Signing {
                 .await?);
         }
         Ok(transaction)
+    }
+}
+
+impl From<ProviderError> for ServiceError {
+    fn from(error: ProviderError) -> Self {
+        match error {
+            ProviderError::Ca(error) => Self::from(error),
+            ProviderError::CircuitOpen(open) => Self::new(
+                ErrorCode::ProviderUnavailable,
+                "the CA is failing and the gateway is not calling it for now",
+            )
+            .with_retry_after(open.retry_after),
+            ProviderError::Busy => Self::new(
+                ErrorCode::ProviderBusy,
+                "too many calls to this CA are in flight; try again shortly",
+            ),
+        }
     }
 }
 

@@ -339,7 +339,7 @@ impl Signing {
                 return transaction;
             }
             Err(error) => {
-                let code = ErrorCode::of_ca_failure(&error);
+                let code = error.code();
                 tracing::warn!(transaction_id = %transaction.id, %error, "CA refused the submission");
                 let failed = transaction.clone();
                 return match self
@@ -542,6 +542,10 @@ fn submission_message(code: ErrorCode) -> &'static str {
         ErrorCode::CaTimeout => "the CA did not answer the signing request in time",
         ErrorCode::CaUnavailable => "the CA is unavailable",
         ErrorCode::CertificateUnusable => "the CA says the certificate cannot sign",
+        ErrorCode::ProviderUnavailable => {
+            "the CA is failing and the gateway is not calling it for now; submit again later"
+        }
+        ErrorCode::ProviderBusy => "too many calls to this CA were in flight; submit again",
         _ => "the CA refused the signing request",
     }
 }

@@ -14,7 +14,14 @@ use crate::services::Signing;
 /// How long readiness waits for the store.
 const STORE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub(crate) async fn metrics(metrics: web::Data<Metrics>) -> Result<HttpResponse, ServiceError> {
+pub(crate) async fn metrics(
+    metrics: web::Data<Metrics>,
+    signing: web::Data<Signing>,
+) -> Result<HttpResponse, ServiceError> {
+    // Breakers change state with time as well as with calls: read them as of this scrape.
+    for provider in signing.providers().iter() {
+        metrics.set_circuit_state(provider.id(), provider.circuit_state().gauge_value());
+    }
     let text = metrics.render().map_err(|error| {
         tracing::error!(%error, "metrics could not be rendered");
         ServiceError::new(ErrorCode::InternalError, "metrics could not be rendered")

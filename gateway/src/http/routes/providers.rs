@@ -17,6 +17,7 @@ pub(crate) async fn list(_: Principal, signing: web::Data<Signing>) -> web::Json
                 kind: descriptor.kind.to_owned(),
                 display_name: descriptor.display_name.clone(),
                 status: provider.status().into(),
+                circuit: provider.circuit_state().into(),
                 capabilities: CapabilitiesView {
                     hash_algorithms: descriptor.capabilities.hash_algorithms.clone(),
                     key_algorithms: descriptor.capabilities.key_algorithms.clone(),
