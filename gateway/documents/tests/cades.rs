@@ -47,9 +47,9 @@ async fn openssl_verifies_b_b_and_b_t_for_every_algorithm() {
     ] {
         let attributes =
             cades::prepare(CONTENT, &citizen.certificate.der, signing_time).expect("attributes");
-        // Kept across the wait for the citizen, as the gateway keeps it.
-        let attributes =
-            SignedAttributes::from_der(&attributes.to_der().to_vec()).expect("restored");
+        // Kept as bytes across the wait for the citizen, as the gateway keeps it.
+        let kept: Vec<u8> = attributes.to_der().into();
+        let attributes = SignedAttributes::from_der(&kept).expect("restored");
         let b_b = fixture.assemble(citizen, scheme, algorithm, &attributes);
         let run = openssl_cms_verify(b_b.to_der(), CONTENT).await;
         assert!(accepted(&run), "{scheme:?} B-B: {}", run.output());

@@ -89,7 +89,7 @@ async fn each_tsa_fault_is_its_own_error() {
     tsa.fail_next(TsaFault::Status { status: 500 });
     assert_eq!(stamp(request()).await.0, 500);
 
-    let cases: [(TsaFault, fn(&TimeStampError) -> bool); 6] = [
+    let cases: [(TsaFault, ErrorCheck); 6] = [
         (TsaFault::Garbage, |e| {
             matches!(e, TimeStampError::Garbage(_))
         }),
@@ -129,6 +129,9 @@ async fn each_tsa_fault_is_its_own_error() {
         Err(TimeStampError::UntrustedTsa(_))
     ));
 }
+
+/// Whether an error is the one a fault must give.
+type ErrorCheck = fn(&TimeStampError) -> bool;
 
 #[test]
 fn only_a_time_stamping_certificate_can_stamp() {

@@ -270,7 +270,7 @@ mod tests {
 
         let parsed: Certificate = der::Decode::from_der(&cert).expect("a certificate");
         assert!(attributes.names_signer(&parsed, &cert));
-        let mut other = cert.clone();
+        let mut other = cert;
         let last = other.len() - 1;
         other[last] ^= 1;
         assert!(!attributes.names_signer(&parsed, &other));

@@ -54,7 +54,11 @@ pub fn assemble(
     let value = algorithm.signature_value(signature)?;
     algorithm.verify(signer_certificate, &attributes.digest_to_sign(), &value)?;
 
-    let mut certificates = vec![certificate.clone()];
+    let sid = SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+        issuer: certificate.tbs_certificate.issuer.clone(),
+        serial_number: certificate.tbs_certificate.serial_number.clone(),
+    });
+    let mut certificates = vec![certificate];
     for der in chain {
         let chained = parse_certificate(der)?;
         if !certificates.contains(&chained) {
@@ -67,10 +71,7 @@ pub fn assemble(
     };
     let signer_info = SignerInfo {
         version: CmsVersion::V1,
-        sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-            issuer: certificate.tbs_certificate.issuer.clone(),
-            serial_number: certificate.tbs_certificate.serial_number.clone(),
-        }),
+        sid,
         digest_alg: sha256.clone(),
         signed_attrs: Some(attributes.attributes().clone()),
         signature_algorithm: algorithm.identifier()?,
