@@ -41,7 +41,7 @@ use cmpv2::status::{PkiFailureInfoValues, PkiStatus, PkiStatusInfo};
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
 use cms::content_info::{CmsVersion, ContentInfo};
 use cms::signed_data::{EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo};
-use der::asn1::{GeneralizedTime, Int, OctetString, SetOfVec};
+use der::asn1::{GeneralizedTime, Int, OctetString, SetOfVec, UtcTime};
 use der::oid::ObjectIdentifier;
 use der::oid::db::rfc5911::{
     ID_AA_SIGNING_CERTIFICATE_V_2, ID_CONTENT_TYPE, ID_MESSAGE_DIGEST, ID_SIGNED_DATA,
@@ -292,7 +292,11 @@ impl TimeStampAuthority {
                 ID_MESSAGE_DIGEST,
                 &OctetString::new(Sha256::digest(&tst_info).to_vec())?,
             )?,
-            attribute(ID_SIGNING_TIME, &x509_cert::time::Time::try_from(now)?)?,
+            // UTCTime, as RFC 5652 §11.3 wants for dates through 2049.
+            attribute(
+                ID_SIGNING_TIME,
+                &x509_cert::time::Time::UtcTime(UtcTime::from_system_time(now)?),
+            )?,
             attribute(
                 ID_AA_SIGNING_CERTIFICATE_V_2,
                 &signing_certificate(&certificate, &signer.certificate.der)?,

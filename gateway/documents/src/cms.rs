@@ -16,7 +16,7 @@
 //! [`validate`] reads any SignedData back (a `.p7s`, a PDF's `/Contents`) and reports what
 //! holds. The structures are `cms`'s and `x509-cert`'s (the der 0.7 generation), encoded by
 //! `der`; only the ESS signingCertificateV2 types (RFC 5035), which `cms` 0.2 lacks, are
-//! declared here ([`ess`]).
+//! declared here (module `ess`).
 
 mod algorithm;
 pub(crate) mod attributes;
