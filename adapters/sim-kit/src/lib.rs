@@ -15,6 +15,8 @@
 //! * [`revocation`]: the [`Revocation`] every [`TestPki`] carries: its CAs' CRLs and OCSP
 //!   responder, revoking certificates, and the [`RevocationSwitches`] (unauthorised responder,
 //!   stale answers, outages).
+//! * [`tsa`]: a [`TimeStampAuthority`] (RFC 3161) whose certificate the PKI's root issues, its
+//!   HTTP routes ([`tsa::scope`], [`tsa::configure`]) and its [`TsaFault`]s.
 //! * [`judge`]: the `openssl` binary as the independent judge of that data, for tests.
 //! * [`server`]: [`SimServer`], an actix-web server on a local listener that stops on drop.
 //! * [`control`]: the common `/_sim` HTTP control API, mounted for any simulator implementing
@@ -43,6 +45,7 @@ pub mod judge;
 pub mod pki;
 pub mod revocation;
 pub mod server;
+pub mod tsa;
 
 pub use behaviour::{Behaviour, Decision};
 pub use control::{ControlError, ControlTarget};
@@ -56,3 +59,4 @@ pub use revocation::{
     Revoked, RevokedCertificate,
 };
 pub use server::SimServer;
+pub use tsa::{TimeStampAuthority, TsaError, TsaFault};

@@ -31,9 +31,13 @@ use rsa::{Pkcs1v15Sign, Pss, RsaPrivateKey};
 use serde::Serialize;
 use sha2::{Sha256, Sha384, Sha512};
 use time::OffsetDateTime;
+use x509_cert::der::Encode as _;
+use x509_cert::der::oid::AssociatedOid as _;
+use x509_cert::der::oid::db::rfc5280::ID_KP_TIME_STAMPING;
+use x509_cert::ext::pkix::ExtendedKeyUsage;
 
 use crate::revocation::{
-    Authority, ROOT_ID, Responder, Revocation, RevocationError, issuing_ca_id,
+    Authority, ROOT_ID, Responder, Revocation, RevocationError, custom_extension, issuing_ca_id,
     ocsp_nocheck_extension, publication_extensions,
 };
 
@@ -586,6 +590,41 @@ impl TestPki {
     pub fn issuer_of(&self, citizen: &IssuedCitizen) -> Option<&Certificate> {
         self.issuing_cas.get(citizen.issuer)
     }
+
+    /// A time-stamping authority's fresh P-256 key and its certificate `subject`, issued by the
+    /// root (with the root's revocation pointers if the PKI is served somewhere) for
+    /// [`ISSUING_VALIDITY_DAYS`]: see [`time_stamping_unit`].
+    pub(crate) fn issue_time_stamping_unit(
+        &self,
+        subject: &Subject,
+    ) -> Result<Responder, PkiError> {
+        let root = self.revocation.authority(ROOT_ID)?;
+        let (not_before, now) = start_of_validity();
+        time_stamping_unit(
+            subject,
+            Some((root, self.revocation.served_at())),
+            Validity::days(not_before, now, ISSUING_VALIDITY_DAYS),
+        )
+    }
+}
+
+/// Now and an hour ago, in whole seconds (what certificates hold): the bounds new certificates
+/// start from.
+fn start_of_validity() -> (OffsetDateTime, OffsetDateTime) {
+    let now = OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    (now - time::Duration::hours(1), now)
+}
+
+/// A self-signed time-stamping certificate `subject` with a fresh key, valid like an issuing CA:
+/// a TSA no relying party trusts.
+pub(crate) fn foreign_time_stamping_unit(subject: &Subject) -> Result<Responder, PkiError> {
+    let (not_before, now) = start_of_validity();
+    time_stamping_unit(
+        subject,
+        None,
+        Validity::days(not_before, now, ISSUING_VALIDITY_DAYS),
+    )
 }
 
 /// Collects what a [`TestPki`] is made of; [`build`](Self::build) generates it.
@@ -658,10 +697,7 @@ impl TestPkiBuilder {
                 self.issuing_cas.len()
             )));
         }
-        // Whole seconds: that is what the certificates can hold.
-        let now = OffsetDateTime::now_utc();
-        let now = now.replace_nanosecond(0).unwrap_or(now);
-        let not_before = now - time::Duration::hours(1);
+        let (not_before, now) = start_of_validity();
 
         // Start the citizens' keys first: they take longest.
         let kinds: Vec<KeyKind> = self.citizens.iter().map(|spec| spec.key_kind).collect();
@@ -920,6 +956,43 @@ fn responder(
             params.use_authority_key_identifier_extension = true;
             (params.signed_by(&key, issuer)?, issuer_subject)
         }
+        None => (params.self_signed(&key)?, subject),
+    };
+    let certificate = described(
+        cert.der(),
+        cert.pem(),
+        serial,
+        subject,
+        issuer_subject,
+        validity,
+    );
+    Ok(Responder { key, certificate })
+}
+
+/// A time-stamping authority's key and certificate (RFC 3161 §2.3): keyUsage digitalSignature and
+/// an extKeyUsage holding timeStamping alone, **critical** (rcgen writes its own extKeyUsage
+/// non-critical, so this one is a custom extension), issued by `issuer` or self-signed.
+fn time_stamping_unit(
+    subject: &Subject,
+    issuer: Option<(&Authority, Option<&str>)>,
+    validity: Validity,
+) -> Result<Responder, PkiError> {
+    let (mut params, serial) = certificate_params(subject, validity, issuer)?;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    let usage = ExtendedKeyUsage(vec![ID_KP_TIME_STAMPING]);
+    let mut extension = custom_extension(
+        ExtendedKeyUsage::OID,
+        usage.to_der().map_err(RevocationError::from)?,
+    );
+    extension.set_criticality(true);
+    params.custom_extensions.push(extension);
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let (cert, issuer_subject) = match issuer {
+        Some((authority, _)) => (
+            params.signed_by(&key, &authority.issuer)?,
+            &authority.certificate.subject,
+        ),
         None => (params.self_signed(&key)?, subject),
     };
     let certificate = described(

@@ -306,7 +306,7 @@ pub(crate) struct Authority {
     pub(crate) responder: Responder,
 }
 
-/// A key that can sign OCSP responses, with its certificate.
+/// A key that signs on a CA's behalf (OCSP responses, time-stamp tokens), with its certificate.
 pub(crate) struct Responder {
     pub(crate) key: KeyPair,
     pub(crate) certificate: Certificate,
@@ -387,7 +387,7 @@ pub(crate) fn ocsp_nocheck_extension() -> Result<CustomExtension, RevocationErro
     Ok(custom_extension(ID_PKIX_OCSP_NOCHECK, Null.to_der()?))
 }
 
-fn custom_extension(oid: ObjectIdentifier, content: Vec<u8>) -> CustomExtension {
+pub(crate) fn custom_extension(oid: ObjectIdentifier, content: Vec<u8>) -> CustomExtension {
     let arcs: Vec<u64> = oid.arcs().map(u64::from).collect();
     CustomExtension::from_oid_content(&arcs, content)
 }
@@ -459,12 +459,17 @@ impl Revocation {
         self.base_url.as_deref().map(|base| crl_url(base, id))
     }
 
+    /// The simulator's base address the PKI was built with, if any.
+    pub(crate) fn served_at(&self) -> Option<&str> {
+        self.base_url.as_deref()
+    }
+
     /// The OCSP responder's URL, if the PKI was built with a base address.
     pub fn ocsp_url(&self) -> Option<String> {
         self.base_url.as_deref().map(ocsp_url)
     }
 
-    fn authority(&self, id: &str) -> Result<&Authority, RevocationError> {
+    pub(crate) fn authority(&self, id: &str) -> Result<&Authority, RevocationError> {
         self.authorities
             .iter()
             .find(|a| a.id == id)

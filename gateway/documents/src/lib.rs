@@ -16,3 +16,18 @@
 pub mod cms;
 pub mod pades;
 pub mod timestamp;
+
+/// What the unit tests share.
+#[cfg(test)]
+mod test_support {
+    /// A self-signed P-256 certificate, DER.
+    pub(crate) fn self_signed_certificate() -> Vec<u8> {
+        let key = rcgen::KeyPair::generate().expect("a key");
+        rcgen::CertificateParams::new(vec!["test.invalid".to_owned()])
+            .expect("parameters")
+            .self_signed(&key)
+            .expect("a certificate")
+            .der()
+            .to_vec()
+    }
+}

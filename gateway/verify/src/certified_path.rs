@@ -12,7 +12,7 @@
 
 use time::OffsetDateTime;
 
-use crate::path::{self, display_name, format_time};
+use crate::path::{self, KeyPurpose, display_name, format_time};
 use crate::report::{Finding, Indication, SubIndication, VerificationReport};
 use crate::revocation::{self, PathCertificate, RevocationPolicy, RevocationSource};
 use crate::signature::{CheckedSignature, SignerKey};
@@ -42,9 +42,28 @@ pub struct RevocationRequest<'a> {
 }
 
 impl CertifiedPath {
-    /// Builds and judges the path of `signer_der`, with the intermediates `chain_der` the CA
-    /// sent, to `anchors`, at `at`.
+    /// Builds and judges the path of `signer_der`, a document signer's certificate, with the
+    /// intermediates `chain_der` the CA sent, to `anchors`, at `at`.
     pub fn build(
+        signer_der: &[u8],
+        chain_der: &[Vec<u8>],
+        anchors: &TrustAnchors,
+        at: OffsetDateTime,
+    ) -> Self {
+        Self::build_for(
+            KeyPurpose::DocumentSigning,
+            signer_der,
+            chain_der,
+            anchors,
+            at,
+        )
+    }
+
+    /// [`Self::build`] for a certificate judged fit for `purpose` (a time-stamping
+    /// authority's, for instance). Its [`crate::cache_key`] does not tell purposes apart:
+    /// cache paths of one purpose under one key space.
+    pub fn build_for(
+        purpose: KeyPurpose,
         signer_der: &[u8],
         chain_der: &[Vec<u8>],
         anchors: &TrustAnchors,
@@ -62,7 +81,7 @@ impl CertifiedPath {
         };
         let signer_key = SignerKey::of(&signer);
         let nodes = crate::nodes(signer, signer_der, chain_der, anchors);
-        let found = path::validate(&nodes, at);
+        let found = path::validate(&nodes, at, purpose);
         let certificates: Vec<PathCertificate> = found
             .path
             .iter()

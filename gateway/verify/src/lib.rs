@@ -29,6 +29,8 @@
 //! - [`verify_signed_digests`] / [`verify_signed_digest`]: path, citizen and each document
 //!   signature, on the CA's answer (the path is validated once for all the documents);
 //! - [`validate_path`]: the path alone;
+//! - [`validate_time_stamping_path`]: the path of a time-stamping authority's certificate
+//!   (RFC 3161), judged for [`KeyPurpose::TimeStamping`];
 //! - [`CertifiedPath`]: the path built once and reused ([`CertifiedPath::certificate_report`],
 //!   [`CertifiedPath::verify_digests`]), with the certificates whose revocation status it
 //!   needs ([`CertifiedPath::revocation_requests`]);
@@ -55,6 +57,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 pub use certified_path::{CertifiedPath, RevocationRequest};
 pub use citizen::{IdentifierKind, SubjectIdentifier};
+pub use path::KeyPurpose;
 pub use report::{CertificateSummary, Indication, SubIndication, VerificationReport};
 pub use revocation::{
     CheckedCrl, GatheredRevocation, NoRevocationData, RevocationAnswer, RevocationDataError,
@@ -298,6 +301,25 @@ pub fn validate_path(
     ctx: &Validation<'_>,
 ) -> VerificationReport {
     CertifiedPath::build(signer_der, chain_der, ctx.anchors, ctx.at).certificate_report(None, ctx)
+}
+
+/// Validates the certification path of a time-stamping authority's certificate `tsa_der`, with
+/// the intermediates `chain_der` its token carried, at `ctx.at` (the token's genTime): the path
+/// rules of [`validate_path`], the end certificate judged for [`KeyPurpose::TimeStamping`]
+/// (a critical extKeyUsage holding timeStamping alone, RFC 3161 §2.3).
+pub fn validate_time_stamping_path(
+    tsa_der: &[u8],
+    chain_der: &[Vec<u8>],
+    ctx: &Validation<'_>,
+) -> VerificationReport {
+    CertifiedPath::build_for(
+        KeyPurpose::TimeStamping,
+        tsa_der,
+        chain_der,
+        ctx.anchors,
+        ctx.at,
+    )
+    .certificate_report(None, ctx)
 }
 
 /// Validates the path of `signer_der` and that it names the citizen with personal ID

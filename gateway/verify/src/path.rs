@@ -20,9 +20,10 @@
 //! - CA certificates: basicConstraints cA, keyUsage keyCertSign when keyUsage is present,
 //!   pathLenConstraint (non-self-issued intermediates below);
 //! - the signer's certificate: not a CA, keyUsage present with digitalSignature or
-//!   nonRepudiation, and an extKeyUsage, if present, with documentSigning
-//!   (1.3.6.1.5.5.7.3.36), emailProtection, Adobe Authentic Documents (1.2.840.113583.1.1.5)
-//!   or anyExtendedKeyUsage;
+//!   nonRepudiation, and the extKeyUsage its [`KeyPurpose`] asks for: for document signing,
+//!   none or one with documentSigning (1.3.6.1.5.5.7.3.36), emailProtection, Adobe Authentic
+//!   Documents (1.2.840.113583.1.1.5) or anyExtendedKeyUsage; for a time-stamping authority
+//!   (RFC 3161 §2.3), a critical extKeyUsage holding timeStamping and nothing else;
 //!
 //! The first path that passes is reported; if none does, the first complete path found, with
 //! its most severe finding; if no path reaches an anchor, the longest partial path. Revocation
@@ -59,6 +60,16 @@ const MAX_COMPLETE_PATHS: usize = 8;
 const EKU_DOCUMENT_SIGNING: Oid<'static> = oid!(1.3.6.1.5.5.7.3.36);
 /// Adobe Authentic Documents Trust (PDF signing).
 const EKU_ADOBE_AUTHENTIC_DOCUMENTS: Oid<'static> = oid!(1.2.840.113583.1.1.5);
+
+/// What the end certificate of a path (the signer's) is judged fit for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum KeyPurpose {
+    /// Signing documents: a citizen's certificate.
+    #[default]
+    DocumentSigning,
+    /// Signing RFC 3161 time-stamp tokens: a time-stamping authority's certificate.
+    TimeStamping,
+}
 
 /// Extensions kyso processes, and so accepts when critical.
 const PROCESSED_EXTENSIONS: [&Oid<'static>; 10] = [
@@ -157,11 +168,13 @@ pub(crate) struct Found {
     pub(crate) path: Vec<usize>,
 }
 
-/// Builds and judges a path for `nodes[0]` (the signer) among `nodes`, at `at`.
-pub(crate) fn validate(nodes: &[Node<'_>], at: OffsetDateTime) -> Found {
+/// Builds and judges a path for `nodes[0]` (the signer) among `nodes`, at `at`, the signer's
+/// certificate judged for `purpose`.
+pub(crate) fn validate(nodes: &[Node<'_>], at: OffsetDateTime, purpose: KeyPurpose) -> Found {
     let mut search = Search {
         nodes,
         at,
+        purpose,
         links: HashMap::new(),
         checks_left: MAX_SIGNATURE_CHECKS,
         complete_left: MAX_COMPLETE_PATHS,
@@ -218,6 +231,7 @@ type Judged = (Vec<usize>, Result<String, Finding>);
 struct Search<'n, 'a> {
     nodes: &'n [Node<'a>],
     at: OffsetDateTime,
+    purpose: KeyPurpose,
     links: HashMap<(usize, usize), Link>,
     checks_left: usize,
     complete_left: usize,
@@ -383,7 +397,7 @@ impl Search<'_, '_> {
             }
         }
         if position == 0 {
-            judge_signer(&whose, certificate, findings);
+            judge_signer(&whose, certificate, self.purpose, findings);
         } else {
             let below = path[1..position]
                 .iter()
@@ -466,7 +480,12 @@ fn judge_ca(
     }
 }
 
-fn judge_signer(whose: &str, certificate: &X509Certificate<'_>, findings: &mut Vec<Finding>) {
+fn judge_signer(
+    whose: &str,
+    certificate: &X509Certificate<'_>,
+    purpose: KeyPurpose,
+    findings: &mut Vec<Finding>,
+) {
     match certificate.basic_constraints() {
         Ok(Some(constraints)) if constraints.value.ca => findings.push(Finding::new(
             SubIndication::SigConstraintsFailure,
@@ -487,8 +506,9 @@ fn judge_signer(whose: &str, certificate: &X509Certificate<'_>, findings: &mut V
         )),
         Err(_) => findings.push(unreadable(whose, "keyUsage")),
     }
-    match certificate.extended_key_usage() {
-        Ok(Some(usage)) => {
+    match (purpose, certificate.extended_key_usage()) {
+        (_, Err(_)) => findings.push(unreadable(whose, "extKeyUsage")),
+        (KeyPurpose::DocumentSigning, Ok(Some(usage))) => {
             let usage = usage.value;
             let accepted = usage.any
                 || usage.email_protection
@@ -502,8 +522,27 @@ fn judge_signer(whose: &str, certificate: &X509Certificate<'_>, findings: &mut V
                 ));
             }
         }
-        Ok(None) => {}
-        Err(_) => findings.push(unreadable(whose, "extKeyUsage")),
+        (KeyPurpose::DocumentSigning, Ok(None)) => {}
+        (KeyPurpose::TimeStamping, Ok(Some(usage))) => {
+            let only_time_stamping = usage.value.time_stamping
+                && !(usage.value.any
+                    || usage.value.server_auth
+                    || usage.value.client_auth
+                    || usage.value.code_signing
+                    || usage.value.email_protection
+                    || usage.value.ocsp_signing)
+                && usage.value.other.is_empty();
+            if !(usage.critical && only_time_stamping) {
+                findings.push(Finding::new(
+                    SubIndication::SigConstraintsFailure,
+                    format!("{whose} is not a time-stamping authority's (its extKeyUsage must be critical and hold timeStamping alone)."),
+                ));
+            }
+        }
+        (KeyPurpose::TimeStamping, Ok(None)) => findings.push(Finding::new(
+            SubIndication::SigConstraintsFailure,
+            format!("{whose} has no extKeyUsage timeStamping, which a time-stamping authority's must have."),
+        )),
     }
 }
 
