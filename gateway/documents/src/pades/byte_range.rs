@@ -95,11 +95,11 @@ mod tests {
     }
 
     #[test]
-    fn an_offset_wider_than_the_placeholder_is_refused() {
+    fn offsets_wider_than_the_placeholder_are_refused() {
         let range = ByteRange {
             contents_start: 10_000_000_000,
             contents_end: 10_000_000_010,
-            tail_len: 1,
+            tail_len: 10_000_000_000,
         };
         assert_eq!(range.patched_text(), None);
     }
