@@ -35,10 +35,15 @@ fn sign_once_and_judge(name: &str, original: &[u8], xref_stream: bool) {
     let before = Document::load_mem(original).expect("original loads");
     let after = Document::load_mem(&signed).expect("signed loads");
     assert_eq!(after.xref_recovery, None, "the signed PDF needed repair");
-    assert_eq!(before.trailer.get(b"ID").ok(), after.trailer.get(b"ID").ok());
+    assert_eq!(
+        before.trailer.get(b"ID").ok(),
+        after.trailer.get(b"ID").ok()
+    );
     let prev = format!("/Prev {}", before.xref_start);
     assert!(
-        update.windows(prev.len()).any(|window| window == prev.as_bytes()),
+        update
+            .windows(prev.len())
+            .any(|window| window == prev.as_bytes()),
         "the update does not point back with {prev}"
     );
 
@@ -86,7 +91,11 @@ fn a_second_signature_keeps_the_first_valid() {
 
     let verdict = pki.pdfsig(&twice);
     verdict.assert_all_valid(2);
-    assert!(verdict.signatures[0].text.contains("- Not total document signed"));
+    assert!(
+        verdict.signatures[0]
+            .text
+            .contains("- Not total document signed")
+    );
 
     let read = signatures(&twice).expect("reads");
     let names: Vec<&str> = read.iter().map(|s| s.field_name.as_str()).collect();
@@ -144,7 +153,10 @@ fn the_content_digest_is_the_sha256_of_the_covered_bytes_and_matches_the_read_ba
     let signed = embed(&prepared, &cms).expect("embeds");
     let read = signatures(&signed).expect("reads");
     assert_eq!(read[0].content_digest, expected);
-    assert_eq!(read[0].cms_der, cms, "the padding was not cut at the DER length");
+    assert_eq!(
+        read[0].cms_der, cms,
+        "the padding was not cut at the DER length"
+    );
     assert_eq!(read[0].byte_range, prepared.byte_range());
 }
 
