@@ -73,7 +73,13 @@ fn a_second_dss_update_extends_the_first_without_duplicates() {
     let pki = TestPki::new("dss-twice");
     let signed = pki.sign_pdf(&lopdf_pdf(XrefKind::Table, 1), &options());
     let none: [Vec<u8>; 0] = [];
-    let first = add_dss(&signed, &[pki.citizen_der.clone()], &none, &none).expect("adds");
+    let first = add_dss(
+        &signed,
+        std::slice::from_ref(&pki.citizen_der),
+        &none,
+        &none,
+    )
+    .expect("adds");
     let second = add_dss(
         &first,
         &[pki.citizen_der.clone(), pki.issuing_der.clone()],

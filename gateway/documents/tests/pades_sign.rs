@@ -180,7 +180,7 @@ fn a_prepared_pdf_survives_storage_and_refuses_corruption() {
         Err(PreparedPdfDecodeError::ByteRangeMismatch)
     );
     // A digit inside the placeholder that is not zero.
-    let mut dirty = stored.clone();
+    let mut dirty = stored;
     let at = 8 + 32 + prepared.byte_range().contents_start + 5;
     dirty[at] = b'1';
     assert_eq!(
