@@ -34,6 +34,12 @@ pub enum RevisionError {
         #[source]
         source: lopdf::Error,
     },
+    /// An entry that must be an array (`/Annots`, `/Fields`) is something else.
+    #[error("{what} is not an array")]
+    NotAnArray {
+        /// Which entry.
+        what: &'static str,
+    },
     /// lopdf failed to write the update.
     #[error("writing the incremental update failed")]
     Write(#[source] std::io::Error),
@@ -135,15 +141,7 @@ impl Update {
                 self.changed_dictionary(owner, what)?
                     .set(key, Object::Array(items));
             }
-            Some(_) => {
-                return Err(RevisionError::Malformed {
-                    what,
-                    source: lopdf::Error::ObjectType {
-                        expected: "Array",
-                        found: "another type",
-                    },
-                });
-            }
+            Some(_) => return Err(RevisionError::NotAnArray { what }),
             None => {
                 self.changed_dictionary(owner, what)?
                     .set(key, Object::Array(vec![item]));

@@ -118,7 +118,7 @@ pub fn lopdf_pdf(kind: XrefKind, pages: usize) -> Vec<u8> {
     out
 }
 
-/// A scratch directory removed when dropped.
+/// A scratch directory removed when dropped (kept when `KYSO_KEEP` is set, to look at).
 pub struct Scratch {
     path: PathBuf,
 }
@@ -149,8 +149,6 @@ impl Scratch {
 }
 
 impl Drop for Scratch {
-    // KEEP
-
     fn drop(&mut self) {
         if std::env::var_os("KYSO_KEEP").is_none() {
             let _ = std::fs::remove_dir_all(&self.path);
