@@ -1,7 +1,7 @@
 //! Detached CAdES `.p7s` made around a CA's signature, judged by `openssl cms -verify`, for
 //! every algorithm, at B-B and B-T; and what neither openssl nor the gateway accepts.
 
-mod common;
+mod signing_fixture;
 
 use ::cms::content_info::ContentInfo;
 use ::cms::signed_data::{SignedData, SignerIdentifier};
@@ -15,7 +15,7 @@ use kyso_sim_kit::{CitizenKey, KeyKind, SignatureScheme};
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
-use common::{FIXTURE, accepted, openssl_cms_verify, openssl_ts_verify};
+use signing_fixture::{FIXTURE, accepted, openssl_cms_verify, openssl_ts_verify};
 
 const CONTENT: &[u8] = "Đơn đề nghị cấp bản sao trích lục khai sinh\n".as_bytes();
 

@@ -1,7 +1,7 @@
 //! RFC 3161 against the sandbox TSA: its tokens pass `openssl ts -verify`, and each fault it
 //! can be made to commit is its own [`TimeStampError`].
 
-mod common;
+mod signing_fixture;
 
 use kyso_documents::timestamp::{
     QUERY_CONTENT_TYPE, REPLY_CONTENT_TYPE, TimeStampError, TimeStampRequest,
@@ -11,7 +11,7 @@ use kyso_sim_kit::{SimServer, TimeStampAuthority, TsaFault};
 use kyso_verify::{KeyPurpose, TrustAnchors, Validation, validate_time_stamping_path};
 use time::OffsetDateTime;
 
-use common::{FIXTURE, openssl_ts_verify};
+use signing_fixture::{FIXTURE, openssl_ts_verify};
 
 #[tokio::test]
 async fn tsa_tokens_pass_openssl_ts_verify() {

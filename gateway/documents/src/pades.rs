@@ -1,1 +1,0 @@
-//! (filled in by the document-signing work of issue 11)
