@@ -297,6 +297,11 @@ pub struct ClientSettings {
     /// A disabled client gets no token, and the tokens it holds are refused at once.
     #[serde(default)]
     pub disabled: bool,
+    /// Lifetime of this client's access tokens, in seconds, where it differs from
+    /// `auth.token_ttl_secs`: short-lived tokens for a portal that asks for one per task
+    /// (each bound to the scopes it asked for).
+    #[serde(default)]
+    pub token_ttl_secs: Option<u64>,
     /// This client's own admission limits, where they differ from `admission`'s.
     #[serde(default)]
     pub limits: ClientLimitSettings,
@@ -375,6 +380,9 @@ pub struct ClientLimitSettings {
     pub burst: Option<u32>,
     /// The most pending transactions at once.
     pub max_pending: Option<u32>,
+    /// A stricter limit on this client's own signing requests to one citizen, counted
+    /// besides `admission.per_citizen` (which counts every client's together).
+    pub per_citizen: Option<CitizenRateSettings>,
 }
 
 /// Where transactions and idempotency records live.

@@ -11,6 +11,8 @@
 //!   `Idempotency-Key` creates nothing and holds nothing; a request that fails before the
 //!   CA is asked (no usable certificate, the store failing) gives its slot back, since the
 //!   citizen was not asked. Once the CA was called the slot is kept, whatever it answered.
+//!   A client may also have a stricter limit of its own on its requests to one citizen
+//!   (`auth.clients[].limits.per_citizen`), counted the same way beside the shared one.
 //! - **Pending per client** (`pending_limit_reached`): a client holds one slot per pending
 //!   transaction, given back when the transaction ends (or, should that be missed, when its
 //!   confirmation time runs out).
@@ -38,6 +40,32 @@ struct ClientLimits {
     rate: Rate,
     requests_per_second: u32,
     max_pending: u32,
+    /// This client's own limit on its signing requests to one citizen, if it has one.
+    per_citizen: Option<CitizenLimit>,
+}
+
+/// At most `max_requests` new signing requests in any `window`.
+#[derive(Debug, Clone, Copy)]
+struct CitizenLimit {
+    window: Duration,
+    max_requests: u32,
+}
+
+impl CitizenLimit {
+    fn of(
+        settings: &crate::config::CitizenRateSettings,
+        context: &str,
+    ) -> Result<Self, ConfigError> {
+        positive(
+            settings.max_requests.into(),
+            &format!("{context}.max_requests"),
+        )?;
+        positive(settings.window_secs, &format!("{context}.window_secs"))?;
+        Ok(Self {
+            window: Duration::from_secs(settings.window_secs),
+            max_requests: settings.max_requests,
+        })
+    }
 }
 
 /// Which limit refused a request: the `limit` label of `kyso_rate_limited_total`.
@@ -71,8 +99,7 @@ pub struct Admission {
     metrics: Metrics,
     defaults: ClientLimits,
     clients: HashMap<String, ClientLimits>,
-    citizen_window: Duration,
-    citizen_max_requests: u32,
+    per_citizen: CitizenLimit,
 }
 
 /// The rate of `requests_per_second` with `burst`.
@@ -105,14 +132,7 @@ impl Admission {
             "admission.per_client.requests_per_second",
         )?;
         positive(per_client.burst.into(), "admission.per_client.burst")?;
-        positive(
-            settings.per_citizen.max_requests.into(),
-            "admission.per_citizen.max_requests",
-        )?;
-        positive(
-            settings.per_citizen.window_secs,
-            "admission.per_citizen.window_secs",
-        )?;
+        let per_citizen = CitizenLimit::of(&settings.per_citizen, "admission.per_citizen")?;
         positive(
             settings.max_pending_per_client.into(),
             "admission.max_pending_per_client",
@@ -121,6 +141,7 @@ impl Admission {
             rate: rate(requests_per_second, burst),
             requests_per_second,
             max_pending,
+            per_citizen: None,
         };
         let defaults = limits(
             per_client.requests_per_second,
@@ -144,9 +165,17 @@ impl Admission {
             )?;
             positive(burst.into(), &format!("{context}.burst"))?;
             positive(max_pending.into(), &format!("{context}.max_pending"))?;
+            let own_citizen_limit = overrides
+                .per_citizen
+                .as_ref()
+                .map(|limit| CitizenLimit::of(limit, &format!("{context}.per_citizen")))
+                .transpose()?;
             by_client.insert(
                 client.client_id.clone(),
-                limits(requests_per_second, burst, max_pending),
+                ClientLimits {
+                    per_citizen: own_citizen_limit,
+                    ..limits(requests_per_second, burst, max_pending)
+                },
             );
         }
         for limit in Limit::ALL {
@@ -157,8 +186,7 @@ impl Admission {
             metrics,
             defaults,
             clients: by_client,
-            citizen_window: Duration::from_secs(settings.per_citizen.window_secs),
-            citizen_max_requests: settings.per_citizen.max_requests,
+            per_citizen,
         })
     }
 
@@ -204,7 +232,8 @@ impl Admission {
         transaction_id: &str,
         pending_for: Duration,
     ) -> Result<(), ServiceError> {
-        let max_pending = self.limits_of(client_id).max_pending;
+        let limits = self.limits_of(client_id);
+        let max_pending = limits.max_pending;
         let pending = self
             .store
             .reserve_slot(
@@ -224,33 +253,55 @@ impl Admission {
             )
             .with_retry_after(retry_after));
         }
-        let citizen = self
-            .store
-            .reserve_slot(
-                &citizen_key(user_id),
-                transaction_id,
-                self.citizen_window,
-                self.citizen_max_requests,
-            )
-            .await;
-        let refusal = match citizen {
-            Ok(LimitDecision::Admitted) => return Ok(()),
-            Ok(LimitDecision::Refused { retry_after }) => {
-                self.metrics.count_rate_limited(Limit::Citizen.as_str());
-                ServiceError::new(
-                    ErrorCode::CitizenRateLimited,
-                    format!(
-                        "this citizen has been sent {} signing requests in the last {} seconds, from all portals together, the most allowed",
-                        self.citizen_max_requests,
-                        self.citizen_window.as_secs()
-                    ),
-                )
-                .with_retry_after(retry_after)
+        let mut citizen_limits = vec![(
+            citizen_key(user_id),
+            self.per_citizen,
+            "from all portals together",
+        )];
+        if let Some(own) = limits.per_citizen {
+            citizen_limits.push((
+                client_citizen_key(client_id, user_id),
+                own,
+                "from this portal",
+            ));
+        }
+        let mut refusal = None;
+        for (key, limit, counted) in citizen_limits {
+            match self
+                .store
+                .reserve_slot(&key, transaction_id, limit.window, limit.max_requests)
+                .await
+            {
+                Ok(LimitDecision::Admitted) => {}
+                Ok(LimitDecision::Refused { retry_after }) => {
+                    self.metrics.count_rate_limited(Limit::Citizen.as_str());
+                    refusal = Some(
+                        ServiceError::new(
+                            ErrorCode::CitizenRateLimited,
+                            format!(
+                                "this citizen has been sent {} signing requests in the last {} seconds, {counted}, the most allowed",
+                                limit.max_requests,
+                                limit.window.as_secs()
+                            ),
+                        )
+                        .with_retry_after(retry_after),
+                    );
+                    break;
+                }
+                Err(error) => {
+                    refusal = Some(error.into());
+                    break;
+                }
             }
-            Err(error) => error.into(),
-        };
-        self.release_pending(client_id, transaction_id).await;
-        Err(refusal)
+        }
+        match refusal {
+            None => Ok(()),
+            Some(refusal) => {
+                self.withdraw_submission(client_id, user_id, transaction_id)
+                    .await;
+                Err(refusal)
+            }
+        }
     }
 
     /// Gives back what [`Self::reserve_submission`] held, when the CA was not asked after
@@ -261,12 +312,10 @@ impl Admission {
         user_id: &str,
         transaction_id: &str,
     ) {
-        if let Err(error) = self
-            .store
-            .release_slot(&citizen_key(user_id), transaction_id)
-            .await
-        {
-            tracing::warn!(%error, transaction_id, "a citizen's slot could not be given back; it runs out with its window");
+        for key in [citizen_key(user_id), client_citizen_key(client_id, user_id)] {
+            if let Err(error) = self.store.release_slot(&key, transaction_id).await {
+                tracing::warn!(%error, transaction_id, "a citizen's slot could not be given back; it runs out with its window");
+            }
         }
         self.release_pending(client_id, transaction_id).await;
     }
@@ -293,6 +342,10 @@ fn pending_key(client_id: &str) -> String {
 
 fn citizen_key(user_id: &str) -> String {
     format!("citizen:{user_id}")
+}
+
+fn client_citizen_key(client_id: &str, user_id: &str) -> String {
+    format!("client-citizen:{client_id}:{user_id}")
 }
 
 #[cfg(test)]
@@ -375,6 +428,57 @@ mod tests {
             .await;
         admission
             .reserve_submission("a", "001099000001", "t5", hour)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_client_own_citizen_limit_is_counted_beside_the_shared_one() {
+        let mut settings = AdmissionSettings::default();
+        settings.per_citizen.max_requests = 3;
+        let strict = ClientLimitSettings {
+            per_citizen: Some(crate::config::CitizenRateSettings {
+                max_requests: 1,
+                window_secs: 600,
+            }),
+            ..ClientLimitSettings::default()
+        };
+        let admission = admission(&settings, &[client("strict", strict)]);
+        let hour = Duration::from_secs(3600);
+        let citizen = "001099000001";
+        admission
+            .reserve_submission("strict", citizen, "t1", hour)
+            .await
+            .unwrap();
+        let refused = admission
+            .reserve_submission("strict", citizen, "t2", hour)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code, ErrorCode::CitizenRateLimited);
+        assert!(
+            refused.message.contains("from this portal"),
+            "{}",
+            refused.message
+        );
+        // The refusal gave the shared slot back: two more fit there from another portal.
+        for transaction in ["t3", "t4"] {
+            admission
+                .reserve_submission("other", citizen, transaction, hour)
+                .await
+                .unwrap();
+        }
+        let refused = admission
+            .reserve_submission("other", citizen, "t5", hour)
+            .await
+            .unwrap_err();
+        assert!(
+            refused.message.contains("from all portals"),
+            "{}",
+            refused.message
+        );
+        // The strict portal's other citizens are not affected.
+        admission
+            .reserve_submission("strict", "001099000002", "t6", hour)
             .await
             .unwrap();
     }

@@ -104,6 +104,8 @@ struct Client {
     secret: Arc<SecretHash>,
     scopes: Vec<Scope>,
     disabled: bool,
+    /// How long this client's tokens live (its own `token_ttl_secs`, else the default).
+    token_ttl: Duration,
 }
 
 /// The claims of an access token.
@@ -149,7 +151,6 @@ pub struct Authority {
     validation: Validation,
     issuer: String,
     audience: String,
-    token_ttl: Duration,
     /// What the secret of an unknown client is checked against, so that the answer takes as
     /// long as for a known client and does not tell which client ids exist.
     decoy: Arc<SecretHash>,
@@ -187,10 +188,18 @@ impl Authority {
                 .map(|scope| scope.parse::<Scope>())
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|error| ConfigError::invalid(&context, error))?;
+            let token_ttl_secs = client.token_ttl_secs.unwrap_or(settings.token_ttl_secs);
+            if token_ttl_secs == 0 {
+                return Err(ConfigError::invalid(
+                    format!("{context}.token_ttl_secs"),
+                    "must be at least 1",
+                ));
+            }
             let entry = Client {
                 secret: Arc::new(secret),
                 scopes,
                 disabled: client.disabled,
+                token_ttl: Duration::from_secs(token_ttl_secs),
             };
             if clients.insert(client.client_id.clone(), entry).is_some() {
                 return Err(ConfigError::invalid(&context, "client_id appears twice"));
@@ -214,7 +223,6 @@ impl Authority {
             validation,
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
-            token_ttl: Duration::from_secs(settings.token_ttl_secs),
             decoy: Arc::new(decoy),
             secret_checks: Arc::new(Semaphore::new(parallel_checks)),
         })
@@ -278,7 +286,7 @@ impl Authority {
             aud: self.audience.clone(),
             sub: client_id.to_owned(),
             iat: now,
-            exp: now.saturating_add(i64::try_from(self.token_ttl.as_secs()).unwrap_or(i64::MAX)),
+            exp: now.saturating_add(i64::try_from(client.token_ttl.as_secs()).unwrap_or(i64::MAX)),
             nbf: None,
             jti: uuid::Uuid::new_v4().simple().to_string(),
             scope: join_scopes(&scopes),
@@ -295,7 +303,7 @@ impl Authority {
         tracing::info!(client_id, scope = %claims.scope, kid, jti = %claims.jti, "access token issued");
         Ok(IssuedToken {
             access_token,
-            expires_in: self.token_ttl.as_secs(),
+            expires_in: client.token_ttl.as_secs(),
             scope: claims.scope,
         })
     }
@@ -591,6 +599,39 @@ mod tests {
         assert_eq!(principal.scopes, vec![Scope::SignaturesRead]);
         assert!(principal.require(Scope::SignaturesWrite).is_err());
         assert!(!format!("{token:?}").contains(&token.access_token));
+    }
+
+    #[tokio::test]
+    async fn a_client_with_short_lived_tokens_gets_them_and_others_keep_the_default() {
+        let key = generate_signing_key_pem().unwrap();
+        let mut settings = settings_with_keys(&[&key]);
+        let mut brief = client("brief");
+        brief.token_ttl_secs = Some(5);
+        settings.clients.push(brief);
+        let authority = Authority::from_settings(&settings).unwrap();
+        let short = authority
+            .issue_token("brief", SECRET.into(), Some("signatures:read"))
+            .await
+            .unwrap();
+        assert_eq!(short.expires_in, 5);
+        let claims: Claims = jsonwebtoken::dangerous::insecure_decode(&short.access_token)
+            .unwrap()
+            .claims;
+        assert_eq!(claims.exp - claims.iat, 5);
+        let usual = authority
+            .issue_token("portal", SECRET.into(), None)
+            .await
+            .unwrap();
+        assert_eq!(usual.expires_in, 60);
+
+        settings.clients[1].token_ttl_secs = Some(0);
+        let error = Authority::from_settings(&settings).err().unwrap();
+        assert!(
+            error
+                .to_string()
+                .contains("auth.clients[brief].token_ttl_secs"),
+            "{error}"
+        );
     }
 
     #[tokio::test]
