@@ -950,6 +950,18 @@ fn responder(
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
     params.custom_extensions.push(ocsp_nocheck_extension()?);
+    issue_responder(params, serial, subject, issuer, validity)
+}
+
+/// A responder's fresh P-256 key and its certificate made from `params`, signed by `issuer`
+/// or self-signed.
+fn issue_responder(
+    mut params: CertificateParams,
+    serial: [u8; 16],
+    subject: &Subject,
+    issuer: Option<(&CertifiedIssuer<'static, KeyPair>, &Subject)>,
+    validity: Validity,
+) -> Result<Responder, PkiError> {
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let (cert, issuer_subject) = match issuer {
         Some((issuer, issuer_subject)) => {
@@ -987,23 +999,8 @@ fn time_stamping_unit(
     );
     extension.set_criticality(true);
     params.custom_extensions.push(extension);
-    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-    let (cert, issuer_subject) = match issuer {
-        Some((authority, _)) => (
-            params.signed_by(&key, &authority.issuer)?,
-            &authority.certificate.subject,
-        ),
-        None => (params.self_signed(&key)?, subject),
-    };
-    let certificate = described(
-        cert.der(),
-        cert.pem(),
-        serial,
-        subject,
-        issuer_subject,
-        validity,
-    );
-    Ok(Responder { key, certificate })
+    let signer = issuer.map(|(authority, _)| (&authority.issuer, &authority.certificate.subject));
+    issue_responder(params, serial, subject, signer, validity)
 }
 
 fn issue_citizen(
