@@ -281,7 +281,8 @@ async fn cancel_ends_a_pending_transaction_once() {
 
 #[tokio::test]
 async fn ca_failure_on_submission_is_reported_and_the_key_can_be_retried() {
-    let app = spawn_app().await;
+    // Without retries, the one fault reaches the portal (isolation.rs shows a retry hiding it).
+    let app = spawn_app_with(TestConfig::default().no_retries()).await;
     let token = app.token().await;
     let body = sign_body(RSA_CITIZEN, &digest_of("retry"));
     // The fault meets the certificate look-up, the first CA call of a submission.
@@ -295,10 +296,14 @@ async fn ca_failure_on_submission_is_reported_and_the_key_can_be_retried() {
 
 #[tokio::test]
 async fn ca_answers_are_mapped_to_documented_errors() {
-    let app = spawn_app_with(TestConfig {
-        request_timeout_ms: 300,
-        ..TestConfig::default()
-    })
+    // Without retries, each one-shot fault reaches the portal.
+    let app = spawn_app_with(
+        TestConfig {
+            request_timeout_ms: 300,
+            ..TestConfig::default()
+        }
+        .no_retries(),
+    )
     .await;
     let token = app.token().await;
     let body = sign_body(RSA_CITIZEN, &digest_of("faults"));
