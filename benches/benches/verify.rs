@@ -27,11 +27,12 @@
 #![allow(clippy::print_stdout)] // the ratio table is this program's output, next to criterion's
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use criterion::Criterion;
 use kyso_adapter_core::HashAlgorithm;
+use kyso_benches::estimates::{fresh_estimate_ns, output_directory};
 use kyso_benches::pki::{KeyKind, Scheme, TestPki, USER_ID};
 use kyso_gateway::verify::{
     self, CertifiedPath, GatheredRevocation, RevocationAnswer, RevocationEvidence,
@@ -382,43 +383,6 @@ fn bench_full_verification(c: &mut Criterion, f: &Fixtures) {
             group.finish();
         }
     }
-}
-
-/// Where criterion writes its estimates: `$CRITERION_HOME`, else `<target dir>/criterion`, the
-/// target dir being the one this bench binary was built in (`<target>/<profile>/deps/verify-*`).
-fn output_directory() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return PathBuf::from(home);
-    }
-    std::env::current_exe()
-        .ok()
-        .as_deref()
-        .and_then(|exe| exe.ancestors().nth(3))
-        .map_or_else(|| PathBuf::from("target"), Path::to_path_buf)
-        .join("criterion")
-}
-
-/// Criterion's point estimate (ns) of one function, as it prints it (the slope of its linear
-/// sampling, else the mean), if criterion wrote it during this run.
-fn fresh_estimate_ns(
-    directory: &Path,
-    group: &str,
-    function: &str,
-    since: SystemTime,
-) -> Option<f64> {
-    let path = directory
-        .join(group)
-        .join(function)
-        .join("new")
-        .join("estimates.json");
-    let modified = std::fs::metadata(&path).ok()?.modified().ok()?;
-    if modified < since {
-        return None;
-    }
-    let estimates: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
-    estimates["slope"]["point_estimate"]
-        .as_f64()
-        .or_else(|| estimates["mean"]["point_estimate"].as_f64())
 }
 
 fn print_ratios(directory: &Path, since: SystemTime) {
