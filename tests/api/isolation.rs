@@ -30,6 +30,34 @@ fn no_retries() -> RetrySettings {
     }
 }
 
+/// A breaker over a 10 s window that opens on half of `minimum_calls` failing, for
+/// `open_secs`, closing after `half_open_probes` successes; no retries.
+fn opening_without_retries(
+    minimum_calls: u32,
+    open_secs: u64,
+    half_open_probes: u32,
+) -> ResilienceSettings {
+    ResilienceSettings {
+        breaker: BreakerSettings {
+            window_secs: 10,
+            minimum_calls,
+            failure_rate_percent: 50,
+            open_secs,
+            half_open_probes,
+        },
+        retries: no_retries(),
+        ..ResilienceSettings::default()
+    }
+}
+
+/// A breaker no test here fills the window of.
+fn never_opening() -> BreakerSettings {
+    BreakerSettings {
+        minimum_calls: 1000,
+        ..BreakerSettings::default()
+    }
+}
+
 async fn lookup(app: &TestApp, token: &str, provider: &str) -> reqwest::Response {
     app.get(
         &format!("/v1/certificates?user_id={RSA_CITIZEN}&provider={provider}"),
@@ -81,21 +109,7 @@ fn second_ca(app: &TestApp) -> &kyso_sim_vnpt::SimControl {
 
 #[tokio::test]
 async fn a_hanging_ca_opens_its_breaker_fails_fast_and_leaves_the_other_ca_untouched() {
-    let app = two_cas(
-        300,
-        ResilienceSettings {
-            breaker: BreakerSettings {
-                window_secs: 10,
-                minimum_calls: 5,
-                failure_rate_percent: 50,
-                open_secs: 60,
-                half_open_probes: 1,
-            },
-            retries: no_retries(),
-            ..ResilienceSettings::default()
-        },
-    )
-    .await;
+    let app = two_cas(300, opening_without_retries(5, 60, 1)).await;
     let token = app.token().await;
     // Warm both paths (sessions at both CAs), then the other CA's latency on its own.
     timed_lookups(&app, &token, "second", 3).await;
@@ -190,21 +204,7 @@ async fn a_hanging_ca_opens_its_breaker_fails_fast_and_leaves_the_other_ca_untou
 #[tokio::test]
 async fn the_breaker_probes_after_its_open_period_reopens_on_failure_and_closes_once_the_ca_is_back()
  {
-    let app = two_cas(
-        200,
-        ResilienceSettings {
-            breaker: BreakerSettings {
-                window_secs: 10,
-                minimum_calls: 4,
-                failure_rate_percent: 50,
-                open_secs: 1,
-                half_open_probes: 2,
-            },
-            retries: no_retries(),
-            ..ResilienceSettings::default()
-        },
-    )
-    .await;
+    let app = two_cas(200, opening_without_retries(4, 1, 2)).await;
     let token = app.token().await;
     timed_lookups(&app, &token, "second", 1).await;
     second_ca(&app).set_delay(Duration::from_secs(2));
@@ -248,10 +248,7 @@ async fn a_slow_ca_gets_at_most_its_call_slots_and_the_rest_fail_fast_as_busy() 
     let app = two_cas(
         2500,
         ResilienceSettings {
-            breaker: BreakerSettings {
-                minimum_calls: 1000,
-                ..BreakerSettings::default()
-            },
+            breaker: never_opening(),
             retries: no_retries(),
             max_concurrent_calls: 2,
             queue_timeout_ms: 100,
@@ -315,10 +312,7 @@ async fn retries_recover_a_transient_failure_but_stay_within_their_budget() {
     let app = two_cas(
         100,
         ResilienceSettings {
-            breaker: BreakerSettings {
-                minimum_calls: 1000,
-                ..BreakerSettings::default()
-            },
+            breaker: never_opening(),
             retries: RetrySettings {
                 max_retries: 1,
                 budget_percent: 10,
