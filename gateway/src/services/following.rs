@@ -250,15 +250,13 @@ impl Signing {
         Duration::from_millis(self.settings.poll_max_ms.max(1))
     }
 
-    /// The wait after `delay`: growing towards the configured maximum with decorrelated
-    /// jitter, so that transactions submitted together (or a CA's outage that failed them
-    /// together) do not poll in lockstep.
+    /// The wait after `delay`: doubling towards the configured maximum, drawn at random
+    /// from the upper half of the doubled wait, so that transactions submitted together (or
+    /// failed together by a CA's outage) do not poll in lockstep, and never later than plain
+    /// doubling would.
     fn next_poll_delay(&self, delay: Duration) -> Duration {
-        let max_delay = self.max_poll_delay();
-        jittered(
-            self.first_poll_delay().min(max_delay),
-            (delay * 3).min(max_delay),
-        )
+        let doubled = (delay * 2).min(self.max_poll_delay());
+        jittered(doubled / 2, doubled)
     }
 
     /// Records `answer` over the latest version of the transaction.
