@@ -81,6 +81,53 @@ pub struct Settings {
     /// The audit trail: where its records are streamed, whether citizens are pseudonymised.
     #[serde(default)]
     pub audit: AuditSettings,
+    /// Signed documents (PAdES, CAdES): size limits and the time-stamping authority.
+    #[serde(default)]
+    pub documents: DocumentSettings,
+}
+
+/// Signed documents: how large a document a portal may send, and the time-stamping
+/// authority (TSA) that makes B-T signatures.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DocumentSettings {
+    /// The largest document accepted, in bytes (decoded, not base64).
+    pub max_document_bytes: usize,
+    /// The most document bytes in one signing request, all documents together.
+    pub max_transaction_bytes: usize,
+    /// The RFC 3161 time-stamping authority; without one, only B-B signatures are made.
+    pub time_stamping: Option<TimeStampingSettings>,
+}
+
+impl Default for DocumentSettings {
+    fn default() -> Self {
+        Self {
+            max_document_bytes: 20 * 1024 * 1024,
+            max_transaction_bytes: 50 * 1024 * 1024,
+            time_stamping: None,
+        }
+    }
+}
+
+/// An RFC 3161 time-stamping authority.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeStampingSettings {
+    /// Where time-stamp queries are POSTed (`application/timestamp-query`).
+    pub url: String,
+    /// The roots the TSA's certificate must chain to (PEM), inline ...
+    #[serde(default)]
+    pub trust_anchors_pem: Option<String>,
+    /// ... or as a file.
+    #[serde(default)]
+    pub trust_anchors_pem_file: Option<PathBuf>,
+    /// The longest one time-stamp request may take, in milliseconds.
+    #[serde(default = "default_time_stamping_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_time_stamping_timeout_ms() -> u64 {
+    5000
 }
 
 /// Roots trusted for every provider, besides each provider's own `trust_anchors_pem`.

@@ -15,6 +15,8 @@
 //!   (memory or Redis).
 //! - [`domain`]: the transaction and its state machine, requests, certificates, error codes;
 //!   no HTTP, no store.
+//! - [`documents`]: signed documents around the CA's signature (PAdES, CAdES), with
+//!   `kyso-documents`: preparing them, assembling and checking them, time-stamping them.
 //! - [`audit`]: the hash-chained audit trail of every security-relevant event, its writer
 //!   and its verifier.
 //! - [`trust`]: every verification the gateway makes, with its caches (validated paths,
@@ -29,6 +31,7 @@
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod documents;
 pub mod domain;
 pub mod http;
 pub mod metrics;

@@ -12,6 +12,7 @@ use kyso_adapter_qd769::{HashEncoding, NeacCredential, NeacSettings, Qd769Settin
 
 use crate::config::{
     AdapterSettings, AdmissionSettings, AuditSettings, AuthSettings, CitizenRateSettings,
+    DocumentSettings,
     ClientRateSettings, ClientSettings, LimitSettings, ListenSettings, ProviderSettings,
     ResilienceSettings, Settings, StoreSettings, TimeoutSettings, TransactionSettings,
     TrustSettings,
@@ -73,6 +74,7 @@ pub fn base_settings(api: SocketAddr, admin: SocketAddr) -> anyhow::Result<Setti
             ..AdmissionSettings::default()
         },
         audit: AuditSettings::default(),
+        documents: DocumentSettings::default(),
     })
 }
 
