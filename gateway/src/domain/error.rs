@@ -85,6 +85,15 @@ error_codes! {
     AuditUnavailable => ("audit_unavailable", 503, true),
     ProviderUnavailable => ("provider_unavailable", 503, true),
     ProviderBusy => ("provider_busy", 503, true),
+    InvalidDocument => ("invalid_document", 422, false),
+    DocumentTooLarge => ("document_too_large", 413, false),
+    TransactionTooLarge => ("transaction_too_large", 413, false),
+    LevelUnavailable => ("level_unavailable", 422, false),
+    TimestampUnavailable => ("timestamp_unavailable", 502, true),
+    TimestampInvalid => ("timestamp_invalid", 502, false),
+    DocumentCheckFailed => ("document_check_failed", 502, false),
+    DocumentNotFound => ("document_not_found", 404, false),
+    DocumentNotReady => ("document_not_ready", 409, false),
 }
 
 impl ErrorCode {
