@@ -173,21 +173,71 @@ impl Default for RevocationSettings {
 impl TrustSettings {
     /// The national roots' PEM, when configured.
     pub fn national_roots_pem(&self) -> Result<Option<String>, ConfigError> {
-        match (&self.national_roots_pem, &self.national_roots_pem_file) {
-            (None, None) => Ok(None),
-            (Some(pem), None) => Ok(Some(pem.clone())),
-            (None, Some(path)) => std::fs::read_to_string(path).map(Some).map_err(|error| {
-                ConfigError::invalid(
-                    "trust.national_roots_pem_file",
-                    format!("cannot read {}: {error}", path.display()),
-                )
-            }),
-            (Some(_), Some(_)) => Err(ConfigError::invalid(
-                "trust",
-                "set at most one of national_roots_pem and national_roots_pem_file",
-            )),
-        }
+        optional_pem(
+            "trust",
+            "national_roots_pem",
+            self.national_roots_pem.as_deref(),
+            self.national_roots_pem_file.as_deref(),
+        )
     }
+}
+
+impl TimeStampingSettings {
+    /// The PEM of the roots the TSA's certificate must chain to.
+    pub fn trust_anchors_pem(&self) -> Result<String, ConfigError> {
+        required_pem(
+            "documents.time_stamping",
+            "trust_anchors_pem",
+            self.trust_anchors_pem.as_deref(),
+            self.trust_anchors_pem_file.as_deref(),
+        )
+    }
+}
+
+/// PEM that settings take inline (`<field>`) or from a file (`<field>_file`), at most one of
+/// the two: the text, `None` when neither is set. `context` names where the pair sits
+/// (`trust`, `providers[vnpt]`) in error messages.
+///
+/// # Errors
+/// [`ConfigError::Invalid`] when both are set or the file cannot be read.
+pub fn optional_pem(
+    context: &str,
+    field: &str,
+    inline: Option<&str>,
+    file: Option<&Path>,
+) -> Result<Option<String>, ConfigError> {
+    match (inline, file) {
+        (None, None) => Ok(None),
+        (Some(pem), None) => Ok(Some(pem.to_owned())),
+        (None, Some(path)) => std::fs::read_to_string(path).map(Some).map_err(|error| {
+            ConfigError::invalid(
+                format!("{context}.{field}_file"),
+                format!("cannot read {}: {error}", path.display()),
+            )
+        }),
+        (Some(_), Some(_)) => Err(ConfigError::invalid(
+            format!("{context}.{field}"),
+            format!("set at most one of {field} and {field}_file"),
+        )),
+    }
+}
+
+/// [`optional_pem`] for PEM that must be there: exactly one of `<field>` and `<field>_file`.
+///
+/// # Errors
+/// [`ConfigError::Invalid`] when neither or both are set, or the file cannot be read.
+pub fn required_pem(
+    context: &str,
+    field: &str,
+    inline: Option<&str>,
+    file: Option<&Path>,
+) -> Result<String, ConfigError> {
+    optional_pem(context, field, inline, file)?.ok_or_else(|| {
+        ConfigError::invalid(
+            format!("{context}.{field}"),
+            format!("set exactly one of {field} and {field}_file"),
+        )
+    })
 }
 
 impl Settings {

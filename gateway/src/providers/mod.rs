@@ -16,7 +16,7 @@ use kyso_adapter_core::{
 use kyso_adapter_http::{CaHttp, HttpSettings};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::config::{ConfigError, ProviderSettings, ResilienceSettings};
+use crate::config::{ConfigError, ProviderSettings, ResilienceSettings, required_pem};
 use crate::domain::error::ErrorCode;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -435,7 +435,8 @@ fn build_provider(
     metrics: &Metrics,
     sessions: SessionCache,
 ) -> Result<Provider, ConfigError> {
-    let context = |field: &str| format!("providers[{}].{field}", settings.id);
+    let section = format!("providers[{}]", settings.id);
+    let context = |field: &str| format!("{section}.{field}");
     let valid_id = !settings.id.is_empty()
         && settings.id.len() <= 64
         && settings
@@ -448,24 +449,12 @@ fn build_provider(
             "use 1-64 lowercase letters, digits and '-'",
         ));
     }
-    let anchors_pem = match (
-        &settings.trust_anchors_pem,
-        &settings.trust_anchors_pem_file,
-    ) {
-        (Some(pem), None) => pem.clone(),
-        (None, Some(path)) => std::fs::read_to_string(path).map_err(|error| {
-            ConfigError::invalid(
-                context("trust_anchors_pem_file"),
-                format!("cannot read {}: {error}", path.display()),
-            )
-        })?,
-        _ => {
-            return Err(ConfigError::invalid(
-                context("trust_anchors_pem"),
-                "set exactly one of trust_anchors_pem and trust_anchors_pem_file",
-            ));
-        }
-    };
+    let anchors_pem = required_pem(
+        &section,
+        "trust_anchors_pem",
+        settings.trust_anchors_pem.as_deref(),
+        settings.trust_anchors_pem_file.as_deref(),
+    )?;
     // The provider's own roots, then the national roots every licensed CA chains to.
     let anchors_pem = match national_roots_pem {
         Some(national) => format!("{anchors_pem}\n{national}"),
