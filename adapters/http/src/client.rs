@@ -1,8 +1,8 @@
 //! [`CaHttp`]: the HTTP client every adapter speaks to its CA with.
 //!
 //! One call is built with [`CaHttp::post`] or [`CaHttp::get`], given a body and headers on the
-//! [`CaRequest`], and sent; the answer is a [`CaResponse`] (status and body) whatever the
-//! status, so each adapter keeps its own reading of the CA's statuses. What is the same for
+//! [`CaRequest`], and sent; the answer is a [`CaResponse`] (status, media type and body)
+//! whatever the status, so each adapter keeps its own reading of the CA's statuses. What is the same for
 //! every CA lives here:
 //!
 //! - **Timeouts.** A connect timeout, and a request timeout bounding the whole call, reading
@@ -240,6 +240,11 @@ impl CaRequest {
             .await
             .map_err(|error| http.transport_error(error))?;
         let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
         let cap = http.settings.max_response_bytes;
         let too_large = || {
             AdapterError::UpstreamProtocol(format!(
@@ -265,7 +270,11 @@ impl CaRequest {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(CaResponse { status, body })
+        Ok(CaResponse {
+            status,
+            content_type,
+            body,
+        })
     }
 
     fn add_header(mut self, name: &'static str, value: &str, secret: bool) -> Self {
@@ -292,11 +301,14 @@ impl CaRequest {
     }
 }
 
-/// A CA's answer: its HTTP status and its whole body (at most the cap).
+/// A CA's answer: its HTTP status, its media type and its whole body (at most the cap).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaResponse {
     /// The HTTP status.
     pub status: u16,
+    /// The `Content-Type` header as sent, parameters included; `None` without one (or with
+    /// one that is not visible ASCII).
+    pub content_type: Option<String>,
     /// The body bytes.
     pub body: Vec<u8>,
 }
@@ -432,7 +444,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_exactly_at_the_cap_is_read_whole() {
-        for frame in [with_length, chunked] {
+        let frames: [(fn(&[u8]) -> Vec<u8>, Option<&str>); 2] =
+            [(with_length, Some("application/json")), (chunked, None)];
+        for (frame, content_type) in frames {
             let body = vec![b'a'; CAP];
             let answer = frame(&body);
             let server = Server::start(Duration::ZERO, move |_| answer.clone());
@@ -444,6 +458,7 @@ mod tests {
                 .unwrap();
             assert_eq!(response.status, 200);
             assert_eq!(response.body, body);
+            assert_eq!(response.content_type.as_deref(), content_type);
         }
     }
 
@@ -559,6 +574,7 @@ mod tests {
     fn json_errors_name_the_call_and_never_quote_the_body() {
         let response = CaResponse {
             status: 200,
+            content_type: Some("application/json".to_owned()),
             body: br#"{"access_token": 12, "token": "hunter2"}"#.to_vec(),
         };
         #[derive(Debug, serde::Deserialize)]
@@ -576,6 +592,7 @@ mod tests {
         );
         let garbage = CaResponse {
             status: 200,
+            content_type: Some("text/html".to_owned()),
             body: b"<html>".to_vec(),
         };
         assert!(
