@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// The gateway's metrics.
@@ -23,7 +24,13 @@ pub struct Metrics {
     audit_failures: IntCounterVec,
     circuit_state: IntGaugeVec,
     short_circuited: IntCounterVec,
+    tsa_requests: IntCounterVec,
+    tsa_duration: Histogram,
 }
+
+/// The outcomes of a time-stamp request: a checked token, no usable answer from the TSA, or
+/// an answer the checks refused.
+const TSA_OUTCOMES: [&str; 3] = ["ok", "unavailable", "invalid"];
 
 /// Latency buckets for CA calls, which take from milliseconds to tens of seconds.
 const CA_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -117,6 +124,25 @@ impl Metrics {
             ),
             &["provider", "reason"],
         )?;
+        let tsa_requests = IntCounterVec::new(
+            Opts::new(
+                "kyso_tsa_requests_total",
+                "Time-stamp requests to the time-stamping authority, by outcome (ok, unavailable, invalid)",
+            ),
+            &["outcome"],
+        )?;
+        for outcome in TSA_OUTCOMES {
+            tsa_requests.with_label_values(&[outcome]);
+        }
+        let tsa_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "kyso_tsa_request_duration_seconds",
+                "Time of time-stamp requests to the time-stamping authority",
+            )
+            .buckets(CA_BUCKETS.to_vec()),
+        )?;
+        registry.register(Box::new(tsa_requests.clone()))?;
+        registry.register(Box::new(tsa_duration.clone()))?;
         registry.register(Box::new(circuit_state.clone()))?;
         registry.register(Box::new(short_circuited.clone()))?;
         registry.register(Box::new(audit_records.clone()))?;
@@ -147,6 +173,8 @@ impl Metrics {
             audit_failures,
             circuit_state,
             short_circuited,
+            tsa_requests,
+            tsa_duration,
         })
     }
 
@@ -218,6 +246,13 @@ impl Metrics {
         self.short_circuited
             .with_label_values(&[provider, reason])
             .inc();
+    }
+
+    /// Counts and times one time-stamp request; `outcome` is `ok`, `unavailable` or
+    /// `invalid`.
+    pub fn observe_tsa(&self, outcome: &str, elapsed: Duration) {
+        self.tsa_requests.with_label_values(&[outcome]).inc();
+        self.tsa_duration.observe(elapsed.as_secs_f64());
     }
 
     /// Counts one signature verification (`valid` or `invalid`).

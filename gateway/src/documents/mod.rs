@@ -5,3 +5,5 @@
 //! The formats themselves (signature dictionary, ByteRange, SignedData, RFC 3161 tokens)
 //! are `kyso-documents`'; this module carries them through the gateway: settings, the
 //! time-stamping authority's client, and where prepared and signed documents live.
+
+pub mod timestamping;
