@@ -48,8 +48,8 @@ enum Command {
         #[arg(long)]
         admin: Option<SocketAddr>,
     },
-    /// Run a self-contained sandbox: a simulator of every supported CA in-process, an
-    /// in-memory store and a demo client.
+    /// Run a self-contained sandbox: a simulator of every supported CA and a time-stamping
+    /// authority in-process, an in-memory store and a demo client.
     ///
     /// Its providers: vnpt (VNPT SmartCA), viettel (Viettel MySign), misa (MISA eSign), fpt
     /// (FPT-CA eSignCloud), bkav (a QĐ 769 CA), neac-fpt and neac-ca2 (CAs reached through
@@ -313,7 +313,7 @@ fn sandbox_banner(api: SocketAddr, admin: SocketAddr, simulators: &[(&str, Strin
          \n\n  demo client_id      {client_id}\
          \n  demo client_secret  {client_secret}\
          \n\n  providers: vnpt, viettel, misa, fpt, bkav, neac-fpt, neac-ca2, csc (GET /v1/providers)\
-         \n  CA simulators (control endpoints under /_sim):{simulators}\
+         \n  simulators (control endpoints under /_sim):{simulators}\
          \n\n  sandbox citizens:\
          \n    001099000001  holds a certificate at every provider; approves after ~2 s\
          \n    001099000002  rejects after ~2 s (vnpt, viettel, misa, fpt, bkav, neac-fpt, csc)\

@@ -183,6 +183,17 @@ impl TrustSettings {
 }
 
 impl TimeStampingSettings {
+    /// A TSA at `url` whose certificate chains to `trust_anchors_pem`, with the default
+    /// timeout.
+    pub fn new(url: impl Into<String>, trust_anchors_pem: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            trust_anchors_pem: Some(trust_anchors_pem.into()),
+            trust_anchors_pem_file: None,
+            timeout_ms: default_time_stamping_timeout_ms(),
+        }
+    }
+
     /// The PEM of the roots the TSA's certificate must chain to.
     pub fn trust_anchors_pem(&self) -> Result<String, ConfigError> {
         required_pem(

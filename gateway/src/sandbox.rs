@@ -1,21 +1,23 @@
 //! Sandbox mode: the whole gateway on one machine with nothing to set up. A simulator of
 //! every supported CA runs in-process with its own test PKI (VNPT SmartCA, Viettel MySign,
 //! MISA eSign, FPT eSignCloud, a QĐ 769 CA, the NEAC gateway in front of two more, and a CSC
-//! API v2 service), the
+//! API v2 service), and so does an RFC 3161 time-stamping authority for B-T signatures
+//! ([`TsaSimulator`], which the test harness starts too). The
 //! store is in memory, tokens are signed with a key made at start, and one demo portal
 //! credential is configured. The citizen `001099000001` holds a certificate at every CA.
 
 use std::net::SocketAddr;
 
+use actix_web::web;
 use kyso_adapter_core::{HashAlgorithm, KeyAlgorithm};
 use kyso_adapter_qd769::{HashEncoding, NeacCredential, NeacSettings, Qd769Settings};
+use kyso_sim_kit::{SimServer, TestPki, TimeStampAuthority, tsa};
 
 use crate::config::{
     AdapterSettings, AdmissionSettings, AuditSettings, AuthSettings, CitizenRateSettings,
-    DocumentSettings,
-    ClientRateSettings, ClientSettings, LimitSettings, ListenSettings, ProviderSettings,
-    ResilienceSettings, Settings, StoreSettings, TimeoutSettings, TransactionSettings,
-    TrustSettings,
+    ClientRateSettings, ClientSettings, DocumentSettings, LimitSettings, ListenSettings,
+    ProviderSettings, ResilienceSettings, Settings, StoreSettings, TimeStampingSettings,
+    TimeoutSettings, TransactionSettings, TrustSettings,
 };
 use crate::services::auth::{generate_signing_key_pem, hash_secret};
 use crate::verify::RevocationPolicy;
@@ -36,6 +38,8 @@ const SANDBOX_CITIZEN_RATE: CitizenRateSettings = CitizenRateSettings {
 };
 /// How long sandbox citizens have to confirm: short, so that expiries show soon.
 const CONFIRMATION_TIMEOUT_SECS: u64 = 120;
+/// The common name of the sandbox's time-stamping authority.
+const TSA_NAME: &str = "Kyso Sandbox TSA";
 
 /// Gateway settings with the sandbox's portal credential and no provider yet.
 pub fn base_settings(api: SocketAddr, admin: SocketAddr) -> anyhow::Result<Settings> {
@@ -155,7 +159,53 @@ pub fn settings(
     Ok(settings)
 }
 
-/// Every simulated CA of the sandbox, running.
+/// A simulated RFC 3161 time-stamping authority, under a test PKI of its own, served on a
+/// free loopback port. Dropping it stops the server; [`TsaSimulator::stop`] waits for it.
+pub struct TsaSimulator {
+    authority: web::Data<TimeStampAuthority>,
+    server: SimServer,
+}
+
+impl TsaSimulator {
+    /// Makes a PKI whose root is `<common_name> Root` and the TSA `common_name` under it (off
+    /// the async executor: generating keys is CPU work), and serves the TSA.
+    ///
+    /// # Errors
+    /// Generating the keys and certificates fails, or the server cannot listen.
+    pub async fn start(common_name: &str) -> anyhow::Result<Self> {
+        let name = common_name.to_owned();
+        let authority = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let pki = TestPki::builder(format!("{name} Root")).build()?;
+            Ok(TimeStampAuthority::new(&pki, &name)?)
+        })
+        .await??;
+        let authority = web::Data::new(authority);
+        let server = SimServer::start_local("TSA", tsa::configure(authority.clone()))?;
+        Ok(Self { authority, server })
+    }
+
+    /// Where time-stamp queries go (`http://127.0.0.1:PORT/tsa`).
+    pub fn url(&self) -> String {
+        self.server.url(tsa::TSA_PATH)
+    }
+
+    /// The TSA itself: its certificates, its faults, the requests it received.
+    pub fn authority(&self) -> &web::Data<TimeStampAuthority> {
+        &self.authority
+    }
+
+    /// Settings for a gateway that time-stamps with this TSA and trusts its root.
+    pub fn settings(&self) -> TimeStampingSettings {
+        TimeStampingSettings::new(self.url(), self.authority.root().pem.clone())
+    }
+
+    /// Stops the server and waits until it is down.
+    pub async fn stop(self) {
+        self.server.stop().await;
+    }
+}
+
+/// Every simulated CA of the sandbox, and its TSA, running.
 pub struct Sandbox {
     vnpt: kyso_sim_vnpt::SimHandle,
     viettel: kyso_sim_viettel::SimHandle,
@@ -164,6 +214,7 @@ pub struct Sandbox {
     bkav: kyso_sim_qd769::SimHandle,
     neac: kyso_sim_qd769::SimHandle,
     csc: kyso_sim_csc::SimHandle,
+    tsa: TsaSimulator,
     credentials: SimCredentials,
 }
 
@@ -177,6 +228,9 @@ struct SimCredentials {
 
 impl Sandbox {
     /// Starts every simulator, all at once.
+    ///
+    /// # Errors
+    /// A simulator cannot start.
     pub async fn start() -> anyhow::Result<Self> {
         let credentials = SimCredentials {
             vnpt: kyso_sim_vnpt::SimConfig::sandbox(),
@@ -184,7 +238,7 @@ impl Sandbox {
             misa: kyso_sim_misa::SimConfig::sandbox(),
             csc: kyso_sim_csc::SimConfig::sandbox(),
         };
-        let (vnpt, viettel, misa, fpt, bkav, neac, csc) = tokio::try_join!(
+        let (vnpt, viettel, misa, fpt, bkav, neac, csc, tsa) = tokio::try_join!(
             async { Ok::<_, anyhow::Error>(kyso_sim_vnpt::spawn(credentials.vnpt.clone()).await?) },
             async { Ok(kyso_sim_viettel::spawn(credentials.viettel.clone()).await?) },
             async { Ok(kyso_sim_misa::spawn(credentials.misa.clone()).await?) },
@@ -192,6 +246,7 @@ impl Sandbox {
             async { Ok(kyso_sim_qd769::spawn(kyso_sim_qd769::SimConfig::sandbox_bkav()).await?) },
             async { Ok(kyso_sim_qd769::spawn(kyso_sim_qd769::SimConfig::sandbox_neac()).await?) },
             async { Ok(kyso_sim_csc::spawn(credentials.csc.clone()).await?) },
+            TsaSimulator::start(TSA_NAME),
         )?;
         Ok(Self {
             vnpt,
@@ -201,6 +256,7 @@ impl Sandbox {
             bkav,
             neac,
             csc,
+            tsa,
             credentials,
         })
     }
@@ -304,7 +360,12 @@ impl Sandbox {
         ])
     }
 
-    /// Each simulator's name and base URL, to show people.
+    /// The gateway's time-stamping settings: the sandbox TSA, its root trusted.
+    pub fn time_stamping(&self) -> TimeStampingSettings {
+        self.tsa.settings()
+    }
+
+    /// Each simulator's name and base URL (the TSA's: where queries go), to show people.
     pub fn simulators(&self) -> Vec<(&'static str, String)> {
         vec![
             ("VNPT SmartCA", self.vnpt.base_url()),
@@ -314,6 +375,7 @@ impl Sandbox {
             ("BKAV-CA (QĐ 769)", self.bkav.base_url()),
             ("NEAC gateway", self.neac.base_url()),
             ("CSC API v2", self.csc.base_url()),
+            ("TSA (RFC 3161)", self.tsa.url()),
         ]
     }
 
@@ -326,13 +388,16 @@ impl Sandbox {
         self.bkav.stop().await;
         self.neac.stop().await;
         self.csc.stop().await;
+        self.tsa.stop().await;
     }
 }
 
-/// Starts every simulator and returns them with the gateway settings.
+/// Starts every simulator and returns them with the gateway settings: a provider for every
+/// CA, and the sandbox TSA for time-stamps.
 pub async fn start(api: SocketAddr, admin: SocketAddr) -> anyhow::Result<(Sandbox, Settings)> {
     let sandbox = Sandbox::start().await?;
     let mut settings = base_settings(api, admin)?;
     settings.providers = sandbox.providers()?;
+    settings.documents.time_stamping = Some(sandbox.time_stamping());
     Ok((sandbox, settings))
 }
