@@ -40,9 +40,10 @@ use crate::verify::TrustAnchors;
 /// anything near this is not one.
 pub const MAX_REPLY_BYTES: usize = 256 * 1024;
 
-/// The name RFC 3161 gave the reply's media type before its errata (2002, before the MIME
-/// registration settled on [`REPLY_CONTENT_TYPE`]), which some TSAs still send.
-const LEGACY_REPLY_CONTENT_TYPE: &str = "application/timestamp-response";
+/// The reply's media type as one sentence of RFC 3161 §3.4 names it (an erratum corrects it
+/// to [`REPLY_CONTENT_TYPE`], the type the RFC registers); TSAs written from that sentence
+/// send it.
+const ALTERNATIVE_REPLY_CONTENT_TYPE: &str = "application/timestamp-response";
 
 /// Where the settings sit, for error messages.
 const SECTION: &str = "documents.time_stamping";
@@ -208,19 +209,19 @@ impl TimeStamper {
 }
 
 /// Whether `content_type` is a time-stamp reply's: `application/timestamp-reply` (RFC 3161
-/// §3.4), or the `application/timestamp-response` some TSAs still send; parameters and case
-/// aside.
+/// §3.4), or the `application/timestamp-response` some TSAs send instead; parameters and
+/// case aside.
 ///
 /// The check is strict otherwise, a missing Content-Type included: Java's own client
-/// (`jarsigner -tsa`) refuses any other answer, so TSAs in service send the type, and what
-/// else arrives with a 200 is an error page of something in front of the TSA, which is the
-/// TSA not answering rather than the TSA answering wrongly.
+/// (`jarsigner -tsa`) refuses an answer without the RFC's type, so the TSAs people rely on
+/// send a type, and what else arrives with a 200 is an error page of something in front of
+/// the TSA: the TSA not answering, rather than the TSA answering wrongly.
 fn is_reply_content_type(content_type: Option<&str>) -> bool {
     content_type
         .and_then(|value| value.parse::<mime::Mime>().ok())
         .is_some_and(|media_type| {
             let essence = media_type.essence_str();
-            essence == REPLY_CONTENT_TYPE || essence == LEGACY_REPLY_CONTENT_TYPE
+            essence == REPLY_CONTENT_TYPE || essence == ALTERNATIVE_REPLY_CONTENT_TYPE
         })
 }
 
