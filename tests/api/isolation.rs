@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use kyso_gateway::config::{BreakerSettings, ResilienceSettings, RetrySettings};
 use kyso_sim_vnpt::Fault;
-use kyso_tests::{RSA_CITIZEN, TestApp, TestConfig, assert_error, spawn_app_with};
+use kyso_tests::{RSA_CITIZEN, TestApp, TestConfig, assert_error, series_value, spawn_app_with};
 use serde_json::Value;
 
 /// A gateway with providers `vnpt` and `second`, each on its own simulator.
@@ -92,15 +92,6 @@ async fn provider_state(app: &TestApp, token: &str, id: &str) -> (String, String
         provider["status"].as_str().unwrap().to_owned(),
         provider["circuit"].as_str().unwrap().to_owned(),
     )
-}
-
-/// The value of one series in a `/metrics` text (0 when absent).
-fn series_value(metrics: &str, series: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(0.0)
 }
 
 fn second_ca(app: &TestApp) -> &kyso_sim_vnpt::SimControl {

@@ -20,4 +20,5 @@ mod sessions;
 mod signing;
 mod spec_drift;
 mod store;
+mod timestamping;
 mod verifications;

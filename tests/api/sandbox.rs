@@ -1,8 +1,11 @@
 //! The sandbox as a newcomer meets it: every CA simulator behind one gateway, the same
-//! citizen holding a certificate at each, and a signing through every provider.
+//! citizen holding a certificate at each, and a signing through every provider; and its
+//! time-stamping authority, configured and answering.
 
 use std::time::Duration;
 
+use kyso_gateway::documents::timestamping::TimeStamper;
+use kyso_gateway::metrics::Metrics;
 use kyso_tests::{
     Gateway, digest_of, sandbox_for_tests, sandbox_token, sign_body, wait_until_final,
 };
@@ -81,6 +84,28 @@ async fn sandbox_citizen_signs_at_every_provider() {
             "total_passed"
         );
     }
+    tokio::time::timeout(Duration::from_secs(10), simulators.stop())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_sandbox_time_stamps_with_its_own_tsa() {
+    let (simulators, settings) = sandbox_for_tests().await;
+    let time_stamping = settings
+        .documents
+        .time_stamping
+        .as_ref()
+        .expect("the sandbox configures a TSA");
+    let (name, url) = simulators
+        .simulators()
+        .into_iter()
+        .find(|(name, _)| name.starts_with("TSA"))
+        .expect("the TSA is listed among the simulators");
+    assert_eq!(url, time_stamping.url, "{name}");
+    let stamper = TimeStamper::from_settings(time_stamping, Metrics::new().unwrap()).unwrap();
+    let token = stamper.stamp(b"a signature").await.expect("a token");
+    token.check_trust(stamper.anchors()).unwrap();
     tokio::time::timeout(Duration::from_secs(10), simulators.stop())
         .await
         .unwrap();

@@ -1,6 +1,6 @@
 //! The end-to-end harness: a VNPT SmartCA simulator and a gateway in front of it, both on
 //! free loopback ports, driven over real HTTP. No fixed ports, no shared global servers:
-//! every test gets its own pair.
+//! every test gets its own pair (and its own time-stamping authority, when it asks for one).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test harness: a failure should abort loudly
 #![allow(unreachable_pub)] // used by the test binaries and benches
 
@@ -18,11 +18,12 @@ use kyso_gateway::config::{
     AdmissionSettings, AuditSettings, ClientSettings, ResilienceSettings, RevocationSettings,
     Settings, StoreSettings,
 };
-use kyso_gateway::sandbox;
+use kyso_gateway::sandbox::{self, TsaSimulator};
 use kyso_gateway::services::auth::hash_secret;
 use kyso_gateway::startup::Application;
 use kyso_gateway::store::Store;
 use kyso_gateway::verify::RevocationPolicy;
+use kyso_sim_kit::TsaFault;
 use kyso_sim_vnpt::{Behaviour, CitizenSpec, SignatureScheme, SimConfig, SimControl, SimHandle};
 use serde_json::{Value, json};
 use sha2::Digest as _;
@@ -89,6 +90,9 @@ pub struct TestConfig {
     pub admission: AdmissionSettings,
     /// The audit trail's sink and pseudonymisation.
     pub audit: AuditSettings,
+    /// Also start a time-stamping authority simulator under a PKI of its own and configure
+    /// it as the gateway's (`documents.time_stamping`); [`TestApp::tsa`] scripts it.
+    pub time_stamping: bool,
 }
 
 impl Default for TestConfig {
@@ -108,6 +112,7 @@ impl Default for TestConfig {
             revocation_settings: RevocationSettings::default(),
             admission: sandbox::unlimited_admission(),
             audit: AuditSettings::default(),
+            time_stamping: false,
         }
     }
 }
@@ -128,6 +133,9 @@ pub struct TestApp {
     pub gateway: Gateway,
     /// Scripts the simulated CA of provider `second`, when configured.
     pub second_ca: Option<SimControl>,
+    /// Scripts the simulated time-stamping authority, when configured
+    /// ([`TestConfig::time_stamping`]).
+    pub tsa: Option<TsaControl>,
     sim: std::sync::Arc<SimHandle>,
     second_sim: Option<std::sync::Arc<SimHandle>>,
 }
@@ -139,6 +147,30 @@ impl TestConfig {
     pub fn no_retries(mut self) -> Self {
         self.resilience.retries.max_retries = 0;
         self
+    }
+}
+
+/// Scripts a test's time-stamping authority simulator, and keeps it running while a clone
+/// lives.
+#[derive(Clone)]
+pub struct TsaControl {
+    simulator: Arc<TsaSimulator>,
+}
+
+impl TsaControl {
+    /// Arms `fault` for the next time-stamp request (once).
+    pub fn fail_next(&self, fault: TsaFault) {
+        self.simulator.authority().fail_next(fault);
+    }
+
+    /// How many time-stamp requests reached the TSA, faulted ones included.
+    pub fn requests_received(&self) -> usize {
+        self.simulator.authority().gate().requests().len()
+    }
+
+    /// Where time-stamp queries go.
+    pub fn url(&self) -> String {
+        self.simulator.url()
     }
 }
 
@@ -279,6 +311,17 @@ async fn spawn_app_inner(config: TestConfig, store: Option<Arc<dyn Store>>) -> T
     } else {
         None
     };
+    let tsa = if config.time_stamping {
+        let simulator = TsaSimulator::start("Kyso Test TSA")
+            .await
+            .expect("the TSA simulator starts");
+        settings.documents.time_stamping = Some(simulator.settings());
+        Some(TsaControl {
+            simulator: Arc::new(simulator),
+        })
+    } else {
+        None
+    };
     let gateway = match store {
         Some(store) => Gateway::start_on(settings.clone(), store),
         None => Gateway::start(settings.clone()),
@@ -291,6 +334,7 @@ async fn spawn_app_inner(config: TestConfig, store: Option<Arc<dyn Store>>) -> T
         settings,
         gateway,
         second_ca: second_sim.as_ref().map(|second| second.control()),
+        tsa,
         sim: std::sync::Arc::new(sim),
         second_sim,
     }
@@ -371,6 +415,7 @@ impl TestApp {
             settings: self.settings.clone(),
             gateway: gateway.clone(),
             second_ca: self.second_ca.clone(),
+            tsa: self.tsa.clone(),
             sim: self.sim.clone(),
             second_sim: self.second_sim.clone(),
         }
@@ -538,6 +583,16 @@ pub async fn client_token(
         .as_str()
         .unwrap()
         .to_owned()
+}
+
+/// The value of `series` (a metric name with its labels, as exposed) in a `/metrics` text;
+/// 0 when absent.
+pub fn series_value(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// The `kyso_pending_transactions` gauge of the `vnpt` provider in a `/metrics` text: how
