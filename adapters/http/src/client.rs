@@ -444,8 +444,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_exactly_at_the_cap_is_read_whole() {
-        let frames: [(fn(&[u8]) -> Vec<u8>, Option<&str>); 2] =
-            [(with_length, Some("application/json")), (chunked, None)];
+        let frames = [
+            (
+                with_length as fn(&[u8]) -> Vec<u8>,
+                Some("application/json"),
+            ),
+            (chunked, None),
+        ];
         for (frame, content_type) in frames {
             let body = vec![b'a'; CAP];
             let answer = frame(&body);
