@@ -16,6 +16,7 @@ use actix_web::{App, HttpServer, web};
 
 use crate::audit::{Auditor, events};
 use crate::config::{ConfigError, Settings, StoreSettings};
+use crate::documents::Documents;
 use crate::http::{self as routes, request_context};
 use crate::metrics::Metrics;
 use crate::providers::Providers;
@@ -220,6 +221,7 @@ impl Application {
             tokio::runtime::Handle::current(),
             instance_id,
             auditor,
+            Arc::new(Documents::from_settings(&settings.documents, &metrics)?),
         ));
         signing.start_sweeper();
         signing.record_start();

@@ -15,8 +15,10 @@ use kyso_adapter_http::{AdapterFactory, CaHttp, HttpSettings};
 use kyso_adapter_vnpt::VnptKind;
 use kyso_gateway::audit::{Auditor, Entry, Event};
 use kyso_gateway::config::{
-    AdapterSettings, AdmissionSettings, AuditSettings, RevocationSettings, TransactionSettings,
+    AdapterSettings, AdmissionSettings, AuditSettings, DocumentSettings, RevocationSettings,
+    TransactionSettings,
 };
+use kyso_gateway::documents::Documents;
 use kyso_gateway::domain::error::ErrorCode;
 use kyso_gateway::domain::request::{DocumentToSign, SigningRequest};
 use kyso_gateway::domain::transaction::TransactionStatus;
@@ -141,11 +143,12 @@ async fn a_cancel_is_recorded_then_withdrawn_once_at_a_ca_that_can() {
         Arc::new(Providers::from_providers([provider])),
         Arc::new(trust),
         Arc::new(admission),
-        metrics,
+        metrics.clone(),
         TransactionSettings::default(),
         tokio::runtime::Handle::current(),
         "instance".into(),
         auditor,
+        Arc::new(Documents::from_settings(&DocumentSettings::default(), &metrics).unwrap()),
     );
     let portal = Principal {
         client_id: "portal".into(),
@@ -159,7 +162,8 @@ async fn a_cancel_is_recorded_then_withdrawn_once_at_a_ca_that_can() {
         documents: vec![DocumentToSign {
             id: "d1".into(),
             name: "đơn.pdf".into(),
-            digest: digest_of("withdraw me"),
+            digest: Some(digest_of("withdraw me")),
+            ..DocumentToSign::default()
         }],
         description: None,
     };

@@ -10,9 +10,9 @@ use kyso_gateway::domain::error::ErrorCode;
 use kyso_gateway::http::error::ErrorBody;
 use kyso_gateway::http::input::{Source, from_value};
 use kyso_gateway::http::views::{
-    AuditHeadView, CertificateList, CertificateSearch, HealthView, JwkSetView, ProviderList,
-    SignatureAccepted, SignatureRequest, TokenRequest, TokenResponse, TransactionView,
-    VerificationRequest,
+    AssembleRequest, AuditHeadView, CertificateList, CertificateSearch, HealthView, JwkSetView,
+    ProviderList, SignatureAccepted, SignatureRequest, TokenRequest, TokenResponse,
+    TransactionView, VerificationRequest,
 };
 use kyso_gateway::http::{Routes, admin, api};
 use kyso_gateway::verify::VerificationReport;
@@ -149,6 +149,9 @@ fn check_examples(spec: &Value) -> usize {
                         }
                         "POST /v1/verifications" => {
                             reads::<VerificationRequest>(&value, Source::JsonBody, &what);
+                        }
+                        "POST /v1/signatures/{transaction_id}/documents/{document_id}/assemble" => {
+                            reads::<AssembleRequest>(&value, Source::JsonBody, &what);
                         }
                         _ => panic!("{what}: no request type known for this route"),
                     }

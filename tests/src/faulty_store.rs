@@ -224,6 +224,29 @@ impl Store for FaultyStore {
         .await
     }
 
+    async fn put_document(
+        &self,
+        transaction_id: &str,
+        name: &str,
+        bytes: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.run(
+            "put_document",
+            self.inner.put_document(transaction_id, name, bytes, ttl),
+        )
+        .await
+    }
+
+    async fn document(
+        &self,
+        transaction_id: &str,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.run("document", self.inner.document(transaction_id, name))
+            .await
+    }
+
     async fn cached_token(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.run("cached_token", self.inner.cached_token(key)).await
     }

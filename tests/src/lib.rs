@@ -6,6 +6,7 @@
 
 pub mod faulty_store;
 pub mod gateway_process;
+pub mod judges;
 pub mod redis_server;
 
 use std::sync::Arc;
@@ -15,8 +16,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_adapter_core::HashAlgorithm;
 use kyso_gateway::config::{
-    AdmissionSettings, AuditSettings, ClientSettings, ResilienceSettings, RevocationSettings,
-    Settings, StoreSettings,
+    AdmissionSettings, AuditSettings, ClientSettings, DocumentSettings, ResilienceSettings,
+    RevocationSettings, Settings, StoreSettings,
 };
 use kyso_gateway::sandbox::{self, TsaSimulator};
 use kyso_gateway::services::auth::hash_secret;
@@ -93,6 +94,8 @@ pub struct TestConfig {
     /// Also start a time-stamping authority simulator under a PKI of its own and configure
     /// it as the gateway's (`documents.time_stamping`); [`TestApp::tsa`] scripts it.
     pub time_stamping: bool,
+    /// The document size limits (its time-stamping authority is not used).
+    pub documents: DocumentSettings,
 }
 
 impl Default for TestConfig {
@@ -113,6 +116,7 @@ impl Default for TestConfig {
             admission: sandbox::unlimited_admission(),
             audit: AuditSettings::default(),
             time_stamping: false,
+            documents: DocumentSettings::default(),
         }
     }
 }
@@ -281,6 +285,8 @@ async fn spawn_app_inner(config: TestConfig, store: Option<Arc<dyn Store>>) -> T
     provider.resilience = config.resilience.clone();
     settings.trust.revocation = config.revocation_settings.clone();
     settings.audit = config.audit.clone();
+    settings.documents.max_document_bytes = config.documents.max_document_bytes;
+    settings.documents.max_transaction_bytes = config.documents.max_transaction_bytes;
     if let Some(anchors) = config.trust_anchors_pem {
         provider.trust_anchors_pem = Some(anchors);
     }
@@ -383,6 +389,30 @@ pub fn digest_of(text: &str) -> String {
     BASE64.encode(sha2::Sha256::digest(text.as_bytes()))
 }
 
+/// The sample PDF of the README's walk-through (one page, xref table).
+pub const SAMPLE_PDF: &[u8] = include_bytes!("../fixtures/don-de-nghi.pdf");
+
+/// A signing request body for one file `content` in `format`, with `options` (level,
+/// retention, visible signature...) merged into the document.
+pub fn file_body(user_id: &str, content: &[u8], format: &str, options: Value) -> Value {
+    let mut document = json!({
+        "id": "file-1",
+        "name": "Đơn đề nghị.pdf",
+        "content": BASE64.encode(content),
+        "format": format,
+    });
+    if let (Some(document), Some(options)) = (document.as_object_mut(), options.as_object()) {
+        document.extend(options.clone());
+    }
+    json!({
+        "provider": "vnpt",
+        "user_id": user_id,
+        "hash_algorithm": "sha256",
+        "documents": [document],
+        "description": "Ký đơn đề nghị",
+    })
+}
+
 /// A signing request body for one document.
 pub fn sign_body(user_id: &str, digest: &str) -> Value {
     json!({
@@ -424,6 +454,18 @@ impl TestApp {
     /// The simulator's base URL.
     pub fn ca_base_url(&self) -> String {
         self.sim.base_url()
+    }
+
+    /// The simulated CA's root certificate, PEM.
+    pub fn ca_root_pem(&self) -> String {
+        self.sim.root_certificate_pem()
+    }
+
+    /// The root certificate of provider `second`'s simulated CA, PEM, when configured.
+    pub fn second_ca_root_pem(&self) -> Option<String> {
+        self.second_sim
+            .as_ref()
+            .map(|sim| sim.root_certificate_pem())
     }
 
     /// A token with every scope of the sandbox client.

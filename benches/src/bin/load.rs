@@ -255,7 +255,8 @@ impl Target {
                     documents: vec![DocumentInput {
                         id: "doc-1".to_owned(),
                         name: "kyso-load.pdf".to_owned(),
-                        digest: BASE64.encode(digest),
+                        digest: Some(BASE64.encode(digest)),
+                        ..DocumentInput::default()
                     }],
                     description: Some("kyso-load".to_owned()),
                 }),

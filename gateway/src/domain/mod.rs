@@ -3,6 +3,7 @@
 //! store.
 
 pub mod certificate;
+pub mod document;
 pub mod error;
 pub mod request;
 pub mod transaction;

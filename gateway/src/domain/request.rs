@@ -2,9 +2,13 @@
 //! HTTP layer parses its own view of the body into this).
 
 use kyso_adapter_core::HashAlgorithm;
+
+use crate::domain::document::{
+    DocumentFormat, DocumentRetention, SignatureLevel, VisibleSignatureRequest,
+};
 use serde::Serialize;
 
-/// A request to sign a batch of digests, before validation.
+/// A request to sign a batch of documents (digests or files), before validation.
 #[derive(Debug, Clone, Serialize)]
 pub struct SigningRequest {
     /// The provider holding the citizen's key.
@@ -21,15 +25,36 @@ pub struct SigningRequest {
     pub description: Option<String>,
 }
 
-/// One document of a [`SigningRequest`].
-#[derive(Debug, Clone, Serialize)]
+/// One document of a [`SigningRequest`]: a digest, or the file itself with how to sign it.
+/// Absent fields are left out of the serialized form, so the fingerprint of a request of
+/// digests is what it always was.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct DocumentToSign {
     /// The portal's id, unique in the request.
     pub id: String,
     /// A name to show people.
     pub name: String,
-    /// Base64 of the raw digest, as sent.
-    pub digest: String,
+    /// Base64 of the raw digest, as sent (a document signed as a digest).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Base64 of the file (a document signed as a file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// With `content`: PAdES or CAdES.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<DocumentFormat>,
+    /// With `content`: the level; B-B when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<SignatureLevel>,
+    /// With `content`: whether a failing time-stamping authority may leave it at B-B.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_level_fallback: Option<bool>,
+    /// With `content`: where the file waits for the signature.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention: Option<DocumentRetention>,
+    /// With `content` in PAdES: a visible signature.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub visible_signature: Option<VisibleSignatureRequest>,
 }
 
 /// A signature anyone wants judged (`POST /v1/verifications`), before validation.

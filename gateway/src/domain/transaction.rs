@@ -9,6 +9,7 @@ use kyso_adapter_core::HashAlgorithm;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::domain::document::DocumentPlan;
 use crate::domain::error::ErrorCode;
 
 /// Where a transaction stands.
@@ -64,7 +65,7 @@ pub struct SignerCertificate {
     /// The CA's handle.
     pub certificate_id: String,
     /// The certificate, DER.
-    #[serde(with = "base64_bytes")]
+    #[serde(with = "serde_bytes_base64")]
     pub certificate_der: Vec<u8>,
     /// Its issuers as the CA sent them, DER.
     #[serde(with = "base64_list")]
@@ -72,24 +73,27 @@ pub struct SignerCertificate {
 }
 
 /// One document of a transaction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DocumentRecord {
     /// The portal's id.
     pub id: String,
     /// Its name.
     pub name: String,
     /// The digest to sign.
-    #[serde(with = "base64_bytes")]
+    #[serde(with = "serde_bytes_base64")]
     pub digest: Vec<u8>,
     /// The verified signature, once signed.
     pub signature: Option<VerifiedSignature>,
+    /// For a document sent as content: how it is signed, and the signed file once made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<DocumentPlan>,
 }
 
 /// A signature that passed every check of [`crate::verify`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifiedSignature {
     /// The signature bytes as the CA returned them.
-    #[serde(with = "base64_bytes")]
+    #[serde(with = "serde_bytes_base64")]
     pub signature: Vec<u8>,
     /// The scheme that verified (`rsa_pkcs1v15_sha256`, ...).
     pub algorithm: String,
@@ -140,7 +144,7 @@ pub struct TransactionError {
 }
 
 /// A signing transaction, as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Transaction {
     /// The gateway's id (also sent to CAs that take a caller-chosen id).
     pub id: String,
@@ -261,16 +265,16 @@ pub fn shard_of_transaction(id: &str) -> Option<u16> {
 }
 
 /// Serde of bytes as base64, so stored records stay compact JSON.
-mod base64_bytes {
+pub(crate) mod serde_bytes_base64 {
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&STANDARD.encode(bytes))
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(deserializer)?;
@@ -327,6 +331,7 @@ pub(crate) mod tests {
                 name: "n".into(),
                 digest: vec![0; 32],
                 signature: None,
+                plan: None,
             }],
             submission: Submission::Intended {
                 caller_reference: None,

@@ -97,6 +97,16 @@ pub fn api() -> Routes {
             "/v1/signatures/{transaction_id}/cancel",
             signatures::cancel,
         )
+        .route(
+            Method::GET,
+            "/v1/signatures/{transaction_id}/documents/{document_id}",
+            signatures::signed_file,
+        )
+        .route(
+            Method::POST,
+            "/v1/signatures/{transaction_id}/documents/{document_id}/assemble",
+            signatures::assemble_file,
+        )
         .route(Method::POST, "/v1/verifications", verifications::verify)
 }
 

@@ -8,11 +8,15 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_adapter_core::{HashAlgorithm, KeyAlgorithm};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::domain::certificate::{self, CitizenCertificate, ProviderAnswer};
+use crate::domain::document::{
+    DocumentFormat, DocumentPlan, DocumentRetention, SignatureLevel, VisibleSignatureRequest,
+};
 use crate::domain::error::ServiceError;
 use crate::domain::request::{DocumentToSign, SignatureCheck, SigningRequest};
 use crate::domain::transaction::{Transaction, TransactionError, TransactionStatus};
@@ -293,16 +297,59 @@ pub struct SignatureRequest {
     pub description: Option<String>,
 }
 
-/// One document of a signing request.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One document of a signing request: its digest, or the file itself with how to sign it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentInput {
     /// The portal's id, unique in the request.
     pub id: String,
     /// A name to show people.
     pub name: String,
-    /// Base64 of the raw digest.
-    pub digest: String,
+    /// Base64 of the raw digest (a document signed as a digest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Base64 of the file (a document signed as a file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// With `content`: `pades` (a PDF signed inside) or `cades` (any file, detached `.p7s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<DocumentFormat>,
+    /// With `content`: `B-B` (the default), `B-T` or `B-LT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<SignatureLevel>,
+    /// With `content`: whether a failing time-stamping authority may leave it at `B-B`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_level_fallback: Option<bool>,
+    /// With `content`: `gateway` (the default) keeps the file until it is signed; `portal`
+    /// keeps nothing but the signed attributes, and the portal sends the file again to be
+    /// assembled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<DocumentRetention>,
+    /// With `content` in `pades`: a visible signature box.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visible_signature: Option<VisibleSignatureInput>,
+}
+
+/// Where a visible signature goes and what it shows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VisibleSignatureInput {
+    /// The page, counted from 1.
+    pub page: u32,
+    /// `[x1, y1, x2, y2]` in points from the page's lower-left corner.
+    pub rect: [f32; 4],
+    /// The lines to show; by default the signer's name and the signing time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines: Option<Vec<String>>,
+}
+
+/// `POST /v1/signatures/{transaction_id}/documents/{document_id}/assemble` body: the file,
+/// as it was sent at submission, for a document the portal keeps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssembleRequest {
+    /// Base64 of the file.
+    pub content: String,
 }
 
 /// `POST /v1/signatures` answer.
@@ -386,6 +433,48 @@ pub struct DocumentView {
     /// `kyso_verify::VerificationReport`, in the vocabulary of ETSI EN 319 102-1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<VerificationReport>,
+    /// For a document sent as a file: how it is signed and, once signed, the signed file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<SignedFileView>,
+}
+
+/// A document sent as a file: how it is signed, and the signed file once it is made.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedFileView {
+    /// `pades` or `cades`.
+    pub format: DocumentFormat,
+    /// The level asked for.
+    pub level_requested: SignatureLevel,
+    /// Where the file waits for the signature (`gateway` or `portal`).
+    pub retention: DocumentRetention,
+    /// The file as sent: its size in bytes.
+    pub original_size: u64,
+    /// The file as sent: base64 of its SHA-256.
+    pub original_sha256: String,
+    /// The level reached, once signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<SignatureLevel>,
+    /// Why the level reached is lower than asked, if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level_note: Option<String>,
+    /// The signed file's size in bytes, once made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Base64 of the signed file's SHA-256, once made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// When the time-stamping authority stamped the signature (B-T and above).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub time_stamped_at: Option<OffsetDateTime>,
+    /// Where to `GET` the signed file (retention `gateway`) or `POST` the original to have it
+    /// assembled (retention `portal`), once the transaction is signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub href: Option<String>,
 }
 
 /// `POST /v1/verifications` body: a signature over a digest, and the signer's certificates.
@@ -594,6 +683,18 @@ impl From<SignatureRequest> for SigningRequest {
                     id: document.id,
                     name: document.name,
                     digest: document.digest,
+                    content: document.content,
+                    format: document.format,
+                    level: document.level,
+                    allow_level_fallback: document.allow_level_fallback,
+                    retention: document.retention,
+                    visible_signature: document.visible_signature.map(|visible| {
+                        VisibleSignatureRequest {
+                            page: visible.page,
+                            rect: visible.rect,
+                            lines: visible.lines,
+                        }
+                    }),
                 })
                 .collect(),
             description: request.description,
@@ -605,8 +706,9 @@ impl From<Transaction> for TransactionView {
     fn from(transaction: Transaction) -> Self {
         let certificate = &transaction.certificate;
         let facts = verify::describe(&certificate.certificate_der).ok();
+        let transaction_id = transaction.id;
         Self {
-            transaction_id: transaction.id,
+            transaction_id: transaction_id.clone(),
             provider: transaction.provider,
             user_id: transaction.user_id,
             status: transaction.status,
@@ -632,7 +734,11 @@ impl From<Transaction> for TransactionView {
                 .into_iter()
                 .map(|document| {
                     let signature = document.signature;
+                    let file = document.plan.map(|plan| {
+                        SignedFileView::of(&transaction_id, &document.id, signature.is_some(), plan)
+                    });
                     DocumentView {
+                        file,
                         id: document.id,
                         name: document.name,
                         digest: BASE64.encode(&document.digest),
@@ -649,4 +755,49 @@ impl From<Transaction> for TransactionView {
             error: transaction.error.map(TransactionErrorView::from),
         }
     }
+}
+
+impl SignedFileView {
+    /// The view of `plan`, the file of document `document_id` of transaction
+    /// `transaction_id`; `signed` when the transaction's signature is verified.
+    fn of(transaction_id: &str, document_id: &str, signed: bool, plan: DocumentPlan) -> Self {
+        let options = plan.options;
+        let made = plan.signed;
+        let href = match options.retention {
+            DocumentRetention::Gateway if made.is_some() => Some(""),
+            DocumentRetention::Portal if signed => Some("/assemble"),
+            _ => None,
+        }
+        .map(|suffix| {
+            format!(
+                "/v1/signatures/{transaction_id}/documents/{}{suffix}",
+                percent_encode_segment(document_id)
+            )
+        });
+        Self {
+            format: options.format,
+            level_requested: options.level,
+            retention: options.retention,
+            original_size: plan.original_bytes,
+            original_sha256: BASE64.encode(&plan.original_sha256),
+            level: made.as_ref().map(|made| made.level),
+            level_note: made.as_ref().and_then(|made| made.level_note.clone()),
+            size: made.as_ref().map(|made| made.bytes),
+            sha256: made.as_ref().map(|made| BASE64.encode(&made.sha256)),
+            time_stamped_at: made.as_ref().and_then(|made| made.time_stamped_at),
+            href,
+        }
+    }
+}
+
+/// What is escaped in a URL path segment: everything but RFC 3986's unreserved characters,
+/// so any document id makes a working link.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+fn percent_encode_segment(segment: &str) -> String {
+    utf8_percent_encode(segment, PATH_SEGMENT).to_string()
 }

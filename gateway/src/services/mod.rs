@@ -10,6 +10,8 @@
 //!   version, including the verification of what a CA returns;
 //! - [`following`]: following pending transactions at their CA, adopting orphans, handing
 //!   them over on shutdown;
+//! - [`documents`]: documents signed as files: preparing them, making the signed files once
+//!   the signature is verified, serving them;
 //! - [`cancellation`]: cancelling a transaction, and withdrawing it at the CA;
 //! - [`verification`]: judging any signature against every provider's trust anchors;
 //! - [`auth`]: issuing and checking portal tokens;
@@ -19,6 +21,7 @@ pub mod admission;
 pub mod auth;
 mod cancellation;
 mod certificates;
+mod documents;
 mod following;
 mod recording;
 mod submission;
@@ -35,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audit::{AuditError, Auditor, Entry};
 use crate::config::TransactionSettings;
+use crate::documents::Documents;
 use crate::domain::error::{ErrorCode, ServiceError};
 use crate::domain::transaction::Transaction;
 use crate::metrics::Metrics;
@@ -44,6 +48,7 @@ use crate::trust::Trust;
 use admission::Admission;
 use auth::Principal;
 
+pub use documents::SignedFile;
 pub use submission::Submitted;
 
 /// The signing service: shared by every request and by the background followers.
@@ -64,6 +69,8 @@ pub struct Signing {
     stopping: CancellationToken,
     /// Writes the audit trail.
     auditor: Auditor,
+    /// Document limits and the time-stamping authority.
+    documents: Arc<Documents>,
 }
 
 impl Signing {
@@ -80,6 +87,7 @@ impl Signing {
         runtime: tokio::runtime::Handle,
         instance_id: String,
         auditor: Auditor,
+        documents: Arc<Documents>,
     ) -> Self {
         Self {
             store,
@@ -93,6 +101,7 @@ impl Signing {
             followed: Arc::default(),
             stopping: CancellationToken::new(),
             auditor,
+            documents,
         }
     }
 
@@ -227,9 +236,14 @@ impl From<AuditError> for ServiceError {
 impl From<StoreError> for ServiceError {
     fn from(error: StoreError) -> Self {
         tracing::error!(error = %error, "session store failed");
-        Self::new(
-            ErrorCode::StoreUnavailable,
-            "the session store is unavailable",
-        )
+        let message = match error {
+            StoreError::Full(_) => {
+                "the gateway holds as many documents as it may; try again when some have expired"
+            }
+            StoreError::Unavailable(_) | StoreError::Corrupt(_) => {
+                "the session store is unavailable"
+            }
+        };
+        Self::new(ErrorCode::StoreUnavailable, message)
     }
 }

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use super::Signing;
 use crate::audit::{AuditError, events};
+use crate::domain::document::SignedDocument;
 use crate::domain::error::ErrorCode;
 use crate::domain::transaction::{Submission, Transaction, TransactionStatus, VerifiedSignature};
 use crate::store::{StoreError, Swap};
@@ -20,7 +21,12 @@ use crate::verify::{self, RevocationPolicy};
 impl Signing {
     /// How long a record is kept: until it expires, then the retention period.
     pub(super) fn record_ttl(&self, transaction: &Transaction, now: OffsetDateTime) -> Duration {
-        let remaining = (transaction.expires_at - now).max(time::Duration::ZERO);
+        self.ttl_until(transaction.expires_at, now)
+    }
+
+    /// How long a record of a transaction expiring at `expires_at` is kept from `now`.
+    pub(super) fn ttl_until(&self, expires_at: OffsetDateTime, now: OffsetDateTime) -> Duration {
+        let remaining = (expires_at - now).max(time::Duration::ZERO);
         Duration::try_from(remaining).unwrap_or_default()
             + Duration::from_secs(self.settings.retention_secs)
     }
@@ -121,10 +127,15 @@ impl Signing {
                     })
             }
             SignOutcome::Signed(_) => match verdict.as_ref()? {
-                Verdict::Verified(signatures) => {
+                Verdict::Verified(signatures, files) => {
                     let mut next = current.finish(TransactionStatus::Signed, now).ok()?;
-                    for (document, signature) in next.documents.iter_mut().zip(signatures) {
+                    for ((document, signature), file) in
+                        next.documents.iter_mut().zip(signatures).zip(files)
+                    {
                         document.signature = Some(signature.clone());
+                        if let (Some(plan), Some(file)) = (&mut document.plan, file) {
+                            plan.signed = Some(file.clone());
+                        }
                     }
                     Some(next)
                 }
@@ -185,12 +196,20 @@ impl Signing {
                     .verify_signatures(signer_chain, Some(transaction.user_id.clone()), signed)
                     .await
                 {
-                    Ok(results) => verdict_of(transaction, results, policy, now),
+                    Ok(results) => match verdict_of(transaction, results, policy, now) {
+                        Verdict::Verified(signatures, _) => {
+                            match self.make_signed_files(transaction, &signatures).await {
+                                Ok(files) => Verdict::Verified(signatures, files),
+                                Err(error) => Verdict::Refused(error.code, error.message),
+                            }
+                        }
+                        other => other,
+                    },
                     Err(error) => Verdict::Refused(error.code, error.message),
                 }
             }
         };
-        let passed = matches!(verdict, Verdict::Verified(_));
+        let passed = matches!(verdict, Verdict::Verified(..));
         if !matches!(verdict, Verdict::Undecided(_)) {
             for _ in &transaction.documents {
                 self.metrics.count_verification(provider.id(), passed);
@@ -203,7 +222,7 @@ impl Signing {
             Verdict::Undecided(message) => {
                 tracing::warn!(transaction_id = %transaction.id, provider = provider.id(), %message, "CA result waits for revocation status");
             }
-            Verdict::Verified(_) => {}
+            Verdict::Verified(..) => {}
         }
         Some(verdict)
     }
@@ -211,8 +230,9 @@ impl Signing {
 
 /// What the verification of a CA's answer decided.
 enum Verdict {
-    /// Every document's signature passed; in document order.
-    Verified(Vec<VerifiedSignature>),
+    /// Every document's signature passed; in document order, with the signed file made for
+    /// each document the gateway keeps.
+    Verified(Vec<VerifiedSignature>, Vec<Option<SignedDocument>>),
     /// Something did not pass: the transaction fails with this code and message.
     Refused(ErrorCode, String),
     /// Everything passed but the revocation status a `required` policy needs, which is
@@ -279,5 +299,5 @@ fn verdict_of(
             }
         }
     }
-    Verdict::Verified(verified)
+    Verdict::Verified(verified, Vec::new())
 }

@@ -26,9 +26,10 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::auth::Principal;
-use super::validation::{check_idempotency_key, check_user_id, validate_request};
+use super::validation::{ValidDocument, check_idempotency_key, check_user_id, validate_request};
 use super::{Signing, is_refusal};
 use crate::audit::{Entry, Event, wire_name};
+use crate::domain::document::DocumentPlan;
 use crate::domain::error::{ErrorCode, ServiceError};
 use crate::domain::request::SigningRequest;
 use crate::domain::transaction::{
@@ -102,7 +103,12 @@ impl Signing {
     ) -> Result<Submitted, ServiceError> {
         let key = check_idempotency_key(idempotency_key)?;
         let provider = self.provider(&request.provider)?.clone();
-        let documents = validate_request(&provider, &request)?;
+        let documents = validate_request(
+            &provider,
+            &request,
+            &self.documents.settings,
+            self.documents.time_stamper.is_some(),
+        )?;
         let fingerprint = hex::encode(Sha256::digest(serde_json::to_vec(&request).map_err(
             |_| ServiceError::new(ErrorCode::InternalError, "request cannot be fingerprinted"),
         )?));
@@ -194,7 +200,7 @@ impl Signing {
         principal: &Principal,
         provider: &Arc<Provider>,
         request: &SigningRequest,
-        documents: Vec<DocumentDigest>,
+        documents: Vec<ValidDocument>,
         scoped_key: &str,
         record: &IdempotencyRecord,
     ) -> Result<Creation, ServiceError> {
@@ -207,6 +213,19 @@ impl Signing {
                 now,
             )
             .await?;
+        let confirmation = provider.descriptor().capabilities.confirmation_timeout;
+        let ready = self
+            .ready_documents(
+                &record.transaction_id,
+                documents,
+                &certificate,
+                self.ttl_until(now + confirmation, now),
+            )
+            .await?;
+        let (documents, plans): (Vec<DocumentDigest>, Vec<Option<DocumentPlan>>) = ready
+            .into_iter()
+            .map(|document| (document.digest, document.plan))
+            .unzip();
         let sign_request = SignRequest {
             transaction_id: record.transaction_id.clone(),
             user_id: request.user_id.clone(),
@@ -216,7 +235,7 @@ impl Signing {
             description: request.description.clone().unwrap_or_default(),
         };
         let transaction =
-            intended_transaction(principal, provider, &sign_request, certificate, now);
+            intended_transaction(principal, provider, &sign_request, certificate, plans, now);
         let ttls = CreateTtls {
             record: self.record_ttl(&transaction, now),
             idempotency: Duration::from_secs(self.settings.idempotency_ttl_secs),
@@ -478,6 +497,7 @@ fn intended_transaction(
     provider: &Provider,
     sign_request: &SignRequest,
     certificate: CaCertificate,
+    plans: Vec<Option<DocumentPlan>>,
     now: OffsetDateTime,
 ) -> Transaction {
     let confirmation = provider.descriptor().capabilities.confirmation_timeout;
@@ -500,11 +520,13 @@ fn intended_transaction(
         documents: sign_request
             .documents
             .iter()
-            .map(|document| DocumentRecord {
+            .zip(plans)
+            .map(|(document, plan)| DocumentRecord {
                 id: document.id.clone(),
                 name: document.name.clone(),
                 digest: document.digest.clone(),
                 signature: None,
+                plan,
             })
             .collect(),
         submission: Submission::Intended {

@@ -20,8 +20,10 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_adapter_core::{DocumentDigest, HashAlgorithm};
 use regex::Regex;
 
+use crate::config::DocumentSettings;
+use crate::domain::document::{DocumentFormat, DocumentOptions, SignatureLevel};
 use crate::domain::error::{ErrorCode, ServiceError};
-use crate::domain::request::SigningRequest;
+use crate::domain::request::{DocumentToSign, SigningRequest};
 use crate::providers::Provider;
 
 /// Longest `description` shown to the citizen.
@@ -30,6 +32,8 @@ const MAX_DESCRIPTION_CHARS: usize = 500;
 const MAX_DOCUMENT_ID_CHARS: usize = 64;
 /// Longest document name.
 const MAX_DOCUMENT_NAME_CHARS: usize = 255;
+/// Most lines in a visible signature.
+const MAX_VISIBLE_LINES: usize = 6;
 /// Longest `Idempotency-Key`.
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
@@ -103,11 +107,54 @@ pub(crate) fn check_idempotency_key(key: Option<&str>) -> Result<&str, ServiceEr
     }
 }
 
-/// Checks a signing request against the provider's capabilities and decodes its digests.
+/// A document of a valid signing request.
+#[derive(Debug)]
+pub(crate) enum ValidDocument {
+    /// Signed as a digest, as sent.
+    Digest(DocumentDigest),
+    /// Signed as a file: prepared once the signer's certificate is chosen.
+    File(DocumentFile),
+}
+
+/// A document sent as a file, its content still base64 (decoded off the async workers, see
+/// [`DocumentFile::decode`]).
+#[derive(Debug)]
+pub(crate) struct DocumentFile {
+    /// The portal's id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Base64 of the file.
+    pub content: String,
+    /// How to sign it.
+    pub options: DocumentOptions,
+}
+
+impl DocumentFile {
+    /// The file's bytes; `field` names the document in errors.
+    pub(crate) fn decode(&self, field: &str) -> Result<Vec<u8>, ServiceError> {
+        decode_content(&self.content, &format!("{field}.content"))
+    }
+}
+
+/// A file sent as standard base64, decoded; `field` names it in errors.
+pub(crate) fn decode_content(text: &str, field: &str) -> Result<Vec<u8>, ServiceError> {
+    BASE64.decode(text).map_err(|_| {
+        ServiceError::new(
+            ErrorCode::InvalidDocument,
+            format!("{field} is not standard base64"),
+        )
+    })
+}
+
+/// Checks a signing request against the provider's capabilities and the document limits,
+/// and decodes its digests (files stay base64 until they are prepared).
 pub(crate) fn validate_request(
     provider: &Provider,
     request: &SigningRequest,
-) -> Result<Vec<DocumentDigest>, ServiceError> {
+    limits: &DocumentSettings,
+    time_stamping: bool,
+) -> Result<Vec<ValidDocument>, ServiceError> {
     check_user_id(&request.user_id)?;
     let capabilities = &provider.descriptor().capabilities;
     if !capabilities
@@ -151,47 +198,193 @@ pub(crate) fn validate_request(
         check_displayed_text(description, "description")?;
     }
     let mut seen = HashSet::new();
+    let mut total_bytes = 0usize;
     request
         .documents
         .iter()
         .enumerate()
         .map(|(index, document)| {
+            let field = format!("documents[{index}]");
             let id_length = document.id.chars().count();
             if id_length == 0 || id_length > MAX_DOCUMENT_ID_CHARS {
                 return Err(ServiceError::new(
                     ErrorCode::InvalidRequest,
-                    format!("documents[{index}].id must be 1-{MAX_DOCUMENT_ID_CHARS} characters"),
+                    format!("{field}.id must be 1-{MAX_DOCUMENT_ID_CHARS} characters"),
                 ));
             }
             let name_length = document.name.chars().count();
             if name_length == 0 || name_length > MAX_DOCUMENT_NAME_CHARS {
                 return Err(ServiceError::new(
                     ErrorCode::InvalidRequest,
-                    format!(
-                        "documents[{index}].name must be 1-{MAX_DOCUMENT_NAME_CHARS} characters"
-                    ),
+                    format!("{field}.name must be 1-{MAX_DOCUMENT_NAME_CHARS} characters"),
                 ));
             }
-            check_displayed_text(&document.id, &format!("documents[{index}].id"))?;
-            check_displayed_text(&document.name, &format!("documents[{index}].name"))?;
+            check_displayed_text(&document.id, &format!("{field}.id"))?;
+            check_displayed_text(&document.name, &format!("{field}.name"))?;
             if !seen.insert(document.id.as_str()) {
                 return Err(ServiceError::new(
                     ErrorCode::DuplicateDocumentId,
                     format!("document id {:?} appears twice", document.id),
                 ));
             }
-            let digest = decode_digest(
-                &document.digest,
-                request.hash_algorithm,
-                &format!("documents[{index}].digest"),
-            )?;
-            Ok(DocumentDigest {
-                id: document.id.clone(),
-                name: document.name.clone(),
-                digest,
-            })
+            match (&document.digest, &document.content) {
+                (Some(digest), None) => {
+                    check_no_file_options(document, &field)?;
+                    let digest = decode_digest(
+                        digest,
+                        request.hash_algorithm,
+                        &format!("{field}.digest"),
+                    )?;
+                    Ok(ValidDocument::Digest(DocumentDigest {
+                        id: document.id.clone(),
+                        name: document.name.clone(),
+                        digest,
+                    }))
+                }
+                (None, Some(content)) => {
+                    let size = decoded_len(content);
+                    if size > limits.max_document_bytes {
+                        return Err(ServiceError::new(
+                            ErrorCode::DocumentTooLarge,
+                            format!(
+                                "{field} has {size} bytes; documents.max_document_bytes is {}",
+                                limits.max_document_bytes
+                            ),
+                        ));
+                    }
+                    total_bytes += size;
+                    if total_bytes > limits.max_transaction_bytes {
+                        return Err(ServiceError::new(
+                            ErrorCode::TransactionTooLarge,
+                            format!(
+                                "the documents have more than {} bytes together (documents.max_transaction_bytes)",
+                                limits.max_transaction_bytes
+                            ),
+                        ));
+                    }
+                    let options = file_options(request, document, &field, time_stamping)?;
+                    Ok(ValidDocument::File(DocumentFile {
+                        id: document.id.clone(),
+                        name: document.name.clone(),
+                        content: content.clone(),
+                        options,
+                    }))
+                }
+                _ => Err(ServiceError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("{field} must have either a digest or a content, not both"),
+                )),
+            }
         })
         .collect()
+}
+
+/// The byte length base64 `text` decodes to (if it is base64 at all).
+fn decoded_len(text: &str) -> usize {
+    let padding = text.bytes().rev().take_while(|&byte| byte == b'=').count();
+    (text.len() / 4 * 3 + (text.len() % 4) * 3 / 4).saturating_sub(padding.min(2))
+}
+
+/// Refuses the options of a file on a document sent as a digest.
+fn check_no_file_options(document: &DocumentToSign, field: &str) -> Result<(), ServiceError> {
+    let named = [
+        ("format", document.format.is_some()),
+        ("level", document.level.is_some()),
+        (
+            "allow_level_fallback",
+            document.allow_level_fallback.is_some(),
+        ),
+        ("retention", document.retention.is_some()),
+        ("visible_signature", document.visible_signature.is_some()),
+    ];
+    match named.iter().find(|(_, present)| *present) {
+        Some((option, _)) => Err(ServiceError::new(
+            ErrorCode::InvalidRequest,
+            format!("{field}.{option} applies to a document sent as content, not as a digest"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// How to sign a document sent as a file, checked.
+fn file_options(
+    request: &SigningRequest,
+    document: &DocumentToSign,
+    field: &str,
+    time_stamping: bool,
+) -> Result<DocumentOptions, ServiceError> {
+    if request.hash_algorithm != HashAlgorithm::Sha256 {
+        return Err(ServiceError::new(
+            ErrorCode::UnsupportedHashAlgorithm,
+            format!(
+                "{field} is sent as content, which is signed with SHA-256: set hash_algorithm to sha256"
+            ),
+        ));
+    }
+    let format = document.format.ok_or_else(|| {
+        ServiceError::new(
+            ErrorCode::InvalidRequest,
+            format!("{field}.format is required with content: pades (a PDF) or cades (any file)"),
+        )
+    })?;
+    let level = document.level.unwrap_or(SignatureLevel::Basic);
+    let allow_level_fallback = document.allow_level_fallback.unwrap_or(false);
+    if level.needs_time_stamp() && !time_stamping && !allow_level_fallback {
+        return Err(ServiceError::new(
+            ErrorCode::LevelUnavailable,
+            format!(
+                "{field} asks for {}, which needs a time-stamping authority, and none is configured: ask for B-B or allow_level_fallback",
+                level.as_str()
+            ),
+        ));
+    }
+    if level == SignatureLevel::LongTerm && format != DocumentFormat::Pades {
+        return Err(ServiceError::new(
+            ErrorCode::LevelUnavailable,
+            format!("{field}: B-LT is made for PAdES only; ask cades documents for B-B or B-T"),
+        ));
+    }
+    if let Some(visible) = &document.visible_signature {
+        if format != DocumentFormat::Pades {
+            return Err(ServiceError::new(
+                ErrorCode::InvalidDocument,
+                format!("{field}.visible_signature applies to pades documents only"),
+            ));
+        }
+        if visible.page == 0 {
+            return Err(ServiceError::new(
+                ErrorCode::InvalidRequest,
+                format!("{field}.visible_signature.page counts from 1"),
+            ));
+        }
+        for (index, line) in visible.lines.iter().flatten().enumerate() {
+            let line_field = format!("{field}.visible_signature.lines[{index}]");
+            if line.chars().count() > MAX_DOCUMENT_NAME_CHARS {
+                return Err(ServiceError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("{line_field} is longer than {MAX_DOCUMENT_NAME_CHARS} characters"),
+                ));
+            }
+            check_displayed_text(line, &line_field)?;
+        }
+        if visible
+            .lines
+            .as_ref()
+            .is_some_and(|lines| lines.len() > MAX_VISIBLE_LINES)
+        {
+            return Err(ServiceError::new(
+                ErrorCode::InvalidRequest,
+                format!("{field}.visible_signature has more than {MAX_VISIBLE_LINES} lines"),
+            ));
+        }
+    }
+    Ok(DocumentOptions {
+        format,
+        level,
+        allow_level_fallback,
+        retention: document.retention.unwrap_or_default(),
+        visible_signature: document.visible_signature.clone(),
+    })
 }
 
 /// The raw digest in `text` (standard base64), which must have `algorithm`'s length;

@@ -15,6 +15,9 @@ use crate::domain::transaction::Transaction;
 
 /// Expired entries are swept after this many writes.
 const SWEEP_EVERY_WRITES: u64 = 1024;
+/// The most document bytes kept at once by default: files beyond it are refused
+/// ([`StoreError::Full`]) until others expire, so memory stays bounded.
+pub const DEFAULT_DOCUMENT_CAPACITY: usize = 1024 * 1024 * 1024;
 
 struct Expiring<T> {
     value: T,
@@ -27,6 +30,9 @@ struct Maps {
     idempotency: HashMap<String, Expiring<IdempotencyRecord>>,
     tokens: HashMap<String, Expiring<String>>,
     revocation: HashMap<String, Expiring<Vec<u8>>>,
+    /// Files of transactions, by transaction id and name, and their total size.
+    documents: HashMap<(String, String), Expiring<Vec<u8>>>,
+    document_bytes: usize,
     leases: HashMap<String, Expiring<String>>,
     /// Pending transactions and when their follow lease runs out.
     pending: HashMap<String, Instant>,
@@ -68,6 +74,7 @@ impl Maps {
             self.idempotency.retain(|_, entry| entry.expires > now);
             self.tokens.retain(|_, entry| entry.expires > now);
             self.revocation.retain(|_, entry| entry.expires > now);
+            self.sweep_documents(now);
             self.leases.retain(|_, entry| entry.expires > now);
             self.audit.expire(now);
             let transactions = &self.transactions;
@@ -78,6 +85,21 @@ impl Maps {
                 !held.is_empty()
             });
         }
+    }
+}
+
+impl Maps {
+    /// Drops the expired documents.
+    fn sweep_documents(&mut self, now: Instant) {
+        let mut freed = 0;
+        self.documents.retain(|_, entry| {
+            let live = entry.expires > now;
+            if !live {
+                freed += entry.value.len();
+            }
+            live
+        });
+        self.document_bytes -= freed;
     }
 }
 
@@ -108,15 +130,30 @@ fn gcra(tat: Option<Instant>, now: Instant, rate: Rate) -> Result<Instant, Durat
 }
 
 /// The in-process store.
-#[derive(Default)]
 pub struct MemoryStore {
     maps: Mutex<Maps>,
+    /// The most document bytes kept at once.
+    document_capacity: usize,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::with_document_capacity(DEFAULT_DOCUMENT_CAPACITY)
+    }
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store keeping at most `bytes` of documents at once.
+    pub fn with_document_capacity(bytes: usize) -> Self {
+        Self {
+            maps: Mutex::default(),
+            document_capacity: bytes,
+        }
     }
 
     fn with_maps<R>(&self, action: impl FnOnce(&mut Maps, Instant) -> R) -> Result<R, StoreError> {
@@ -264,6 +301,59 @@ impl Store for MemoryStore {
                 },
             );
             maps.wrote(now);
+        })
+    }
+
+    async fn put_document(
+        &self,
+        transaction_id: &str,
+        name: &str,
+        bytes: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let capacity = self.document_capacity;
+        self.with_maps(|maps, now| {
+            let key = (transaction_id.to_owned(), name.to_owned());
+            let replaced = maps
+                .documents
+                .get(&key)
+                .map_or(0, |entry| entry.value.len());
+            if maps.document_bytes - replaced + bytes.len() > capacity {
+                maps.sweep_documents(now);
+            }
+            let replaced = maps
+                .documents
+                .get(&key)
+                .map_or(0, |entry| entry.value.len());
+            let held = maps.document_bytes - replaced;
+            if held + bytes.len() > capacity {
+                return Err(StoreError::Full(format!(
+                    "{held} bytes of documents are held; {capacity} at most"
+                )));
+            }
+            maps.document_bytes = held + bytes.len();
+            maps.documents.insert(
+                key,
+                Expiring {
+                    value: bytes.to_vec(),
+                    expires: now + ttl,
+                },
+            );
+            maps.wrote(now);
+            Ok(())
+        })?
+    }
+
+    async fn document(
+        &self,
+        transaction_id: &str,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with_maps(|maps, now| {
+            maps.documents
+                .get(&(transaction_id.to_owned(), name.to_owned()))
+                .filter(|entry| entry.expires > now)
+                .map(|entry| entry.value.clone())
         })
     }
 

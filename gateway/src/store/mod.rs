@@ -9,6 +9,9 @@
 //! nobody follows (their instance died or shut down) in time proportional to their number,
 //! and no single key is hot.
 //!
+//! Documents sent as files wait here too, each beside its transaction and kept as long
+//! ([`Store::put_document`]): any instance can assemble or serve them.
+//!
 //! Admission limits (see `crate::services::admission`) are counted here too, with the
 //! store's clock: a rate ([`Store::admit`], GCRA) and bounded sets of held slots
 //! ([`Store::reserve_slot`]), each on one key, so every instance shares them.
@@ -32,6 +35,10 @@ pub enum StoreError {
     /// A record could not be decoded.
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
+    /// The store has no room left for documents (the in-memory store's bound; Redis's
+    /// `maxmemory` answers as unavailable).
+    #[error("no room for documents: {0}")]
+    Full(String),
 }
 
 /// The outcome of a compare-and-set.
@@ -211,6 +218,25 @@ pub trait Store: Send + Sync + 'static {
         data: &[u8],
         ttl: Duration,
     ) -> Result<(), StoreError>;
+
+    /// Keeps `bytes`, a file of transaction `transaction_id` (a prepared PDF waiting for its
+    /// signature, or a signed document), under `name` for `ttl` (the transaction's own).
+    /// It lives beside the transaction (one cluster slot), so it can never outlive it for
+    /// long nor be found on another shard.
+    async fn put_document(
+        &self,
+        transaction_id: &str,
+        name: &str,
+        bytes: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+
+    /// The file kept under `name` for transaction `transaction_id`, if it still is.
+    async fn document(
+        &self,
+        transaction_id: &str,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// How many shards [`Store::orphaned_transactions`] takes.
     fn shards(&self) -> u16;

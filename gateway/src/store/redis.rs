@@ -350,6 +350,14 @@ impl<S: ConnectionSource> RedisStore<S> {
         ))
     }
 
+    /// A file of a transaction: beside it, in its shard.
+    fn document_key(&self, transaction_id: &str, name: &str) -> Option<String> {
+        Some(format!(
+            "{}:doc:{transaction_id}:{name}",
+            self.shard_tag(shard_of_transaction(transaction_id)?)
+        ))
+    }
+
     fn pending_key(&self, shard: u16) -> String {
         format!("{}:pending", self.shard_tag(shard))
     }
@@ -623,6 +631,37 @@ impl<S: ConnectionSource> Store for RedisStore<S> {
                 .arg(millis(ttl)),
         )
         .await
+    }
+
+    async fn put_document(
+        &self,
+        transaction_id: &str,
+        name: &str,
+        bytes: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let key = self.document_key(transaction_id, name).ok_or_else(|| {
+            StoreError::Corrupt(format!("{transaction_id:?} is not a transaction id"))
+        })?;
+        self.query(
+            redis::cmd("SET")
+                .arg(key)
+                .arg(bytes)
+                .arg("PX")
+                .arg(millis(ttl)),
+        )
+        .await
+    }
+
+    async fn document(
+        &self,
+        transaction_id: &str,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.document_key(transaction_id, name) {
+            Some(key) => self.query(redis::cmd("GET").arg(key)).await,
+            None => Ok(None),
+        }
     }
 
     fn shards(&self) -> u16 {

@@ -215,6 +215,8 @@ pub struct SignatureVerification {
 pub struct CertificateFacts {
     /// Subject DN.
     pub subject: String,
+    /// The subject's common name (the citizen's name), else the whole subject DN.
+    pub display_name: String,
     /// Issuer DN.
     pub issuer: String,
     /// Serial number, uppercase hex without leading zero bytes.
@@ -248,6 +250,7 @@ pub fn describe(der: &[u8]) -> Result<CertificateFacts, VerifyError> {
     };
     Ok(CertificateFacts {
         subject: certificate.subject().to_string(),
+        display_name: path::display_name(&certificate),
         issuer: certificate.issuer().to_string(),
         serial_number: report::serial_hex(&certificate),
         not_before: certificate.validity().not_before.to_datetime(),
