@@ -478,3 +478,35 @@ async fn a_failing_tsa_fails_the_transaction_unless_the_document_allows_b_b() {
         .judge(&fetch_file(&app, &token, &done).await)
         .assert_all_valid(1);
 }
+
+#[tokio::test]
+async fn b_lt_pdfs_carry_the_path_and_its_ocsp_responses_in_a_dss() {
+    let app = spawn_time_stamped().await;
+    let token = app.token().await;
+    let done = sign(
+        &app,
+        &token,
+        &file_body(RSA_CITIZEN, SAMPLE_PDF, "pades", json!({"level": "B-LT"})),
+    )
+    .await;
+    let file = &done["documents"][0]["file"];
+    assert_eq!(file["level"], "B-LT", "{done}");
+    let signed = fetch_file(&app, &token, &done).await;
+    let text = String::from_utf8_lossy(&signed);
+    assert!(text.contains("/DSS"), "a DSS dictionary");
+    assert!(text.contains("/OCSPs"), "with the OCSP responses");
+    assert!(text.contains("/Certs"), "and the path's certificates");
+    // One signature, valid and trusted, covering its revision; the DSS update follows it.
+    let verdict = PdfsigJudge::trusting(&[&app.ca_root_pem()]).judge(&signed);
+    assert_eq!(verdict.signatures.len(), 1, "{}", verdict.text);
+    assert!(
+        verdict.signatures[0].contains("Signature is Valid."),
+        "{}",
+        verdict.text
+    );
+    assert!(
+        verdict.signatures[0].contains("Certificate is Trusted."),
+        "{}",
+        verdict.text
+    );
+}

@@ -9,6 +9,8 @@
 //! `/Contents`, the CMS must verify, its message-digest must be the content's, the
 //! signingCertificateV2 must bind the certificate, that certificate must be the one the
 //! citizen approved with, and a time-stamp, if any, must be sound and trusted.
+//! [`with_validation_data`] appends the DSS of a B-LT signature and checks the signature
+//! still covers exactly its revision.
 
 use kyso_documents::cms::{self, SignatureAlgorithm, SignedAttributes, SignedCms};
 use kyso_documents::pades::{self, Coverage, PreparedPdf};
@@ -16,6 +18,7 @@ use kyso_verify::TrustAnchors;
 
 use crate::domain::document::{DocumentFormat, DocumentPlan};
 use crate::domain::transaction::{SignerCertificate, VerifiedSignature};
+use crate::trust::ValidationData;
 
 /// Why a signed document could not be made, or did not pass its check. Each is the
 /// gateway's fault or the CA's, never the portal's: the transaction fails with
@@ -32,6 +35,9 @@ pub enum AssemblyError {
     /// The PDF could not take the CMS.
     #[error("the CMS could not be written into the PDF: {0}")]
     Embed(#[from] pades::EmbedError),
+    /// The DSS could not be added.
+    #[error("the validation data could not be added: {0}")]
+    Dss(#[from] pades::DssError),
     /// The prepared PDF kept in the store is not one.
     #[error("the prepared PDF kept for it is unreadable: {0}")]
     Prepared(#[from] pades::PreparedPdfDecodeError),
@@ -153,5 +159,37 @@ pub fn check_signed_file(
         Some(Err(error)) => Err(AssemblyError::Check(format!(
             "the signature time-stamp cannot be read: {error}"
         ))),
+    }
+}
+
+/// The signed PDF `signed` with `data` (the signer's path and its revocation data) in a DSS,
+/// appended as an incremental update (B-LT), checked: the signature still covers exactly
+/// the signed revision, followed only by incremental updates.
+///
+/// # Errors
+/// [`AssemblyError::Dss`] or [`AssemblyError::Check`].
+pub fn with_validation_data(
+    signed: &[u8],
+    plan: &DocumentPlan,
+    data: &ValidationData,
+) -> Result<Vec<u8>, AssemblyError> {
+    let file = pades::add_dss(signed, &data.certificates, &data.ocsp_responses, &data.crls)?;
+    let content_digest = SignedAttributes::from_der(&plan.signed_attributes)?.content_digest()?;
+    let signatures = pades::signatures(&file)
+        .map_err(|error| AssemblyError::Check(format!("the PDF cannot be read: {error}")))?;
+    let ours = signatures
+        .into_iter()
+        .find(|signature| signature.content_digest == content_digest)
+        .ok_or_else(|| AssemblyError::Check("the signature is gone".to_owned()))?;
+    let expected = Coverage::Revision {
+        revision_len: signed.len(),
+        later_bytes_are_incremental_updates: true,
+    };
+    if ours.coverage == expected {
+        Ok(file)
+    } else {
+        Err(AssemblyError::Check(
+            "after the DSS, the signature no longer covers exactly its revision".to_owned(),
+        ))
     }
 }

@@ -30,6 +30,7 @@ use crate::domain::document::{
 };
 use crate::domain::error::{ErrorCode, ServiceError};
 use crate::domain::transaction::{Transaction, TransactionStatus, VerifiedSignature};
+use crate::trust::SignerChain;
 use crate::verify;
 
 /// A signed file, ready to be sent.
@@ -330,6 +331,51 @@ impl Signing {
             Ok(file)
         })
         .await?;
+        if plan.options.level == SignatureLevel::LongTerm
+            && stamped.level == SignatureLevel::Timestamped
+        {
+            return self
+                .with_validation_data(transaction, index, plan, bytes, stamped)
+                .await;
+        }
+        Ok((bytes, stamped))
+    }
+
+    /// B-LT: the time-stamped PDF `signed` with the validation data of the signer's path
+    /// (its certificates and the OCSP responses or CRLs the gateway kept when it verified the
+    /// signature) in a DSS, appended as an incremental update; left at B-T, with a note,
+    /// when no revocation data is kept.
+    async fn with_validation_data(
+        &self,
+        transaction: &Transaction,
+        index: usize,
+        plan: &DocumentPlan,
+        signed: Vec<u8>,
+        mut stamped: Stamped,
+    ) -> Result<(Vec<u8>, Stamped), ServiceError> {
+        let provider = self.provider(&transaction.provider)?;
+        let signer_chain = SignerChain {
+            anchors: provider.trust_anchors().clone(),
+            policy: provider.revocation_policy(),
+            signer: transaction.certificate.certificate_der.clone(),
+            chain: transaction.certificate.chain_der.clone(),
+            at: OffsetDateTime::now_utc(),
+        };
+        let data = self.trust.validation_data(&signer_chain).await?;
+        if data.ocsp_responses.is_empty() && data.crls.is_empty() {
+            stamped.level_note = Some(
+                "no revocation data of the signer's path is kept to embed: the signature is B-T"
+                    .to_owned(),
+            );
+            return Ok((signed, stamped));
+        }
+        let plan = plan.clone();
+        let bytes = blocking(move || {
+            assembly::with_validation_data(&signed, &plan, &data)
+                .map_err(|error| check_failed(index, error))
+        })
+        .await?;
+        stamped.level = SignatureLevel::LongTerm;
         Ok((bytes, stamped))
     }
 
@@ -372,21 +418,10 @@ impl Signing {
                 let stamped = cms
                     .with_signature_time_stamp(&token)
                     .map_err(|error| check_failed(index, error.into()))?;
-                let (level, level_note) = if asked == SignatureLevel::LongTerm {
-                    (
-                        SignatureLevel::Timestamped,
-                        Some(
-                            "the revocation data of the signer's path is not embedded in a DSS yet: the signature is B-T"
-                                .to_owned(),
-                        ),
-                    )
-                } else {
-                    (SignatureLevel::Timestamped, None)
-                };
                 Ok(Stamped {
                     cms: stamped,
-                    level,
-                    level_note,
+                    level: SignatureLevel::Timestamped,
+                    level_note: None,
                     time_stamped_at: Some(token.gen_time()),
                 })
             }

@@ -51,6 +51,17 @@ pub struct SignerChain {
     pub at: OffsetDateTime,
 }
 
+/// The validation data of a signer's path, DER, as a B-LT signature embeds it.
+#[derive(Debug, Default)]
+pub struct ValidationData {
+    /// The path's certificates, signer first.
+    pub certificates: Vec<Vec<u8>>,
+    /// OCSP responses about them.
+    pub ocsp_responses: Vec<Vec<u8>>,
+    /// CRLs naming their status.
+    pub crls: Vec<Vec<u8>>,
+}
+
 /// A document signature to check, owned (it crosses to a blocking thread).
 #[derive(Debug, Clone)]
 pub struct DocumentSignature {
@@ -129,6 +140,35 @@ impl Trust {
             path.verify_digests(user_id.as_deref(), &signed, &ctx)
         })
         .await
+    }
+
+    /// What a B-LT signature by `signer_chain`'s signer embeds: the certificates of its path
+    /// (signer first, anchor last) and the revocation data kept for them. Empty when the
+    /// path does not pass.
+    ///
+    /// # Errors
+    /// [`ErrorCode::InternalError`] if the path could not be built.
+    pub async fn validation_data(
+        &self,
+        signer_chain: &SignerChain,
+    ) -> Result<ValidationData, ServiceError> {
+        let path = self.path(signer_chain).await?;
+        let requests = path.revocation_requests();
+        let mut certificates: Vec<Vec<u8>> = Vec::new();
+        for der in requests
+            .iter()
+            .flat_map(|request| [request.certificate, request.issuer])
+        {
+            if !certificates.iter().any(|known| known == der) {
+                certificates.push(der.to_vec());
+            }
+        }
+        let kept = self.revocation.kept_data(&requests).await;
+        Ok(ValidationData {
+            certificates,
+            ocsp_responses: kept.ocsp_responses,
+            crls: kept.crls,
+        })
     }
 
     /// The path (cached, or built off the workers) and, unless the policy is off, the

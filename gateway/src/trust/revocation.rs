@@ -102,7 +102,7 @@ impl RevocationChecker {
         issuer: &[u8],
         now: OffsetDateTime,
     ) -> RevocationAnswer {
-        let key = cache_key(&[b"ocsp", issuer, certificate]);
+        let key = ocsp_key(certificate, issuer);
         if let Some(evidence) = self.answers.get(&key, Instant::now()) {
             self.metrics.count_revocation_lookup("memory", true);
             return RevocationAnswer::Evidence(evidence);
@@ -150,7 +150,7 @@ impl RevocationChecker {
         urls: &[String],
         now: OffsetDateTime,
     ) -> Result<RevocationEvidence, Failure> {
-        let store_key = format!("ocsp:{}", hex::encode(key));
+        let store_key = ocsp_store_key(key);
         if let Some(cached) = self.cached(&store_key).await
             && let Ok(evidence) = check_ocsp_response(&cached, certificate, issuer, now)
         {
@@ -225,14 +225,14 @@ impl RevocationChecker {
         issuer: &[u8],
         now: OffsetDateTime,
     ) -> Result<Arc<CheckedCrl>, Failure> {
-        let key = cache_key(&[b"crl", url.as_bytes(), issuer]);
+        let key = crl_key(url, issuer);
         if let Some(crl) = self.crls.get(&key, Instant::now())
             && crl.is_current(now)
         {
             self.metrics.count_revocation_lookup("memory", true);
             return Ok(crl);
         }
-        let store_key = format!("crl:{}", hex::encode(key));
+        let store_key = crl_store_key(&key);
         if let Some(cached) = self.cached(&store_key).await
             && let Ok(crl) = check_crl(&cached, issuer, now)
         {
@@ -269,6 +269,38 @@ impl RevocationChecker {
         crl
     }
 
+    /// The revocation data kept in the store for the certificates of `requests`, as their
+    /// responders and CRL servers sent it, each checked again: what a B-LT signature embeds
+    /// (the OCSP response of each certificate, else a CRL naming its status). A certificate
+    /// whose data is no longer kept, or no longer current, contributes nothing.
+    pub async fn kept_data(&self, requests: &[RevocationRequest<'_>]) -> KeptRevocationData {
+        let now = OffsetDateTime::now_utc();
+        let mut kept = KeptRevocationData::default();
+        for request in requests {
+            let (certificate, issuer) = (request.certificate, request.issuer);
+            let ocsp_key = ocsp_store_key(&ocsp_key(certificate, issuer));
+            if let Some(der) = self.cached(&ocsp_key).await
+                && check_ocsp_response(&der, certificate, issuer, now).is_ok()
+            {
+                kept.ocsp_responses.push(der);
+                continue;
+            }
+            for url in revocation_locations(certificate).crl {
+                let crl_key = crl_store_key(&crl_key(&url, issuer));
+                if let Some(der) = self.cached(&crl_key).await
+                    && check_crl(&der, issuer, now)
+                        .is_ok_and(|crl| crl.status_of(certificate).is_ok())
+                {
+                    if !kept.crls.contains(&der) {
+                        kept.crls.push(der);
+                    }
+                    break;
+                }
+            }
+        }
+        kept
+    }
+
     /// Revocation data from the store; a store failure is a miss (logged), not an error.
     async fn cached(&self, key: &str) -> Option<Vec<u8>> {
         match self.store.revocation_data(key).await {
@@ -290,6 +322,33 @@ impl RevocationChecker {
             tracing::warn!(%error, "revocation data could not be cached in the store");
         }
     }
+}
+
+/// Revocation data as its sources sent it (DER), for a signature's long-term validation.
+#[derive(Debug, Default)]
+pub struct KeptRevocationData {
+    /// OCSP responses.
+    pub ocsp_responses: Vec<Vec<u8>>,
+    /// CRLs.
+    pub crls: Vec<Vec<u8>>,
+}
+
+/// The cache key of the OCSP answer about `certificate` from `issuer`.
+fn ocsp_key(certificate: &[u8], issuer: &[u8]) -> [u8; 32] {
+    cache_key(&[b"ocsp", issuer, certificate])
+}
+
+/// The cache key of the CRL at `url` for `issuer`.
+fn crl_key(url: &str, issuer: &[u8]) -> [u8; 32] {
+    cache_key(&[b"crl", url.as_bytes(), issuer])
+}
+
+fn ocsp_store_key(key: &[u8; 32]) -> String {
+    format!("ocsp:{}", hex::encode(key))
+}
+
+fn crl_store_key(key: &[u8; 32]) -> String {
+    format!("crl:{}", hex::encode(key))
 }
 
 /// SHA-256 over length-prefixed parts.
