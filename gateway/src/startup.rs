@@ -210,17 +210,20 @@ impl Application {
             instance_id.clone(),
             events::config_loaded(&settings),
         )?;
-        let signing = web::Data::new(Signing::new(
-            store,
-            providers,
-            Arc::new(trust),
-            admission.clone().into_inner(),
-            metrics.clone(),
-            settings.transactions.clone(),
-            tokio::runtime::Handle::current(),
-            instance_id,
-            auditor,
-        ));
+        let signing = web::Data::new(
+            Signing::new(
+                store,
+                providers,
+                Arc::new(trust),
+                admission.clone().into_inner(),
+                metrics.clone(),
+                settings.transactions.clone(),
+                tokio::runtime::Handle::current(),
+                instance_id,
+                auditor,
+            )
+            .with_documents(settings.documents.clone()),
+        );
         signing.start_sweeper();
         signing.record_start();
         let metrics = web::Data::new(metrics);

@@ -12,6 +12,8 @@
 //!   them over on shutdown;
 //! - [`cancellation`]: cancelling a transaction, and withdrawing it at the CA;
 //! - [`verification`]: judging any signature against every provider's trust anchors;
+//! - [`document_verification`]: judging every signature of a signed PDF or `.p7s` the same
+//!   way, with what its structure shows;
 //! - [`auth`]: issuing and checking portal tokens;
 //! - [`admission`]: the limits on what each portal may ask and how often a citizen is asked.
 
@@ -19,6 +21,7 @@ pub mod admission;
 pub mod auth;
 mod cancellation;
 mod certificates;
+pub mod document_verification;
 mod following;
 mod recording;
 mod submission;
@@ -34,7 +37,7 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::{AuditError, Auditor, Entry};
-use crate::config::TransactionSettings;
+use crate::config::{DocumentSettings, TransactionSettings};
 use crate::domain::error::{ErrorCode, ServiceError};
 use crate::domain::transaction::Transaction;
 use crate::metrics::Metrics;
@@ -64,6 +67,8 @@ pub struct Signing {
     stopping: CancellationToken,
     /// Writes the audit trail.
     auditor: Auditor,
+    /// Signed documents: their size limits.
+    documents: DocumentSettings,
 }
 
 impl Signing {
@@ -93,7 +98,15 @@ impl Signing {
             followed: Arc::default(),
             stopping: CancellationToken::new(),
             auditor,
+            documents: DocumentSettings::default(),
         }
+    }
+
+    /// The same service with these document settings (the defaults otherwise).
+    #[must_use]
+    pub fn with_documents(mut self, documents: DocumentSettings) -> Self {
+        self.documents = documents;
+        self
     }
 
     /// The audit trail's writer.
