@@ -15,8 +15,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_adapter_core::HashAlgorithm;
 use kyso_gateway::config::{
-    AdmissionSettings, AuditSettings, ClientSettings, ResilienceSettings, RevocationSettings,
-    Settings, StoreSettings,
+    AdmissionSettings, AuditSettings, ClientSettings, DocumentSettings, ResilienceSettings,
+    RevocationSettings, Settings, StoreSettings,
 };
 use kyso_gateway::sandbox;
 use kyso_gateway::services::auth::hash_secret;
@@ -89,6 +89,8 @@ pub struct TestConfig {
     pub admission: AdmissionSettings,
     /// The audit trail's sink and pseudonymisation.
     pub audit: AuditSettings,
+    /// Signed documents: size limits and the time-stamping authority.
+    pub documents: DocumentSettings,
 }
 
 impl Default for TestConfig {
@@ -108,6 +110,7 @@ impl Default for TestConfig {
             revocation_settings: RevocationSettings::default(),
             admission: sandbox::unlimited_admission(),
             audit: AuditSettings::default(),
+            documents: DocumentSettings::default(),
         }
     }
 }
@@ -249,6 +252,7 @@ async fn spawn_app_inner(config: TestConfig, store: Option<Arc<dyn Store>>) -> T
     provider.resilience = config.resilience.clone();
     settings.trust.revocation = config.revocation_settings.clone();
     settings.audit = config.audit.clone();
+    settings.documents = config.documents.clone();
     if let Some(anchors) = config.trust_anchors_pem {
         provider.trust_anchors_pem = Some(anchors);
     }
