@@ -270,9 +270,8 @@ mod tests {
         let passed = report(Ok("All good.".to_owned()));
         assert_eq!(passed.clone().with_prior_findings([]), passed);
 
-        let failed = passed
-            .clone()
-            .with_prior_findings([(SubIndication::HashFailure, "Changed.".to_owned())]);
+        let failed =
+            passed.with_prior_findings([(SubIndication::HashFailure, "Changed.".to_owned())]);
         assert_eq!(failed.indication, Indication::TotalFailed);
         assert_eq!(failed.sub_indication, Some(SubIndication::HashFailure));
         assert_eq!(failed.message, "Changed.");
