@@ -231,6 +231,7 @@ impl Application {
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
 
+        let body_limits = routes::BodyLimits::new(&settings.documents);
         let (api_listener, api_addr) = bind(settings.listen.api)?;
         let api = {
             let (signing, metrics) = (signing.clone(), metrics.clone());
@@ -241,7 +242,7 @@ impl Application {
                     .app_data(signing.clone())
                     .app_data(metrics.clone())
                     .configure(routes::extractor_configs)
-                    .configure(routes::api_routes)
+                    .configure(|config| routes::api_routes(config, body_limits))
                     .default_service(web::to(routes::route_not_found))
                     .wrap(from_fn(request_context::track))
             })

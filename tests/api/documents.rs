@@ -448,7 +448,7 @@ async fn a_failing_tsa_fails_the_transaction_unless_the_document_allows_b_b() {
         (TsaFault::Garbage, "timestamp_invalid"),
         (TsaFault::WrongImprint, "timestamp_invalid"),
     ] {
-        tsa.fail_next(fault.clone());
+        tsa.fail_next(fault);
         let body = file_body(RSA_CITIZEN, SAMPLE_PDF, "pades", json!({"level": "B-T"}));
         let done = sign(&app, &token, &body).await;
         assert_eq!(done["status"], "failed", "{fault:?}: {done}");
@@ -509,4 +509,41 @@ async fn b_lt_pdfs_carry_the_path_and_its_ocsp_responses_in_a_dss() {
         "{}",
         verdict.text
     );
+}
+
+#[tokio::test]
+async fn the_gateways_own_b_t_and_b_lt_pdfs_pass_its_verification_endpoint() {
+    let app = spawn_time_stamped().await;
+    let token = app.token().await;
+    for level in ["B-T", "B-LT"] {
+        let done = sign(
+            &app,
+            &token,
+            &file_body(RSA_CITIZEN, SAMPLE_PDF, "pades", json!({"level": level})),
+        )
+        .await;
+        let signed = fetch_file(&app, &token, &done).await;
+        let response = app
+            .http
+            .post(format!("{}/v1/verifications", app.api))
+            .bearer_auth(&token)
+            .json(&json!({"document": BASE64.encode(&signed), "user_id": RSA_CITIZEN}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let report: Value = response.json().await.unwrap();
+        let signature = &report["signatures"][0];
+        assert_eq!(
+            report["signatures"].as_array().unwrap().len(),
+            1,
+            "{report}"
+        );
+        assert_eq!(signature["level"], level, "{report}");
+        assert_eq!(
+            signature["report"]["indication"], "total_passed",
+            "{report}"
+        );
+        assert_eq!(signature["time_stamp"]["trusted"], true, "{report}");
+    }
 }

@@ -7,6 +7,7 @@ mod auth;
 mod cancellation;
 mod crash_windows;
 mod deploy;
+mod document_verifications;
 mod documents;
 mod errors;
 mod input;

@@ -10,9 +10,9 @@ use kyso_gateway::domain::error::ErrorCode;
 use kyso_gateway::http::error::ErrorBody;
 use kyso_gateway::http::input::{Source, from_value};
 use kyso_gateway::http::views::{
-    AssembleRequest, AuditHeadView, CertificateList, CertificateSearch, HealthView, JwkSetView,
-    ProviderList, SignatureAccepted, SignatureRequest, TokenRequest, TokenResponse,
-    TransactionView, VerificationRequest,
+    AssembleRequest, AuditHeadView, CertificateList, CertificateSearch, DocumentVerificationReport,
+    HealthView, JwkSetView, ProviderList, SignatureAccepted, SignatureRequest, TokenRequest,
+    TokenResponse, TransactionView, VerificationRequest,
 };
 use kyso_gateway::http::{Routes, admin, api};
 use kyso_gateway::verify::VerificationReport;
@@ -189,6 +189,9 @@ fn check_response(route: &str, status: u16, media_type: &str, value: &Value, wha
         }
         ("GET /v1/certificates", 200) => parses::<CertificateList>(value, what),
         ("POST /v1/signatures", 202) => parses::<SignatureAccepted>(value, what),
+        ("POST /v1/verifications", 200) if value.get("signatures").is_some() => {
+            parses::<DocumentVerificationReport>(value, what);
+        }
         ("POST /v1/verifications", 200) => parses::<VerificationReport>(value, what),
         ("GET /v1/signatures/{transaction_id}", 200)
         | ("POST /v1/signatures/{transaction_id}/cancel", 200) => {

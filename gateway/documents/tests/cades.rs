@@ -98,6 +98,55 @@ async fn openssl_verifies_b_b_and_b_t_for_every_algorithm() {
     }
 }
 
+#[test]
+fn the_validation_gives_what_the_signer_signed_for_a_verifier_to_check_again() {
+    let fixture = &*FIXTURE;
+    let citizen = fixture.ec();
+    let attributes = cades::prepare(CONTENT, &citizen.certificate.der, OffsetDateTime::now_utc())
+        .expect("attributes");
+    // r || s from the CA: the SignedData holds it as DER.
+    let raw = fixture.sign(citizen, SignatureScheme::EcdsaRaw, &attributes);
+    let signed = cms::assemble(
+        &attributes,
+        SignatureAlgorithm::EcdsaP256Sha256,
+        &raw,
+        &citizen.certificate.der,
+        &fixture.chain(),
+    )
+    .expect("assembled");
+    let report = cades::validate_detached(signed.to_der(), CONTENT, None).expect("readable");
+    assert_eq!(report.signed_attributes_digest, attributes.digest_to_sign());
+    assert_eq!(
+        report.signature_value,
+        signed.signature_value().expect("a signature")
+    );
+    assert_ne!(report.signature_value, raw, "the value is DER, not r || s");
+    let key = kyso_verify::SignerKey::from_certificate(&citizen.certificate.der).expect("a key");
+    assert!(
+        key.verify(
+            kyso_adapter_core::HashAlgorithm::Sha256,
+            &report.signed_attributes_digest,
+            &report.signature_value,
+        )
+        .is_ok()
+    );
+    // Over other attributes (another file's), the same value does not verify.
+    let other = cades::prepare(
+        b"another file",
+        &citizen.certificate.der,
+        OffsetDateTime::now_utc(),
+    )
+    .expect("attributes");
+    assert!(
+        key.verify(
+            kyso_adapter_core::HashAlgorithm::Sha256,
+            &other.digest_to_sign(),
+            &report.signature_value,
+        )
+        .is_err()
+    );
+}
+
 #[tokio::test]
 async fn pades_profile_signatures_verify_and_have_no_signing_time() {
     let fixture = &*FIXTURE;

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{TestPki, XrefKind, lopdf_pdf, options};
-use kyso_documents::pades::{Coverage, add_dss, signatures};
+use kyso_documents::pades::{Coverage, add_dss, read, signatures};
 use lopdf::{Document, Object};
 
 /// The DER held by the streams under `/DSS /key`.
@@ -57,6 +57,8 @@ fn a_dss_update_keeps_the_signature_valid_and_holds_the_items() {
         assert_eq!(dss_items(&with_dss, b"OCSPs"), ocsp.to_vec());
         assert_eq!(dss_items(&with_dss, b"CRLs"), crls.to_vec());
 
+        assert!(!read(&signed).expect("reads").has_dss);
+        assert!(read(&with_dss).expect("reads").has_dss);
         let read = signatures(&with_dss).expect("reads");
         assert_eq!(
             read[0].coverage,

@@ -11,7 +11,7 @@
 //! | `signing.accepted` / `signing.refused` | `POST /v1/signatures` | `accepted` / `refused` |
 //! | `signing.outcome` | a transaction ends `signed`, `rejected`, `expired` or `failed` (with the verification indication) | the status |
 //! | `cancellation` | `POST /v1/signatures/{id}/cancel` | `cancelled` / `refused` |
-//! | `verification` | `POST /v1/verifications` | the indication, or `refused` |
+//! | `verification` | `POST /v1/verifications` (a signed document: its SHA-256, how many signatures, each indication) | the indication (a document's least favourable one, or `no_signature`), or `refused` |
 //!
 //! # Records
 //!

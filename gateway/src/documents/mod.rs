@@ -5,8 +5,13 @@
 //! The formats themselves (signature dictionary, ByteRange, SignedData, RFC 3161 tokens)
 //! are `kyso-documents`'; this module carries them through the gateway: settings, the
 //! time-stamping authority's client, and where prepared and signed documents live.
+//!
+//! - [`inspection`]: every signature of a signed PDF or `.p7s`, with its structural checks:
+//!   what `POST /v1/verifications` judges and what the gateway checks before it returns a
+//!   signed document.
 
 pub mod assembly;
+pub mod inspection;
 pub mod preparation;
 pub mod timestamping;
 

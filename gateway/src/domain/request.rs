@@ -1,5 +1,6 @@
-//! What a portal asks for when it submits documents to sign, as the services see it (the
-//! HTTP layer parses its own view of the body into this).
+//! What a portal asks for when it submits documents to sign, or a signature or a signed
+//! document to verify, as the services see it (the HTTP layer parses its own view of the
+//! body into this).
 
 use kyso_adapter_core::HashAlgorithm;
 
@@ -69,6 +70,19 @@ pub struct SignatureCheck {
     /// PEM certificates, the signer's first, then as many of its issuers as the caller has.
     pub certificate_chain_pem: Vec<String>,
     /// The citizen the signer's certificate must name, if any.
+    pub user_id: Option<String>,
+    /// When to judge the certificates; now when absent.
+    pub validation_time: Option<time::OffsetDateTime>,
+}
+
+/// A signed document anyone wants judged (`POST /v1/verifications`), before validation.
+#[derive(Debug, Clone)]
+pub struct DocumentCheck {
+    /// Base64 of a signed PDF, or of a detached `.p7s` when `detached_content` is given.
+    pub document: String,
+    /// Base64 of the file a `.p7s` signs.
+    pub detached_content: Option<String>,
+    /// The citizen every signer's certificate must name, if any.
     pub user_id: Option<String>,
     /// When to judge the certificates; now when absent.
     pub validation_time: Option<time::OffsetDateTime>,

@@ -8,6 +8,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_adapter_core::{HashAlgorithm, KeyAlgorithm};
+use kyso_documents::pades::Coverage;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -18,11 +19,15 @@ use crate::domain::document::{
     DocumentFormat, DocumentPlan, DocumentRetention, SignatureLevel, VisibleSignatureRequest,
 };
 use crate::domain::error::ServiceError;
-use crate::domain::request::{DocumentToSign, SignatureCheck, SigningRequest};
+use crate::domain::request::{DocumentCheck, DocumentToSign, SignatureCheck, SigningRequest};
 use crate::domain::transaction::{Transaction, TransactionError, TransactionStatus};
+use crate::http::input;
 use crate::providers;
 use crate::services::auth::PublicTokenKey;
-use crate::verify::{self, VerificationReport};
+use crate::services::document_verification::{
+    DocumentVerification, JudgedSignature, SignedFileFormat,
+};
+use crate::verify::{self, Indication, VerificationReport};
 
 /// `POST /v1/oauth/token` form fields (RFC 6749 §4.4).
 #[derive(Debug, Deserialize)]
@@ -477,10 +482,60 @@ pub struct SignedFileView {
     pub href: Option<String>,
 }
 
-/// `POST /v1/verifications` body: a signature over a digest, and the signer's certificates.
+/// `POST /v1/verifications` body: a signature over a digest, or a signed document. Which one
+/// is decided by the fields sent; fields of both kinds together are refused.
+#[derive(Debug, Clone)]
+pub enum VerificationRequest {
+    /// A signature over a digest, and the signer's certificates.
+    Signature(SignatureVerificationRequest),
+    /// A signed PDF, or a `.p7s` and the file it signs.
+    Document(DocumentVerificationRequest),
+}
+
+/// The fields only a signature over a digest has.
+const SIGNATURE_FIELDS: [&str; 4] = [
+    "hash_algorithm",
+    "digest",
+    "signature",
+    "certificate_chain_pem",
+];
+/// The fields only a signed document has.
+const DOCUMENT_FIELDS: [&str; 2] = ["document", "detached_content"];
+
+impl<'de> Deserialize<'de> for VerificationRequest {
+    /// Reads the body's members, decides the kind by the fields present, then reads it as
+    /// that kind with the gateway's strict reader, whose messages name the field at fault.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let body = serde_json::Value::Object(serde_json::Map::deserialize(deserializer)?);
+        let present = |fields: &[&'static str]| -> Option<&'static str> {
+            fields
+                .iter()
+                .copied()
+                .find(|field| body.get(*field).is_some())
+        };
+        match (present(&DOCUMENT_FIELDS), present(&SIGNATURE_FIELDS)) {
+            (Some(document_field), Some(signature_field)) => Err(D::Error::custom(format!(
+                "field `{document_field}` (a signed document) cannot be sent with field `{signature_field}` (a signature over a digest): send one or the other"
+            ))),
+            (Some(_), None) => input::from_value(&body, input::Source::JsonBody)
+                .map(Self::Document)
+                .map_err(D::Error::custom),
+            (None, Some(_)) => input::from_value(&body, input::Source::JsonBody)
+                .map(Self::Signature)
+                .map_err(D::Error::custom),
+            (None, None) => Err(D::Error::custom(
+                "send either `document` (a signed PDF, or a .p7s with `detached_content`) or `hash_algorithm`, `digest`, `signature` and `certificate_chain_pem` (a signature over a digest)",
+            )),
+        }
+    }
+}
+
+/// `POST /v1/verifications` body for a signature over a digest, and the signer's
+/// certificates.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct VerificationRequest {
+pub struct SignatureVerificationRequest {
     /// The algorithm the digest was made with.
     pub hash_algorithm: HashAlgorithm,
     /// Base64 of the digest that was signed.
@@ -501,8 +556,8 @@ pub struct VerificationRequest {
     pub validation_time: Option<OffsetDateTime>,
 }
 
-impl From<VerificationRequest> for SignatureCheck {
-    fn from(request: VerificationRequest) -> Self {
+impl From<SignatureVerificationRequest> for SignatureCheck {
+    fn from(request: SignatureVerificationRequest) -> Self {
         Self {
             hash_algorithm: request.hash_algorithm,
             digest: request.digest,
@@ -510,6 +565,247 @@ impl From<VerificationRequest> for SignatureCheck {
             certificate_chain_pem: request.certificate_chain_pem,
             user_id: request.user_id,
             validation_time: request.validation_time,
+        }
+    }
+}
+
+/// `POST /v1/verifications` body for a signed document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentVerificationRequest {
+    /// Base64 of a signed PDF, or of a detached `.p7s` when `detached_content` is sent.
+    pub document: String,
+    /// Base64 of the file the `.p7s` signs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detached_content: Option<String>,
+    /// The citizen (CCCD) every signer's certificate must name; not checked when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// When to judge the certificates; the time of the request when absent.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub validation_time: Option<OffsetDateTime>,
+}
+
+impl From<DocumentVerificationRequest> for DocumentCheck {
+    fn from(request: DocumentVerificationRequest) -> Self {
+        Self {
+            document: request.document,
+            detached_content: request.detached_content,
+            user_id: request.user_id,
+            validation_time: request.validation_time,
+        }
+    }
+}
+
+/// `POST /v1/verifications` answer for a signed document: every signature in it, each with
+/// the report a signature over a digest gets.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentVerificationReport {
+    /// `pdf` or `cades` (a `.p7s` with the file it signs).
+    pub format: SignedFileFormat,
+    /// The SHA-256 of the document as sent (the PDF, or the `.p7s`), lowercase hex.
+    pub document_sha256: String,
+    /// The SHA-256 of the file a `.p7s` signs, lowercase hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detached_content_sha256: Option<String>,
+    /// One sentence on the whole document: how many signatures, and how they fared.
+    pub message: String,
+    /// Every signature, in the order of the PDF's fields; empty when the PDF has none.
+    pub signatures: Vec<DocumentSignatureView>,
+    /// The PDF's document time-stamps (`/SubFilter /ETSI.RFC3161`): listed, not validated.
+    pub document_time_stamps: Vec<DocumentTimeStampView>,
+}
+
+/// One signature of a signed document.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentSignatureView {
+    /// The signature field's name (PDF only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_name: Option<String>,
+    /// The signature dictionary's `/SubFilter` (PDF only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_filter: Option<String>,
+    /// What the signature covers.
+    pub coverage: CoverageView,
+    /// When the signer claims to have signed (the CMS signing-time, else the PDF's `/M`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub signing_time: Option<OffsetDateTime>,
+    /// The signature time-stamp, if the CMS has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_stamp: Option<TimeStampView>,
+    /// The baseline level the signature's form reaches (`B-B`, `B-T`, `B-LT`); `null` for a
+    /// signature that is not a baseline one.
+    pub level: Option<SignatureLevel>,
+    /// The verification report, the document's structural findings folded in.
+    pub report: VerificationReport,
+}
+
+/// What part of the document a signature covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CoverageView {
+    /// The whole PDF but the signature's own `/Contents`, or the whole detached file.
+    WholeFile,
+    /// An earlier revision of the PDF: its first `revision_bytes` bytes.
+    Revision {
+        /// The length of the signed revision.
+        revision_bytes: usize,
+        /// Whether every byte after it belongs to incremental updates (what they change is
+        /// not judged); when not, the report fails with `format_failure`.
+        later_bytes_are_incremental_updates: bool,
+    },
+}
+
+/// A signature time-stamp, as a report shows it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeStampView {
+    /// When the TSA says it stamped; absent when the token cannot be read.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub gen_time: Option<OffsetDateTime>,
+    /// The TSA certificate's subject DN; absent when the token cannot be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tsa_subject: Option<String>,
+    /// Whether the token is over this signature and its TSA signature verifies.
+    pub verified: bool,
+    /// Whether the TSA chains to the gateway's trust anchors as a time-stamping authority
+    /// at `gen_time`; `null` when the token cannot be read.
+    pub trusted: Option<bool>,
+    /// The first check that failed, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// A document time-stamp of a PDF.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentTimeStampView {
+    /// The signature field's name.
+    pub field_name: String,
+    /// What it covers.
+    pub coverage: CoverageView,
+}
+
+impl From<DocumentVerification> for DocumentVerificationReport {
+    fn from(verification: DocumentVerification) -> Self {
+        let message = document_message(&verification);
+        Self {
+            format: verification.format,
+            document_sha256: hex::encode(verification.document_sha256),
+            detached_content_sha256: verification.detached_content_sha256.map(hex::encode),
+            message,
+            signatures: verification
+                .signatures
+                .into_iter()
+                .map(DocumentSignatureView::from)
+                .collect(),
+            document_time_stamps: verification
+                .document_time_stamps
+                .into_iter()
+                .map(|stamp| DocumentTimeStampView {
+                    field_name: stamp.field_name,
+                    coverage: stamp.coverage.into(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The sentence on a whole document.
+fn document_message(verification: &DocumentVerification) -> String {
+    let document = match verification.format {
+        SignedFileFormat::Pdf => "The PDF",
+        SignedFileFormat::Cades => "The .p7s",
+    };
+    let count = verification.signatures.len();
+    if count == 0 {
+        return format!("{document} has no signature.");
+    }
+    let tally: Vec<String> = [
+        Indication::TotalPassed,
+        Indication::Indeterminate,
+        Indication::TotalFailed,
+    ]
+    .into_iter()
+    .filter_map(|indication| {
+        let n = verification
+            .signatures
+            .iter()
+            .filter(|signature| signature.report.indication == indication)
+            .count();
+        (n > 0).then(|| format!("{n} {}", crate::audit::wire_name(indication)))
+    })
+    .collect();
+    let noun = if count == 1 {
+        "signature"
+    } else {
+        "signatures"
+    };
+    format!("{document} has {count} {noun}: {}.", tally.join(", "))
+}
+
+impl From<JudgedSignature> for DocumentSignatureView {
+    fn from(judged: JudgedSignature) -> Self {
+        let found = judged.found;
+        let time_stamp = found
+            .validation
+            .time_stamp
+            .as_ref()
+            .map(|check| match check {
+                Ok(check) => TimeStampView {
+                    gen_time: Some(check.gen_time),
+                    tsa_subject: verify::describe(&check.tsa_certificate)
+                        .ok()
+                        .map(|facts| facts.subject),
+                    verified: check.imprint_matches && check.signature_verifies,
+                    trusted: check.trusted,
+                    problem: check.problem.as_ref().map(ToString::to_string),
+                },
+                Err(error) => TimeStampView {
+                    gen_time: None,
+                    tsa_subject: None,
+                    verified: false,
+                    trusted: None,
+                    problem: Some(error.to_string()),
+                },
+            });
+        Self {
+            field_name: found.field_name,
+            sub_filter: found.sub_filter,
+            coverage: found.coverage.map_or(CoverageView::WholeFile, Into::into),
+            signing_time: found.claimed_signing_time,
+            time_stamp,
+            level: found.level,
+            report: judged.report,
+        }
+    }
+}
+
+impl From<Coverage> for CoverageView {
+    fn from(coverage: Coverage) -> Self {
+        match coverage {
+            Coverage::WholeFile => Self::WholeFile,
+            Coverage::Revision {
+                revision_len,
+                later_bytes_are_incremental_updates,
+            } => Self::Revision {
+                revision_bytes: revision_len,
+                later_bytes_are_incremental_updates,
+            },
         }
     }
 }

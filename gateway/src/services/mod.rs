@@ -14,6 +14,8 @@
 //!   the signature is verified, serving them;
 //! - [`cancellation`]: cancelling a transaction, and withdrawing it at the CA;
 //! - [`verification`]: judging any signature against every provider's trust anchors;
+//! - [`document_verification`]: judging every signature of a signed PDF or `.p7s` the same
+//!   way, with what its structure shows;
 //! - [`auth`]: issuing and checking portal tokens;
 //! - [`admission`]: the limits on what each portal may ask and how often a citizen is asked.
 
@@ -21,6 +23,7 @@ pub mod admission;
 pub mod auth;
 mod cancellation;
 mod certificates;
+pub mod document_verification;
 mod documents;
 mod following;
 mod recording;

@@ -4,6 +4,11 @@
 //! provider's trust anchors, at the time asked for (now by default), with the revocation
 //! status learnt now ([`crate::trust`]). Every report is in the audit trail (its indication,
 //! the digest and the signer certificate's fingerprint) before it goes out.
+//!
+//! [`Signing::judge_signed_digest`] is that judgement, shared with the signatures found in a signed
+//! document (`document_verification`).
+
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::alphabet;
@@ -17,11 +22,27 @@ use crate::audit::{Entry, Event, wire_name};
 use crate::domain::error::{ErrorCode, ServiceError};
 use crate::domain::request::SignatureCheck;
 use crate::trust::{DocumentSignature, SignerChain};
-use crate::verify::{Indication, RevocationPolicy, SubIndication, VerificationReport};
+use crate::verify::{
+    Indication, RevocationPolicy, SubIndication, TrustAnchors, VerificationReport,
+};
+
+/// One signature to judge, from a request or from a signed document.
+pub(super) struct SignatureToJudge {
+    /// The digest and the signature over it.
+    pub(super) signed: DocumentSignature,
+    /// The signer's certificate, DER.
+    pub(super) signer: Vec<u8>,
+    /// The other certificates sent with it, DER.
+    pub(super) chain: Vec<Vec<u8>>,
+    /// The citizen the signer's certificate must name, if any.
+    pub(super) user_id: Option<String>,
+    /// The validation time.
+    pub(super) at: OffsetDateTime,
+}
 
 /// Signatures arrive from many tools: padding and unused trailing bits are not held against
 /// them (a signature that does not verify is judged, not refused).
-const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
+pub(super) const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
     GeneralPurposeConfig::new()
         .with_decode_allow_trailing_bits(true)
@@ -29,7 +50,7 @@ const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
 );
 
 /// The most certificates a chain may hold.
-const MAX_CHAIN_CERTIFICATES: usize = 10;
+pub(super) const MAX_CHAIN_CERTIFICATES: usize = 10;
 /// The longest base64 signature accepted (an RSA-16384 signature is 2,732 characters).
 const MAX_SIGNATURE_CHARS: usize = 4096;
 
@@ -40,14 +61,7 @@ impl Signing {
         principal: &Principal,
         check: SignatureCheck,
     ) -> Result<VerificationReport, ServiceError> {
-        let mut entry = Entry::new(Event::Verification, "").actor(&principal.client_id);
-        if let Some(user_id) = check
-            .user_id
-            .as_deref()
-            .filter(|id| check_user_id(id).is_ok())
-        {
-            entry = entry.citizen(user_id);
-        }
+        let entry = self.verification_entry(principal, check.user_id.as_deref());
         let hash_algorithm = check.hash_algorithm;
         let digest = check.digest.clone();
         let report = self.judge_signature(check).await;
@@ -69,6 +83,16 @@ impl Signing {
             Err(error) => entry.outcome_of("refused").reason(error.code),
         };
         self.answer_recorded(entry, report).await
+    }
+
+    /// The audit record of a verification asked by `principal`, about the citizen `user_id`
+    /// if it is a well-formed one; its outcome is set once known.
+    pub(super) fn verification_entry(&self, principal: &Principal, user_id: Option<&str>) -> Entry {
+        let entry = Entry::new(Event::Verification, "").actor(&principal.client_id);
+        match user_id.filter(|id| check_user_id(id).is_ok()) {
+            Some(user_id) => entry.citizen(user_id),
+            None => entry,
+        }
     }
 
     /// The report on `check`'s signature.
@@ -112,30 +136,72 @@ impl Signing {
                 ));
             }
         };
-        let anchors = self.providers.all_trust_anchors().cloned().ok_or_else(|| {
-            ServiceError::new(ErrorCode::InternalError, "no trust anchors are configured")
-        })?;
         let signer = chain.remove(0);
-        let signer_chain = SignerChain {
-            anchors,
-            policy: self.verification_policy(),
+        self.judge_signed_digest(SignatureToJudge {
+            signed: DocumentSignature {
+                hash_algorithm: check.hash_algorithm,
+                digest,
+                signature,
+            },
             signer,
             chain,
+            user_id: check.user_id,
             at,
+        })
+        .await
+    }
+
+    /// The report on `signature`: its signer's certificate path to every provider's trust
+    /// anchors at its time, the revocation status of the path, the citizen when one is
+    /// named, and the signature over its digest.
+    pub(super) async fn judge_signed_digest(
+        &self,
+        signature: SignatureToJudge,
+    ) -> Result<VerificationReport, ServiceError> {
+        let signer_chain = SignerChain {
+            anchors: self.all_trust_anchors()?,
+            policy: self.verification_policy(),
+            signer: signature.signer,
+            chain: signature.chain,
+            at: signature.at,
         };
-        let signed = vec![DocumentSignature {
-            hash_algorithm: check.hash_algorithm,
-            digest,
-            signature,
-        }];
         let mut results = self
             .trust
-            .verify_signatures(signer_chain, check.user_id, signed)
+            .verify_signatures(signer_chain, signature.user_id, vec![signature.signed])
             .await?;
         results.pop().map(|result| result.report).ok_or_else(|| {
             ServiceError::new(
                 ErrorCode::InternalError,
                 "the signature could not be verified",
+            )
+        })
+    }
+
+    /// Every provider's trust anchors together: what signers (and time-stamping authorities)
+    /// are judged against.
+    pub(super) fn all_trust_anchors(&self) -> Result<Arc<TrustAnchors>, ServiceError> {
+        self.providers.all_trust_anchors().cloned().ok_or_else(|| {
+            ServiceError::new(ErrorCode::InternalError, "no trust anchors are configured")
+        })
+    }
+
+    /// What a signature time-stamp's TSA is judged against: every provider's anchors, and
+    /// those of the configured time-stamping authority.
+    pub(super) fn time_stamp_anchors(&self) -> Result<Arc<TrustAnchors>, ServiceError> {
+        let signers = self.all_trust_anchors()?;
+        let Some(stamper) = &self.documents.time_stamper else {
+            return Ok(signers);
+        };
+        let together = signers
+            .certificates()
+            .iter()
+            .chain(stamper.anchors().certificates())
+            .cloned()
+            .collect();
+        TrustAnchors::from_der(together).map(Arc::new).map_err(|_| {
+            ServiceError::new(
+                ErrorCode::InternalError,
+                "the trust anchors cannot be joined",
             )
         })
     }
@@ -171,7 +237,7 @@ fn certificates_of(items: &[String]) -> Result<Vec<Vec<u8>>, usize> {
 }
 
 /// The report on input that cannot be read: `total_failed`/`format_failure`.
-fn unreadable(at: OffsetDateTime, message: &str) -> VerificationReport {
+pub(super) fn unreadable(at: OffsetDateTime, message: &str) -> VerificationReport {
     VerificationReport {
         indication: Indication::TotalFailed,
         sub_indication: Some(SubIndication::FormatFailure),

@@ -226,7 +226,7 @@ impl Trust {
 }
 
 /// Runs CPU-heavy verification on the blocking pool.
-async fn off_the_workers<T: Send + 'static>(
+pub(crate) async fn off_the_workers<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ServiceError> {
     tokio::task::spawn_blocking(work).await.map_err(|error| {

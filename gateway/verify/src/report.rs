@@ -29,9 +29,11 @@ pub enum Indication {
 /// |---|---|---|
 /// | `format_failure` | total_failed | a certificate, an extension or the signature cannot be parsed, or the digest has the wrong length |
 /// | `sig_crypto_failure` | total_failed | the signature does not verify over the digest with the signer's key |
+/// | `hash_failure` | total_failed | a signed document's content is not what was signed: its digest differs from the CMS message-digest |
 /// | `revoked` | total_failed | the signer's certificate was revoked at or before the validation time |
 /// | `not_yet_valid` | total_failed | the signer's certificate was not yet valid at the validation time |
 /// | `user_mismatch` | total_failed | the signer's certificate names another person, or the number is not a personal ID |
+/// | `no_signing_certificate_found` | indeterminate | a CMS does not bind its signature to the signer's certificate: its signingCertificateV2 attribute is absent or names another certificate |
 /// | `no_certificate_chain_found` | indeterminate | no path to a trust anchor (unknown root, missing intermediate, issuer signature that does not verify) |
 /// | `expired` | indeterminate | a certificate of the path (the signer's or a CA's) had expired at the validation time |
 /// | `out_of_bounds_no_poe` | indeterminate | a CA certificate of the path was not yet valid at the validation time |
@@ -47,12 +49,17 @@ pub enum SubIndication {
     FormatFailure,
     /// The signature does not verify (DSS `SIG_CRYPTO_FAILURE`).
     SigCryptoFailure,
+    /// The signed content's digest is not the one signed (DSS `HASH_FAILURE`).
+    HashFailure,
     /// The signer's certificate was revoked at or before the validation time.
     Revoked,
     /// The signer's certificate was not yet valid at the validation time.
     NotYetValid,
     /// The certificate does not name the requested citizen (kyso's own).
     UserMismatch,
+    /// The signer's certificate is not identified by the signed attributes (DSS
+    /// `NO_SIGNING_CERTIFICATE_FOUND`).
+    NoSigningCertificateFound,
     /// No path to a trust anchor.
     NoCertificateChainFound,
     /// A certificate of the path had expired at the validation time.
@@ -77,10 +84,12 @@ impl SubIndication {
         match self {
             Self::FormatFailure
             | Self::SigCryptoFailure
+            | Self::HashFailure
             | Self::Revoked
             | Self::NotYetValid
             | Self::UserMismatch => Indication::TotalFailed,
-            Self::NoCertificateChainFound
+            Self::NoSigningCertificateFound
+            | Self::NoCertificateChainFound
             | Self::Expired
             | Self::OutOfBoundsNoPoe
             | Self::RevokedCaNoPoe
@@ -170,6 +179,34 @@ impl VerificationReport {
         Some((from, to))
     }
 
+    /// The report with the `findings` of checks made before its own (a signed document's
+    /// structure: what the signature covers, its content's digest, the signer's certificate
+    /// binding, the signature over the signed attributes), each a sub-indication and its
+    /// message, judged together with the report's own finding as every verification judges
+    /// several: the first `total_failed` one, else the first. Path and evidence stay.
+    #[must_use]
+    pub fn with_prior_findings(
+        mut self,
+        findings: impl IntoIterator<Item = (SubIndication, String)>,
+    ) -> Self {
+        let mut all: Vec<Finding> = findings
+            .into_iter()
+            .map(|(sub_indication, message)| Finding::new(sub_indication, message))
+            .collect();
+        if all.is_empty() {
+            return self;
+        }
+        if let Some(own) = self.sub_indication {
+            all.push(Finding::new(own, std::mem::take(&mut self.message)));
+        }
+        if let Some(finding) = Finding::most_severe(all) {
+            self.indication = finding.sub_indication.indication();
+            self.sub_indication = Some(finding.sub_indication);
+            self.message = finding.message;
+        }
+        self
+    }
+
     pub(crate) fn new(
         validation_time: OffsetDateTime,
         outcome: Result<String, Finding>,
@@ -217,5 +254,61 @@ impl Finding {
             .iter()
             .position(|f| f.sub_indication.indication() == Indication::TotalFailed);
         findings.into_iter().nth(failed.unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(outcome: Result<String, Finding>) -> VerificationReport {
+        VerificationReport::new(OffsetDateTime::UNIX_EPOCH, outcome, Vec::new(), Vec::new())
+    }
+
+    #[test]
+    fn prior_findings_are_judged_with_the_reports_own() {
+        let passed = report(Ok("All good.".to_owned()));
+        assert_eq!(passed.clone().with_prior_findings([]), passed);
+
+        let failed =
+            passed.with_prior_findings([(SubIndication::HashFailure, "Changed.".to_owned())]);
+        assert_eq!(failed.indication, Indication::TotalFailed);
+        assert_eq!(failed.sub_indication, Some(SubIndication::HashFailure));
+        assert_eq!(failed.message, "Changed.");
+
+        // A failure proven anywhere outweighs an earlier indeterminate finding.
+        let untrusted = report(Err(Finding::new(
+            SubIndication::NoCertificateChainFound,
+            "No path.",
+        )));
+        let judged = untrusted.clone().with_prior_findings([
+            (
+                SubIndication::NoSigningCertificateFound,
+                "Unbound.".to_owned(),
+            ),
+            (SubIndication::SigCryptoFailure, "Bad.".to_owned()),
+        ]);
+        assert_eq!(judged.sub_indication, Some(SubIndication::SigCryptoFailure));
+        assert_eq!(judged.message, "Bad.");
+
+        // Among indeterminate findings, the first one; the report's own comes last.
+        let judged = untrusted.with_prior_findings([(
+            SubIndication::NoSigningCertificateFound,
+            "Unbound.".to_owned(),
+        )]);
+        assert_eq!(judged.indication, Indication::Indeterminate);
+        assert_eq!(
+            judged.sub_indication,
+            Some(SubIndication::NoSigningCertificateFound)
+        );
+        let user = report(Err(Finding::new(
+            SubIndication::UserMismatch,
+            "Someone else.",
+        )))
+        .with_prior_findings([(
+            SubIndication::NoSigningCertificateFound,
+            "Unbound.".to_owned(),
+        )]);
+        assert_eq!(user.sub_indication, Some(SubIndication::UserMismatch));
     }
 }

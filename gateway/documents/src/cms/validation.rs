@@ -55,6 +55,11 @@ pub struct CmsValidation {
     pub chain: Vec<Vec<u8>>,
     /// The signature algorithm.
     pub algorithm: SignatureAlgorithm,
+    /// The SHA-256 of the signed attributes as received (their DER SET): the digest the
+    /// signer signed, which a verifier checks the signature over.
+    pub signed_attributes_digest: [u8; 32],
+    /// The SignerInfo's signature value, as received (ECDSA as DER).
+    pub signature_value: Vec<u8>,
     /// Whether the content is detached (no eContent).
     pub detached: bool,
     /// Whether the message-digest attribute is the content's digest.
@@ -125,9 +130,10 @@ pub fn validate(
         None => return Err(CmsError::Incomplete("content-type attribute")),
     }
     let signed = raw::signed_attributes(der)?.ok_or(CmsError::Incomplete("signed attributes"))?;
+    let signed_attributes_digest: [u8; 32] = Sha256::digest(&signed).into();
     let signature = signer_info.signature.as_bytes();
     let signature_verifies = algorithm
-        .verify(certificate_der, &Sha256::digest(&signed).into(), signature)
+        .verify(certificate_der, &signed_attributes_digest, signature)
         .is_ok();
     let signing_certificate = match signing_certificate(attributes)? {
         None => SigningCertificateCheck::Absent,
@@ -152,6 +158,8 @@ pub fn validate(
         chain: read.other_certificates(certificate_der),
         signer_certificate: certificate_der.clone(),
         algorithm,
+        signed_attributes_digest,
+        signature_value: signature.to_vec(),
         detached: encapsulated.econtent.is_none(),
         message_digest_matches: message_digest(attributes)?
             .is_some_and(|digest| digest == content_digest),

@@ -13,7 +13,7 @@
 //!    for the B-LT level.
 //!
 //! [`signatures`] reads the signatures of any PDF back, with the structural checks on each
-//! `/ByteRange` that validation needs.
+//! `/ByteRange` that validation needs; [`read`] also tells whether the PDF has a DSS.
 
 mod appearance;
 mod byte_range;
@@ -32,5 +32,7 @@ pub use prepare::{
     DEFAULT_CONTENTS_CAPACITY, EmbedError, PrepareError, PreparedPdf, PreparedPdfDecodeError,
     SignatureOptions, embed, prepare,
 };
-pub use read::{Coverage, PdfSignature, SignatureProblem, SignatureReadError, signatures};
+pub use read::{
+    Coverage, PdfSignature, SignatureProblem, SignatureReadError, SignedPdf, read, signatures,
+};
 pub use revision::RevisionError;

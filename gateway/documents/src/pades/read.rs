@@ -115,9 +115,25 @@ pub enum SignatureProblem {
     TrailingData,
 }
 
+/// What a validator reads from a signed PDF: its signatures and whether it carries a
+/// Document Security Store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedPdf {
+    /// The signatures, as [`signatures`] gives them.
+    pub signatures: Vec<PdfSignature>,
+    /// Whether the catalog (of the latest revision) has a `/DSS` dictionary: validation data
+    /// for the B-LT level. What it holds is not read.
+    pub has_dss: bool,
+}
+
 /// The signatures of `pdf`, in the order of the AcroForm's fields. Fields without a value
 /// (unsigned) are skipped.
 pub fn signatures(pdf: &[u8]) -> Result<Vec<PdfSignature>, SignatureReadError> {
+    read(pdf).map(|signed| signed.signatures)
+}
+
+/// The signatures of `pdf` ([`signatures`]) and whether it has a DSS, the PDF parsed once.
+pub fn read(pdf: &[u8]) -> Result<SignedPdf, SignatureReadError> {
     if !pdf.starts_with(b"%PDF-") {
         return Err(SignatureReadError::NotPdf);
     }
@@ -125,22 +141,39 @@ pub fn signatures(pdf: &[u8]) -> Result<Vec<PdfSignature>, SignatureReadError> {
     if document.is_encrypted() || document.was_encrypted() {
         return Err(SignatureReadError::Encrypted);
     }
+    let has_dss = has_dss(&document);
     let Some(fields) = acroform_fields(&document) else {
-        return Ok(Vec::new());
+        return Ok(SignedPdf {
+            signatures: Vec::new(),
+            has_dss,
+        });
     };
     let mut found = Vec::new();
     let mut visited = HashSet::new();
     for field in fields {
         collect_signature_fields(&document, field, None, None, 0, &mut visited, &mut found);
     }
-    found
+    let signatures = found
         .into_iter()
         .map(|(field, value)| {
             read_signature(pdf, &document, value)
                 .map(|parts| parts.into_signature(field.clone()))
                 .map_err(|problem| SignatureReadError::Signature { field, problem })
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok(SignedPdf {
+        signatures,
+        has_dss,
+    })
+}
+
+/// Whether the catalog's `/DSS` is a dictionary.
+fn has_dss(document: &Document) -> bool {
+    document
+        .catalog()
+        .ok()
+        .and_then(|catalog| catalog.get(b"DSS").ok())
+        .is_some_and(|dss| resolve(document, dss).as_dict().is_ok())
 }
 
 /// The top-level fields of the AcroForm.
