@@ -77,6 +77,20 @@ pub(crate) fn final_outcome(transaction: &Transaction) -> Option<Entry> {
                 .map(|signature| hex::encode(Sha256::digest(&signature.signature)))
                 .collect();
             entry = entry.detail("signatures_sha256", digests);
+            let files: Vec<serde_json::Value> = transaction
+                .documents
+                .iter()
+                .filter_map(|document| document.plan.as_ref()?.signed.as_ref())
+                .map(|file| {
+                    serde_json::json!({
+                        "level": file.level.as_str(),
+                        "sha256": hex::encode(&file.sha256),
+                    })
+                })
+                .collect();
+            if !files.is_empty() {
+                entry = entry.detail("signed_files", files);
+            }
             Some(serde_json::Value::from(indications))
         }
         (_, Some(error)) if error.code == ErrorCode::SignatureInvalid => {

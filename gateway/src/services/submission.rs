@@ -539,14 +539,28 @@ fn intended_transaction(
 }
 
 /// The `signing.accepted` record of a transaction about to be sent to its CA: the digests to
-/// sign and the signer's certificate fingerprint, never the documents' names.
+/// sign, the files' SHA-256 and how they are signed, and the signer's certificate
+/// fingerprint, never the documents' names.
 fn accepted_entry(transaction: &Transaction) -> Entry {
     let digests: Vec<String> = transaction
         .documents
         .iter()
         .map(|document| hex::encode(&document.digest))
         .collect();
-    Entry::new(Event::SigningAccepted, "accepted")
+    // Documents sent as files: what was sent (its SHA-256) and how it is to be signed.
+    let files: Vec<serde_json::Value> = transaction
+        .documents
+        .iter()
+        .filter_map(|document| document.plan.as_ref())
+        .map(|plan| {
+            serde_json::json!({
+                "sha256": hex::encode(&plan.original_sha256),
+                "format": plan.options.format,
+                "level": plan.options.level.as_str(),
+            })
+        })
+        .collect();
+    let entry = Entry::new(Event::SigningAccepted, "accepted")
         .actor(&transaction.client_id)
         .transaction(&transaction.id)
         .provider(&transaction.provider)
@@ -556,7 +570,12 @@ fn accepted_entry(transaction: &Transaction) -> Entry {
         .detail(
             "signer_sha256",
             hex::encode(Sha256::digest(&transaction.certificate.certificate_der)),
-        )
+        );
+    if files.is_empty() {
+        entry
+    } else {
+        entry.detail("files", files)
+    }
 }
 
 fn submission_message(code: ErrorCode) -> &'static str {
