@@ -335,7 +335,11 @@ mod tests {
         let routes = api();
         for (method, path) in routes.list() {
             let expected = match (method.as_str(), path) {
-                ("POST", "/v1/verifications") => BodyLimit::DocumentAndContent,
+                ("POST", "/v1/verifications")
+                | ("POST", "/v1/signatures/{transaction_id}/documents/{document_id}/assemble") => {
+                    BodyLimit::DocumentAndContent
+                }
+                ("POST", "/v1/signatures") => BodyLimit::Transaction,
                 _ => BodyLimit::Json,
             };
             assert_eq!(
