@@ -29,6 +29,7 @@
 //! simulators; the `sandbox` feature), and [`cli`] (the `kyso-gateway` command line).
 
 pub mod audit;
+mod bounded_cache;
 pub mod cli;
 pub mod config;
 pub mod documents;

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -35,6 +35,7 @@ use sha2::{Digest as _, Sha256};
 use tokio::sync::Semaphore;
 
 use crate::audit::{Auditor, Entry, Event};
+use crate::bounded_cache::BoundedCache;
 use crate::config::{AuthSettings, ConfigError};
 use crate::domain::error::{ErrorCode, ServiceError};
 use client_secrets::SecretHash;
@@ -157,7 +158,22 @@ pub struct Authority {
     /// Bounds the secret checks running at once: each argon2id check holds a core and
     /// 19 MiB, and the token endpoint is open to anyone.
     secret_checks: Arc<Semaphore>,
+    /// Tokens whose header, signature and claims passed, by the SHA-256 of the token, until
+    /// their `exp`: a portal's repeated requests with one token cost a hash and a lookup,
+    /// not an ES256 verification. What may change while a token lives (its client disabled
+    /// or removed, its scopes narrowed) is checked at every request all the same.
+    verified: BoundedCache<[u8; 32], VerifiedToken>,
 }
+
+/// What a verified token says: its client and the scopes it was granted.
+#[derive(Debug, Clone)]
+struct VerifiedToken {
+    client_id: String,
+    scope: String,
+}
+
+/// How many verified tokens each instance remembers (a portal holds one or a few at a time).
+const VERIFIED_TOKENS: usize = 10_000;
 
 /// The JOSE `typ` of access tokens (RFC 9068).
 const ACCESS_TOKEN_TYPE: &str = "at+jwt";
@@ -225,6 +241,7 @@ impl Authority {
             audience: settings.audience.clone(),
             decoy: Arc::new(decoy),
             secret_checks: Arc::new(Semaphore::new(parallel_checks)),
+            verified: BoundedCache::new(VERIFIED_TOKENS),
         })
     }
 
@@ -375,6 +392,44 @@ impl Authority {
     }
 
     fn check_token(&self, token: &str) -> Result<Principal, ServiceError> {
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = Instant::now();
+        let verified = match self.verified.get(&key, now) {
+            Some(verified) => verified,
+            None => {
+                let (verified, expires_at) = self.verify_token(token)?;
+                let lifetime = expires_at - time::OffsetDateTime::now_utc().unix_timestamp();
+                let lifetime = Duration::from_secs(u64::try_from(lifetime).unwrap_or_default());
+                self.verified
+                    .insert(key, verified.clone(), now + lifetime, now);
+                verified
+            }
+        };
+        let invalid = |why: &str| ServiceError::new(ErrorCode::InvalidToken, why);
+        let client = self
+            .clients
+            .get(&verified.client_id)
+            .ok_or_else(|| invalid("the token's client is not configured"))?;
+        if client.disabled {
+            return Err(invalid("the token's client is disabled"));
+        }
+        // Scopes unknown to this version are ignored rather than refused, and scopes the
+        // configuration no longer allows the client are dropped.
+        let scopes = verified
+            .scope
+            .split_ascii_whitespace()
+            .filter_map(|name| name.parse().ok())
+            .filter(|scope| client.scopes.contains(scope))
+            .collect();
+        Ok(Principal {
+            client_id: verified.client_id,
+            scopes,
+        })
+    }
+
+    /// Checks a token's header, signature and claims (the ES256 verification, the costly
+    /// part); returns who it names and when it expires (`exp`, Unix seconds).
+    fn verify_token(&self, token: &str) -> Result<(VerifiedToken, i64), ServiceError> {
         let invalid = |why: &str| ServiceError::new(ErrorCode::InvalidToken, why);
         let header = jsonwebtoken::decode_header(token).map_err(|_| {
             match named_algorithm(token) {
@@ -421,25 +476,13 @@ impl Authority {
         if claims.iat > now.saturating_add(LEEWAY_SECS.cast_signed()) {
             return Err(invalid("the token was issued in the future (iat)"));
         }
-        let client = self
-            .clients
-            .get(&claims.sub)
-            .ok_or_else(|| invalid("the token's client is not configured"))?;
-        if client.disabled {
-            return Err(invalid("the token's client is disabled"));
-        }
-        // Scopes unknown to this version are ignored rather than refused, and scopes the
-        // configuration no longer allows the client are dropped.
-        let scopes = claims
-            .scope
-            .split_ascii_whitespace()
-            .filter_map(|name| name.parse().ok())
-            .filter(|scope| client.scopes.contains(scope))
-            .collect();
-        Ok(Principal {
-            client_id: claims.sub,
-            scopes,
-        })
+        Ok((
+            VerifiedToken {
+                client_id: claims.sub,
+                scope: claims.scope,
+            },
+            claims.exp,
+        ))
     }
 
     /// The public halves of the accepted token keys, the signing key first: what
@@ -786,6 +829,30 @@ mod tests {
         assert!(refusal(&authority, &with("exp", now() - beyond)).contains("expired"));
         assert!(refusal(&authority, &with("nbf", now() + beyond)).contains("nbf"));
         assert!(refusal(&authority, &with("iat", now() + beyond)).contains("iat"));
+    }
+
+    #[test]
+    fn a_verified_token_is_remembered_only_until_it_expires() {
+        let (authority, key) = authority();
+        let mut brief = claims();
+        brief["exp"] = json!(now() + 1);
+        let token = craft(&key, |_| {}, &brief);
+        // Accepted twice (the second time from the cache of verified tokens) ...
+        authority.authenticate(&token).unwrap();
+        authority.authenticate(&token).unwrap();
+        // ... a copy with another signature is not the same token, and is checked in full ...
+        let (body, _) = token.rsplit_once('.').unwrap();
+        let forged = format!("{body}.{}", "A".repeat(86));
+        assert!(refusal(&authority, &forged).contains("signature"));
+        // ... and once its exp has passed it is no longer remembered: the full check refuses
+        // it after the leeway.
+        std::thread::sleep(Duration::from_millis(1100));
+        assert!(
+            authority
+                .verified
+                .get(&Sha256::digest(token.as_bytes()).into(), Instant::now())
+                .is_none()
+        );
     }
 
     #[test]

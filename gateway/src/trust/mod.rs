@@ -12,7 +12,6 @@
 //!    this process until nextUpdate);
 //! 3. the report, the citizen and each document signature, off the async workers.
 
-mod bounded_cache;
 pub mod revocation;
 
 use std::sync::Arc;
@@ -21,6 +20,7 @@ use std::time::{Duration, Instant};
 use kyso_adapter_core::HashAlgorithm;
 use time::OffsetDateTime;
 
+use crate::bounded_cache::BoundedCache;
 use crate::config::RevocationSettings;
 use crate::domain::error::{ErrorCode, ServiceError};
 use crate::metrics::Metrics;
@@ -29,7 +29,6 @@ use crate::verify::{
     self, CertifiedPath, GatheredRevocation, RevocationPolicy, SignatureVerification, TrustAnchors,
     VerificationReport,
 };
-use bounded_cache::BoundedCache;
 use revocation::RevocationChecker;
 
 /// The longest a validated path is cached, whatever its certificates' validity.

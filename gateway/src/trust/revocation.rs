@@ -29,7 +29,7 @@ use kyso_adapter_http::{CaHttp, HttpSettings};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use super::bounded_cache::BoundedCache;
+use crate::bounded_cache::BoundedCache;
 use crate::config::RevocationSettings;
 use crate::metrics::Metrics;
 use crate::store::Store;

@@ -1,6 +1,7 @@
 //! A small in-process cache whose entries expire, with a bound on how many it holds: what
 //! the trust layer keeps per certificate (validated paths, checked revocation answers) so
-//! that repeated signatures by the same citizens cost little.
+//! that repeated signatures by the same citizens cost little, and what the token check keeps
+//! per access token, so that a portal's repeated requests cost no signature verification.
 
 use std::collections::HashMap;
 use std::hash::Hash;
