@@ -252,10 +252,18 @@ impl<'a> FieldDeserializer<'a> {
         let path = self.path.clone();
         let result = match self.value {
             Value::Number(number) => {
+                // JSON Schema counts `7.0` as an integer: a float with no fraction, within the
+                // range floats hold integers exactly, is read as the integer it is.
+                let exact_integer = number
+                    .as_f64()
+                    .filter(|n| n.fract() == 0.0 && n.abs() <= MAX_EXACT_FLOAT_INTEGER);
                 if let Some(n) = number.as_u64() {
                     visitor.visit_u64(n)
                 } else if let Some(n) = number.as_i64() {
                     visitor.visit_i64(n)
+                } else if let Some(n) = exact_integer {
+                    #[allow(clippy::cast_possible_truncation)] // integral and within 2^53
+                    visitor.visit_i64(n as i64)
                 } else {
                     visitor.visit_f64(number.as_f64().unwrap_or(f64::NAN))
                 }
@@ -265,6 +273,9 @@ impl<'a> FieldDeserializer<'a> {
         result.map_err(|error: InputError| error.at(&path))
     }
 }
+
+/// The largest magnitude below which every integer is exactly a float (2^53).
+const MAX_EXACT_FLOAT_INTEGER: f64 = 9_007_199_254_740_992.0;
 
 struct Elements<'a> {
     items: std::iter::Enumerate<std::slice::Iter<'a, Value>>,
@@ -627,6 +638,20 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(outer.kind, Kind::Large));
+    }
+
+    #[test]
+    fn an_integer_written_as_a_float_is_an_integer_and_a_fraction_is_not() {
+        #[derive(Debug, Deserialize)]
+        struct Page {
+            page: u32,
+        }
+        let read = |value: Value| from_value::<Page>(&value, Source::JsonBody);
+        assert_eq!(read(json!({"page": 7.0})).unwrap().page, 7);
+        assert_eq!(read(json!({"page": 7})).unwrap().page, 7);
+        assert!(read(json!({"page": 7.5})).is_err());
+        assert!(read(json!({"page": -1.0})).is_err());
+        assert!(read(json!({"page": 1e300})).is_err());
     }
 
     #[test]
