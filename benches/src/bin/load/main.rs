@@ -48,11 +48,11 @@ use kyso_tests::redis_server::RedisServer;
 use serde_json::{Value, json};
 
 use crate::breakdown::Timings;
-use crate::flows::{FlowRun, Portal, Workload};
+use crate::flows::{Portal, Workload};
 use crate::http_load::{Endpoint, RequestTemplate};
 use crate::latency::Measurement;
 use crate::redis_memory::{PerTransaction, Snapshot};
-use crate::report::{FlowResult, Machine, OpenLoop, Results, Route, SweepPoint};
+use crate::report::{FlowResult, FlowStep, Machine, OpenLoop, Results, Route, SweepPoint};
 use crate::stack::{
     Gateway, GatewayOptions, Nginx, PROVIDER, SP_ID, SP_PASSWORD, Simulator, StoreChoice,
 };
@@ -211,7 +211,6 @@ async fn main() -> anyhow::Result<ExitCode> {
         lookup_breakdown: Vec::new(),
         saturated_breakdown: None,
         flows: Vec::new(),
-        flow_breakdown: Vec::new(),
         redis_memory: None,
     };
 
@@ -248,7 +247,7 @@ async fn main() -> anyhow::Result<ExitCode> {
             &gateway,
             flow_duration,
         )
-        .await,
+        .await?,
     );
     drop(gateway);
 
@@ -262,22 +261,20 @@ async fn main() -> anyhow::Result<ExitCode> {
     .await?;
     let token = kyso_tests::token_from(&http, gateway.api(), None).await;
     let redis_portal = portal(&gateway, &token, Workload::Digest)?;
-    let before = scrape(&http, &gateway).await?;
-    let digest_flow = flow_steps(
-        &args,
-        &redis_portal,
-        Workload::Digest,
-        &gateway,
-        flow_duration,
-    )
-    .await;
-    let after = scrape(&http, &gateway).await?;
-    results.flow_breakdown = after.since(&before);
-    results.flows.push(digest_flow);
+    results.flows.push(
+        flow_steps(
+            &args,
+            &redis_portal,
+            Workload::Digest,
+            &gateway,
+            flow_duration,
+        )
+        .await?,
+    );
     let pdf_portal = portal(&gateway, &token, Workload::Pdf)?;
     results
         .flows
-        .push(flow_steps(&args, &pdf_portal, Workload::Pdf, &gateway, flow_duration).await);
+        .push(flow_steps(&args, &pdf_portal, Workload::Pdf, &gateway, flow_duration).await?);
     drop(gateway);
     drop(redis);
 
@@ -535,20 +532,22 @@ async fn scrape(http: &reqwest::Client, gateway: &Gateway) -> anyhow::Result<Tim
 }
 
 /// 3: one workload at `--flow-rate`, then, while a rate is not held, at a little less than
-/// what was completed; the gateway's resident set size sampled throughout.
+/// what was completed; the gateway's resident set size sampled throughout, its own timings
+/// read before and after each run.
 async fn flow_steps(
     args: &Args,
     portal: &Arc<Portal>,
     workload: Workload,
     gateway: &Gateway,
     duration: Duration,
-) -> FlowResult {
-    let mut runs: Vec<(FlowRun, Option<u64>)> = Vec::new();
+) -> anyhow::Result<FlowResult> {
+    let mut runs: Vec<FlowStep> = Vec::new();
     let mut rate = args.flow_rate;
     for _ in 0..args.flow_steps {
         // Enough in flight for several seconds of backlog; past that the rate is plainly not
         // held.
         let max_in_flight = (rate * 5.0).max(64.0) as usize;
+        let before = scrape(&portal.http, gateway).await?;
         let (run, rss_peak) = sampling_rss(
             gateway.process.pid(),
             flows::run(portal, workload, rate, duration, max_in_flight),
@@ -566,7 +565,12 @@ async fn flow_steps(
         );
         let held = run.held();
         let next = (run.measurement.throughput() * 0.9 / 50.0).floor() * 50.0;
-        runs.push((run, rss_peak));
+        let timings = scrape(&portal.http, gateway).await?.since(&before);
+        runs.push(FlowStep {
+            run,
+            rss_peak,
+            timings,
+        });
         if held {
             break;
         }
@@ -577,12 +581,12 @@ async fn flow_steps(
         };
         tokio::time::sleep(SETTLE).await;
     }
-    FlowResult {
+    Ok(FlowResult {
         workload,
         store: gateway.options.store.label(),
         runs,
         rss_end: gateway.rss_bytes(),
-    }
+    })
 }
 
 /// Runs `work` while sampling the resident set size of process `pid` every 100 ms; returns

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::process::Command;
 
-use crate::breakdown::MeanTime;
+use crate::breakdown::{AUDIT_KEY, MeanTime};
 use crate::flows::{FlowRun, Workload};
 use crate::latency::Measurement;
 use crate::redis_memory::PerTransaction;
@@ -41,6 +41,8 @@ pub(crate) struct Machine {
     pub(crate) profile: &'static str,
     pub(crate) load_before: String,
     pub(crate) load_after: String,
+    /// How busy the cores were over the second before the run (other work on the machine).
+    pub(crate) busy_before: String,
     pub(crate) nginx: String,
     pub(crate) redis: String,
 }
@@ -97,10 +99,38 @@ impl Machine {
             },
             load_before: load_average(),
             load_after: String::new(),
+            busy_before: busy_over_a_second(),
             nginx: version("nginx", "-v"),
             redis: version("redis-server", "--version"),
         }
     }
+}
+
+/// The share of all cores busy (not idle, not waiting for I/O) over one second, from
+/// `/proc/stat`: other work on the machine, measured before the run starts its own.
+fn busy_over_a_second() -> String {
+    let read = || -> Option<(u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let ticks: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|field| field.parse().ok())
+            .collect();
+        let idle = ticks.get(3)? + ticks.get(4)?;
+        Some((ticks.iter().sum(), idle))
+    };
+    let Some((total_before, idle_before)) = read() else {
+        return "unknown".to_owned();
+    };
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let Some((total_after, idle_after)) = read() else {
+        return "unknown".to_owned();
+    };
+    let total = total_after.saturating_sub(total_before).max(1) as f64;
+    let idle = idle_after.saturating_sub(idle_before) as f64;
+    format!("{:.0} %", (1.0 - idle / total) * 100.0)
 }
 
 /// `/proc/loadavg`'s three averages.
@@ -132,13 +162,22 @@ pub(crate) struct OpenLoop {
     pub(crate) by_route: Vec<(Route, Measurement)>,
 }
 
+/// One run of a flow at one offered rate.
+#[derive(Debug)]
+pub(crate) struct FlowStep {
+    pub(crate) run: FlowRun,
+    /// The gateway's peak resident set size during the run, in bytes.
+    pub(crate) rss_peak: Option<u64>,
+    /// The gateway's own timings during the run.
+    pub(crate) timings: Vec<MeanTime>,
+}
+
 /// One workload on one store, at each offered rate tried.
 #[derive(Debug)]
 pub(crate) struct FlowResult {
     pub(crate) workload: Workload,
     pub(crate) store: &'static str,
-    /// Each run, with the gateway's peak resident set size during it (bytes).
-    pub(crate) runs: Vec<(FlowRun, Option<u64>)>,
+    pub(crate) runs: Vec<FlowStep>,
     /// The gateway's resident set size once the last run was over.
     pub(crate) rss_end: Option<u64>,
 }
@@ -156,8 +195,6 @@ pub(crate) struct Results {
     /// The gateway's own timings at its best point of the sweep, and that concurrency.
     pub(crate) saturated_breakdown: Option<(usize, Vec<MeanTime>)>,
     pub(crate) flows: Vec<FlowResult>,
-    /// The gateway's own timings during the first run of the signing flow with Redis.
-    pub(crate) flow_breakdown: Vec<MeanTime>,
     pub(crate) redis_memory: Option<PerTransaction>,
 }
 
@@ -264,7 +301,7 @@ impl Results {
             }
         }
         for flow in &self.flows {
-            for (run, _) in &flow.runs {
+            for FlowStep { run, .. } in &flow.runs {
                 check(
                     format!(
                         "{}, {} store, at {} tx/s",
@@ -310,6 +347,11 @@ impl Results {
             out,
             "| load average (1, 5, 15 min) | before {}; after {} |",
             machine.load_before, machine.load_after
+        );
+        let _ = writeln!(
+            out,
+            "| cores busy with other work, the second before the run | {} |",
+            machine.busy_before
         );
         let _ = writeln!(out, "| nginx | {} |", machine.nginx);
         let _ = writeln!(out, "| redis | {} |", machine.redis);
@@ -488,7 +530,7 @@ impl Results {
              |---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|"
         );
         for flow in &self.flows {
-            for (run, rss_peak) in &flow.runs {
+            for FlowStep { run, rss_peak, .. } in &flow.runs {
                 let measurement = &run.measurement;
                 let _ = writeln!(
                     out,
@@ -516,27 +558,82 @@ impl Results {
                 flow.store,
                 mib(flow.rss_end)
             );
-            for (run, _) in &flow.runs {
+            for FlowStep { run, .. } in &flow.runs {
                 if let Some(error) = &run.measurement.first_error {
                     let _ = writeln!(out, "  - first error at {:.0} tx/s: {error}", run.offered);
                 }
             }
         }
         let _ = writeln!(out);
-        let first_redis_run = self
-            .flow(Workload::Digest, "Redis")
-            .and_then(|flow| flow.runs.first());
-        if let Some((run, _)) = first_redis_run {
-            render_breakdown(
-                out,
-                &format!(
-                    "Where the gateway's time goes in the signing flow with Redis at {:.0} tx/s",
-                    run.offered
-                ),
-                f64::NAN,
-                &self.flow_breakdown,
-            );
+        self.render_flow_breakdown(out);
+    }
+
+    /// The gateway's own mean timings in each flow run, side by side: where a transaction's
+    /// time goes, and how it changes from one store to the other and under overload.
+    fn render_flow_breakdown(&self, out: &mut String) {
+        let steps: Vec<(String, &FlowStep)> = self
+            .flows
+            .iter()
+            .flat_map(|flow| {
+                flow.runs.iter().map(move |step| {
+                    let name = match flow.workload {
+                        Workload::Digest => "digest",
+                        Workload::Pdf => "PDF",
+                    };
+                    (
+                        format!("{name}, {}, {:.0} tx/s", flow.store, step.run.offered),
+                        step,
+                    )
+                })
+            })
+            .collect();
+        let mut rows: Vec<&str> = Vec::new();
+        for (_, step) in &steps {
+            for mean in &step.timings {
+                if !rows.contains(&mean.what.as_str()) && !mean.what.contains("/metrics") {
+                    rows.push(&mean.what);
+                }
+            }
         }
+        if rows.is_empty() {
+            return;
+        }
+        rows.sort_unstable();
+        let _ = writeln!(
+            out,
+            "Where the gateway's time goes in each flow run: mean ms of each route and CA call \
+             (a route's time runs from its request read to its answer written, CA calls \
+             included), from the gateway's own histograms; for the audit trail, records \
+             appended per transaction (one store round trip each, one at a time per \
+             instance).\n"
+        );
+        let header: Vec<&str> = steps.iter().map(|(name, _)| name.as_str()).collect();
+        let _ = writeln!(
+            out,
+            "| what | {} |\n|---|{}",
+            header.join(" | "),
+            "---:|".repeat(header.len())
+        );
+        for row in rows {
+            let cells: Vec<String> = steps
+                .iter()
+                .map(|(_, step)| {
+                    step.timings
+                        .iter()
+                        .find(|mean| mean.what == row)
+                        .map_or_else(String::new, |mean| {
+                            if row == AUDIT_KEY {
+                                let transactions = step.run.measurement.ok.max(1) as f64;
+                                format!("{:.1}/tx", mean.count as f64 / transactions)
+                            } else {
+                                ms(mean.mean_ms)
+                            }
+                        })
+                })
+                .collect();
+            let _ = writeln!(out, "| {row} | {} |", cells.join(" | "));
+        }
+        let _ = writeln!(out);
     }
 
     fn render_redis(&self, out: &mut String) {
@@ -632,9 +729,9 @@ impl Results {
             let at_target = flow
                 .runs
                 .iter()
-                .find(|(run, _)| run.offered >= FLOW_RATE_TARGET);
+                .find(|step| step.run.offered >= FLOW_RATE_TARGET);
             match at_target {
-                Some((run, rss_peak)) => {
+                Some(FlowStep { run, rss_peak, .. }) => {
                     let measurement = &run.measurement;
                     let p99 = measurement.percentile_ms(99.0);
                     let _ = writeln!(
