@@ -3,7 +3,8 @@
 //! * `benches/verify.rs` (criterion): the gateway's verification beside the bare primitives.
 //! * `benches/documents.rs` (criterion): preparing and assembling a signed 1 MiB and 20 MiB
 //!   PDF, beside hashing the file.
-//! * `src/bin/load.rs` (`kyso-load`): gateway vs CA direct on loopback, with the simulator.
+//! * `src/bin/load/` (`kyso-load`): the gateway, nginx and the CA simulator direct, side by side
+//!   under load on loopback.
 //!
 //! This library holds what they share: [`pki`], a test PKI shaped like a Vietnamese CA's, and
 //! [`estimates`], criterion's estimates read back for the ratio tables.

@@ -100,8 +100,9 @@ impl GatewayConfig {
     }
 }
 
-/// [`sandbox::unlimited_admission`] as configuration text would write it.
-fn admission_yaml() -> Value {
+/// [`sandbox::unlimited_admission`] as configuration text would write it (the load harness
+/// writes it into its gateways' configuration too).
+pub fn admission_yaml() -> Value {
     let unlimited = sandbox::unlimited_admission();
     json!({
         "per_client": {

@@ -1,8 +1,8 @@
 //! Serving a simulator: [`SimServer`].
 //!
-//! The actix-web server runs with one worker and no signal handling, driven by a task spawned on
-//! the current tokio runtime, so it works inside any runtime (a `#[tokio::test]`, the gateway in
-//! sandbox mode). Dropping the [`SimServer`] stops it (without waiting); [`SimServer::stop`] stops
+//! The actix-web server runs with one worker (or as many as asked, for load runs that must not be
+//! bound by the simulator) and no signal handling, driven by a task spawned on the current tokio
+//! runtime, so it works inside any runtime (a `#[tokio::test]`, the gateway in sandbox mode). Dropping the [`SimServer`] stops it (without waiting); [`SimServer::stop`] stops
 //! it gracefully and waits.
 
 use std::io;
@@ -55,10 +55,27 @@ impl SimServer {
     where
         F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
     {
+        Self::start_with_workers(name, listener, 1, configure)
+    }
+
+    /// Like [`SimServer::start`], with `workers` worker threads (at least one), each serving
+    /// requests on its own: what a load run needs so that the simulator is not its ceiling.
+    ///
+    /// # Errors
+    /// The listener is unusable, or there is no current tokio runtime.
+    pub fn start_with_workers<F>(
+        name: &'static str,
+        listener: TcpListener,
+        workers: usize,
+        configure: F,
+    ) -> io::Result<Self>
+    where
+        F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+    {
         let runtime = tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
         let addr = listener.local_addr()?;
         let server = HttpServer::new(move || App::new().configure(|cfg| configure(cfg)))
-            .workers(1)
+            .workers(workers.max(1))
             .disable_signals()
             .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
             .listen(listener)?

@@ -39,7 +39,7 @@
 //! * `wire`: VNPT's request and response bodies.
 //! * `sim`: state and logic of the three operations; [`SimControl`].
 //! * `ca_routes`: the HTTP face of `sim` under `/sca/sp769`.
-//! * `server`: [`spawn`], [`spawn_on`], [`SimHandle`].
+//! * `server`: [`spawn`], [`spawn_on`], [`spawn_with_workers`], [`SimHandle`].
 //!
 //! The protocol-independent machinery comes from `kyso-sim-kit`: the PKI and signing keys
 //! ([`SignatureScheme`], [`KeyKind`]), [`Behaviour`], fault injection and the request log
@@ -58,7 +58,7 @@ pub use kyso_sim_kit::{
     Behaviour, Fault, KeyKind, MAX_RECORDED_REQUESTS, OcspSigner, Outage, RecordedRequest,
     Revocation, RevocationReason, RevocationSwitches, Revoke, RevokedCertificate, SignatureScheme,
 };
-pub use server::{SimHandle, spawn, spawn_on};
+pub use server::{SimHandle, spawn, spawn_on, spawn_with_workers};
 pub use sim::{CitizenInfo, SimControl, SimTransaction, TransactionState};
 
 /// Everything that can go wrong starting or controlling a simulator.

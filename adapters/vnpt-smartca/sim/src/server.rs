@@ -1,7 +1,8 @@
 //! Starting and stopping a simulator: [`spawn`], [`spawn_on`] and [`SimHandle`].
 //!
-//! The server is the kit's [`SimServer`] (one worker, no signal handling, on the current tokio
-//! runtime), serving VNPT's endpoints, the kit's `/_sim` control API and a VNPT-shaped 404.
+//! The server is the kit's [`SimServer`] (one worker unless [`spawn_with_workers`] asks for more,
+//! no signal handling, on the current tokio runtime), serving VNPT's endpoints, the kit's `/_sim`
+//! control API and a VNPT-shaped 404.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -23,11 +24,30 @@ pub async fn spawn(config: SimConfig) -> Result<SimHandle, SimError> {
     spawn_on(config, listener).await
 }
 
+/// Like [`spawn`], with `workers` server threads instead of one: for load runs, where one
+/// worker would make the simulator the ceiling of whatever is measured in front of it.
+///
+/// # Errors
+/// An invalid config, a PKI generation failure, or a socket error.
+pub async fn spawn_with_workers(config: SimConfig, workers: usize) -> Result<SimHandle, SimError> {
+    let listener = TcpListener::bind(("127.0.0.1", 0))?;
+    serve(config, listener, workers).await
+}
+
 /// Like [`spawn`], on a listener the caller has bound (for a fixed address).
 ///
 /// # Errors
 /// An invalid config, a PKI generation failure, or a socket error.
 pub async fn spawn_on(config: SimConfig, listener: TcpListener) -> Result<SimHandle, SimError> {
+    serve(config, listener, 1).await
+}
+
+/// Generates the PKI and serves the simulator on `listener` with `workers` server threads.
+async fn serve(
+    config: SimConfig,
+    listener: TcpListener,
+    workers: usize,
+) -> Result<SimHandle, SimError> {
     // RSA key generation is CPU-bound; keep it off the async executor.
     // The certificates point at this simulator's own CRL and OCSP routes.
     let base_url = kyso_sim_kit::base_url(listener.local_addr()?);
@@ -36,7 +56,7 @@ pub async fn spawn_on(config: SimConfig, listener: TcpListener) -> Result<SimHan
         .map_err(|e| SimError::Startup(e.to_string()))??;
     let sim = web::Data::new(sim);
     let data = sim.clone();
-    let server = SimServer::start("VNPT SmartCA", listener, move |cfg| {
+    let server = SimServer::start_with_workers("VNPT SmartCA", listener, workers, move |cfg| {
         cfg.app_data(data.clone())
             .configure(ca_routes::configure)
             .service(control::scope::<Sim>())

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use futures_util::future::join_all;
 use kyso_sim_vnpt::{
     Behaviour, CitizenSpec, Fault, SignatureScheme, SimConfig, SimError, SimHandle,
     TransactionState,
@@ -310,6 +311,30 @@ async fn every_scheme_produces_signatures_that_verify() {
         .map(|t| t.state)
         .collect();
     assert_eq!(states, vec![TransactionState::Approved; 4]);
+}
+
+/// With several workers, every worker serves the same transactions: requests sent at once,
+/// on separate connections, each see what the others created.
+#[tokio::test]
+async fn several_workers_share_one_state() {
+    let sim = kyso_sim_vnpt::spawn_with_workers(config_only(&[DUNG]), 3)
+        .await
+        .expect("simulator starts");
+    let t = TestSim {
+        sim,
+        // One connection per request, so that the kernel spreads them over the workers.
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("a client"),
+    };
+    let digests = vec![sha256(b"worker document")];
+    let ids: Vec<String> = (0..12).map(|i| format!("tx-worker-{i}")).collect();
+    join_all(ids.iter().map(|id| t.sign_ok(DUNG, id, &digests))).await;
+    for id in &ids {
+        assert_eq!(t.signatures(id, 1).await.len(), 1);
+    }
+    assert_eq!(t.sim.control().transactions().len(), ids.len());
 }
 
 /// SHA-384 and SHA-512 digests are accepted and signed with the matching hash.
