@@ -25,6 +25,12 @@ async fn sign(app: &TestApp, token: &str, body: &Value) -> Value {
     app.wait_until_final(token, &id).await
 }
 
+/// `POST /v1/signatures` of `body` under a fresh idempotency key.
+async fn submit(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
+    app.post_signature(token, &uuid::Uuid::new_v4().to_string(), &body)
+        .await
+}
+
 /// `GET` of the signed file the transaction's first document links to: its bytes, after
 /// checking the answer's headers against the transaction's record of the file.
 async fn fetch_file(app: &TestApp, token: &str, done: &Value) -> Vec<u8> {
@@ -254,15 +260,13 @@ async fn a_tampered_signed_pdf_is_caught_by_pdfsig() {
 async fn files_that_cannot_be_signed_as_asked_are_refused_with_documented_codes() {
     let app = spawn_app().await;
     let token = app.token().await;
-    let refused = |body: Value| {
-        let (app, token) = (&app, &token);
-        async move {
-            app.post_signature(token, &uuid::Uuid::new_v4().to_string(), &body)
-                .await
-        }
-    };
     let not_a_pdf = file_body(RSA_CITIZEN, b"plain text", "pades", json!({}));
-    assert_error(refused(not_a_pdf).await, 422, "invalid_document").await;
+    assert_error(
+        submit(&app, &token, not_a_pdf).await,
+        422,
+        "invalid_document",
+    )
+    .await;
 
     let no_such_page = file_body(
         RSA_CITIZEN,
@@ -270,7 +274,12 @@ async fn files_that_cannot_be_signed_as_asked_are_refused_with_documented_codes(
         "pades",
         json!({"visible_signature": {"page": 9, "rect": [0, 0, 200, 80]}}),
     );
-    let error = assert_error(refused(no_such_page).await, 422, "invalid_document").await;
+    let error = assert_error(
+        submit(&app, &token, no_such_page).await,
+        422,
+        "invalid_document",
+    )
+    .await;
     assert!(
         error["error"]["message"].as_str().unwrap().contains("page"),
         "{error}"
@@ -278,25 +287,45 @@ async fn files_that_cannot_be_signed_as_asked_are_refused_with_documented_codes(
 
     let mut both = file_body(RSA_CITIZEN, SAMPLE_PDF, "pades", json!({}));
     both["documents"][0]["digest"] = json!(kyso_tests::digest_of("x"));
-    assert_error(refused(both).await, 400, "invalid_request").await;
+    assert_error(submit(&app, &token, both).await, 400, "invalid_request").await;
 
     let mut no_format = file_body(RSA_CITIZEN, SAMPLE_PDF, "pades", json!({}));
     no_format["documents"][0]
         .as_object_mut()
         .unwrap()
         .remove("format");
-    assert_error(refused(no_format).await, 400, "invalid_request").await;
+    assert_error(
+        submit(&app, &token, no_format).await,
+        400,
+        "invalid_request",
+    )
+    .await;
 
     let mut sha512 = file_body(RSA_CITIZEN, SAMPLE_PDF, "pades", json!({}));
     sha512["hash_algorithm"] = json!("sha512");
-    assert_error(refused(sha512).await, 422, "unsupported_hash_algorithm").await;
+    assert_error(
+        submit(&app, &token, sha512).await,
+        422,
+        "unsupported_hash_algorithm",
+    )
+    .await;
 
     let time_stamped = file_body(RSA_CITIZEN, SAMPLE_PDF, "pades", json!({"level": "B-T"}));
-    assert_error(refused(time_stamped).await, 422, "level_unavailable").await;
+    assert_error(
+        submit(&app, &token, time_stamped).await,
+        422,
+        "level_unavailable",
+    )
+    .await;
 
     let mut not_base64 = file_body(RSA_CITIZEN, b"x", "cades", json!({}));
     not_base64["documents"][0]["content"] = json!("not base64!");
-    assert_error(refused(not_base64).await, 422, "invalid_document").await;
+    assert_error(
+        submit(&app, &token, not_base64).await,
+        422,
+        "invalid_document",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -329,25 +358,28 @@ async fn size_limits_per_document_and_per_transaction_are_enforced() {
     config.documents.max_transaction_bytes = 1500;
     let app = spawn_app_with(config).await;
     let token = app.token().await;
-    let post = |body: Value| {
-        let (app, token) = (&app, &token);
-        async move {
-            app.post_signature(token, &uuid::Uuid::new_v4().to_string(), &body)
-                .await
-        }
-    };
     let too_large = file_body(RSA_CITIZEN, &[7u8; 1001], "cades", json!({}));
-    let error = assert_error(post(too_large).await, 413, "document_too_large").await;
+    let error = assert_error(
+        submit(&app, &token, too_large).await,
+        413,
+        "document_too_large",
+    )
+    .await;
     assert!(error["error"]["message"].as_str().unwrap().contains("1000"));
 
     let mut two = file_body(RSA_CITIZEN, &[7u8; 800], "cades", json!({}));
     let mut second = two["documents"][0].clone();
     second["id"] = json!("file-2");
     two["documents"].as_array_mut().unwrap().push(second);
-    assert_error(post(two).await, 413, "transaction_too_large").await;
+    assert_error(
+        submit(&app, &token, two).await,
+        413,
+        "transaction_too_large",
+    )
+    .await;
 
     let fits = file_body(RSA_CITIZEN, &[7u8; 1000], "cades", json!({}));
-    assert_eq!(post(fits).await.status(), 202);
+    assert_eq!(submit(&app, &token, fits).await.status(), 202);
 }
 
 #[tokio::test]

@@ -173,7 +173,12 @@ pub fn with_validation_data(
     plan: &DocumentPlan,
     data: &ValidationData,
 ) -> Result<Vec<u8>, AssemblyError> {
-    let file = pades::add_dss(signed, &data.certificates, &data.ocsp_responses, &data.crls)?;
+    let file = pades::add_dss(
+        signed,
+        &data.certificates,
+        &data.revocation.ocsp_responses,
+        &data.revocation.crls,
+    )?;
     let content_digest = SignedAttributes::from_der(&plan.signed_attributes)?.content_digest()?;
     let signatures = pades::signatures(&file)
         .map_err(|error| AssemblyError::Check(format!("the PDF cannot be read: {error}")))?;

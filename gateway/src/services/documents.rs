@@ -362,7 +362,7 @@ impl Signing {
             at: OffsetDateTime::now_utc(),
         };
         let data = self.trust.validation_data(&signer_chain).await?;
-        if data.ocsp_responses.is_empty() && data.crls.is_empty() {
+        if data.revocation.ocsp_responses.is_empty() && data.revocation.crls.is_empty() {
             stamped.level_note = Some(
                 "no revocation data of the signer's path is kept to embed: the signature is B-T"
                     .to_owned(),

@@ -29,7 +29,7 @@ use crate::verify::{
     self, CertifiedPath, GatheredRevocation, RevocationPolicy, SignatureVerification, TrustAnchors,
     VerificationReport,
 };
-use revocation::RevocationChecker;
+use revocation::{KeptRevocationData, RevocationChecker};
 
 /// The longest a validated path is cached, whatever its certificates' validity.
 const MAX_PATH_CACHE_TIME: Duration = Duration::from_secs(24 * 3600);
@@ -55,10 +55,8 @@ pub struct SignerChain {
 pub struct ValidationData {
     /// The path's certificates, signer first.
     pub certificates: Vec<Vec<u8>>,
-    /// OCSP responses about them.
-    pub ocsp_responses: Vec<Vec<u8>>,
-    /// CRLs naming their status.
-    pub crls: Vec<Vec<u8>>,
+    /// The OCSP responses and CRLs kept about them.
+    pub revocation: KeptRevocationData,
 }
 
 /// A document signature to check, owned (it crosses to a blocking thread).
@@ -162,11 +160,9 @@ impl Trust {
                 certificates.push(der.to_vec());
             }
         }
-        let kept = self.revocation.kept_data(&requests).await;
         Ok(ValidationData {
             certificates,
-            ocsp_responses: kept.ocsp_responses,
-            crls: kept.crls,
+            revocation: self.revocation.kept_data(&requests).await,
         })
     }
 
