@@ -22,6 +22,8 @@ pub struct Metrics {
     rate_limited: IntCounterVec,
     audit_records: IntCounterVec,
     audit_failures: IntCounterVec,
+    audit_append_duration: Histogram,
+    audit_group_records: Histogram,
     circuit_state: IntGaugeVec,
     short_circuited: IntCounterVec,
     tsa_requests: IntCounterVec,
@@ -31,6 +33,15 @@ pub struct Metrics {
 /// The outcomes of a time-stamp request: a checked token, no usable answer from the TSA, or
 /// an answer the checks refused.
 const TSA_OUTCOMES: [&str; 3] = ["ok", "unavailable", "invalid"];
+
+/// Latency buckets for store round trips: from a tenth of a millisecond (loopback) to the
+/// store's timeout.
+const STORE_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// Buckets for the records in one audit append (at most `audit::MAX_GROUP_RECORDS`).
+const GROUP_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
 
 /// Latency buckets for CA calls, which take from milliseconds to tens of seconds.
 const CA_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -110,6 +121,20 @@ impl Metrics {
         for target in ["store", "sink"] {
             audit_failures.with_label_values(&[target]);
         }
+        let audit_append_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "kyso_audit_append_duration_seconds",
+                "Time of each append to the store's audit trail (one round trip for a group of records), retries included",
+            )
+            .buckets(STORE_BUCKETS.to_vec()),
+        )?;
+        let audit_group_records = Histogram::with_opts(
+            HistogramOpts::new(
+                "kyso_audit_group_records",
+                "Records written by each append to the store's audit trail (group commit)",
+            )
+            .buckets(GROUP_BUCKETS.to_vec()),
+        )?;
         let circuit_state = IntGaugeVec::new(
             Opts::new(
                 "kyso_provider_circuit_state",
@@ -147,6 +172,8 @@ impl Metrics {
         registry.register(Box::new(short_circuited.clone()))?;
         registry.register(Box::new(audit_records.clone()))?;
         registry.register(Box::new(audit_failures.clone()))?;
+        registry.register(Box::new(audit_append_duration.clone()))?;
+        registry.register(Box::new(audit_group_records.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(ca_duration.clone()))?;
@@ -171,6 +198,8 @@ impl Metrics {
             rate_limited,
             audit_records,
             audit_failures,
+            audit_append_duration,
+            audit_group_records,
             circuit_state,
             short_circuited,
             tsa_requests,
@@ -191,6 +220,13 @@ impl Metrics {
     /// Counts an audit record appended to the trail.
     pub fn count_audit_record(&self, event: &str) {
         self.audit_records.with_label_values(&[event]).inc();
+    }
+
+    /// Observes one append to the store's audit trail: how many records it carried and how
+    /// long it took.
+    pub fn observe_audit_append(&self, records: usize, duration: Duration) {
+        self.audit_group_records.observe(records as f64);
+        self.audit_append_duration.observe(duration.as_secs_f64());
     }
 
     /// Counts an audit record that could not be written to `target` (`store` or `sink`).

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kyso_gateway::audit::verifier::{self, Expectations};
+use kyso_gateway::audit::{Auditor, Entry, Event};
 use kyso_gateway::config::{AuditSettings, AuditSink};
+use kyso_gateway::metrics::Metrics;
 use kyso_gateway::store::Store;
 use kyso_gateway::store::memory::MemoryStore;
 use kyso_tests::faulty_store::{FaultyStore, StoreFault};
@@ -390,5 +392,101 @@ async fn an_instance_dying_at_the_acceptance_record_never_asks_the_ca() {
             .iter()
             .any(|line| line.contains(&id) && line.contains("\"signing.accepted\"")),
         "no acceptance was recorded, and none was acted on"
+    );
+}
+
+/// An auditor of its own on `store`, as an instance starts one.
+fn auditor_on(store: Arc<dyn Store>) -> Auditor {
+    Auditor::new(
+        store,
+        &AuditSettings::default(),
+        Metrics::new().unwrap(),
+        "instance-a".into(),
+        Entry::new(Event::ConfigLoaded, "loaded").detail("settings_sha256", "00"),
+    )
+    .unwrap()
+}
+
+/// The kept trail, checked: its records in order, one unbroken chain.
+async fn verified_trail(store: &dyn Store) -> Vec<String> {
+    let lines = store.audit_records(1, 10_000).await.unwrap();
+    let numbered = lines
+        .iter()
+        .enumerate()
+        .map(|(index, line)| (index + 1, line.as_str()));
+    let chains = verifier::verify(numbered, &Expectations::default()).unwrap();
+    assert_eq!(chains.len(), 1);
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_arriving_together_are_appended_in_groups_of_one_round_trip() {
+    let store = FaultyStore::new(Arc::new(MemoryStore::new()));
+    // A store 20 ms away: what arrives while an append is on its way waits for the next.
+    store.slow_every("append_audit", Duration::from_millis(20));
+    let auditor = auditor_on(store.clone());
+    let mut callers = tokio::task::JoinSet::new();
+    for index in 0..200 {
+        let auditor = auditor.clone();
+        callers.spawn(async move {
+            let entry = Entry::new(Event::TokenIssued, "issued").actor(format!("portal-{index}"));
+            auditor.record(entry).await
+        });
+    }
+    while let Some(answered) = callers.join_next().await {
+        answered.unwrap().unwrap();
+    }
+    let lines = verified_trail(store.as_ref()).await;
+    assert_eq!(
+        lines.len(),
+        201,
+        "the start record and every grant, once each"
+    );
+    let appends = store
+        .calls()
+        .iter()
+        .filter(|call| **call == "append_audit")
+        .count();
+    // 201 records one round trip each would take 4 s; in groups of at most 64 they take a
+    // handful (the first group is whatever queued first).
+    assert!(
+        (4..=10).contains(&appends),
+        "{appends} appends for 201 records"
+    );
+}
+
+#[tokio::test]
+async fn a_group_whose_reply_was_lost_is_recognised_not_appended_twice() {
+    let store = FaultyStore::new(Arc::new(MemoryStore::new()));
+    let auditor = auditor_on(store.clone());
+    store.arm(Some("append_audit"), 1, StoreFault::LoseReply);
+    let mut outcome = Entry::new(Event::SigningOutcome, "signed").transaction("t1");
+    outcome.once = Some("final:t1".into());
+    auditor.record(outcome.clone()).await.unwrap();
+    // Applied, its reply lost, tried again: the head is the group's own last record.
+    let appends = |store: &FaultyStore| {
+        store
+            .calls()
+            .iter()
+            .filter(|call| **call == "append_audit")
+            .count()
+    };
+    assert_eq!(appends(&store), 2);
+    let lines = verified_trail(store.as_ref()).await;
+    assert_eq!(
+        lines.len(),
+        2,
+        "the start record and the outcome, once each"
+    );
+    // Recording the outcome again, from this instance or another, changes nothing.
+    auditor.record(outcome.clone()).await.unwrap();
+    auditor_on(store.clone()).record(outcome).await.unwrap();
+    let lines = verified_trail(store.as_ref()).await;
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|line| line.contains("signing.outcome"))
+            .count(),
+        1
     );
 }

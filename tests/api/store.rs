@@ -276,14 +276,20 @@ async fn audit_trail_contract(store: &dyn Store) {
     // The first record goes on an empty trail only.
     let first = audit_record(1, None);
     assert_eq!(
-        store.append_audit(None, &first, keep).await.unwrap(),
+        store
+            .append_audit(None, std::slice::from_ref(&first), keep)
+            .await
+            .unwrap(),
         AuditAppend::Appended
     );
     assert_eq!(store.audit_head().await.unwrap(), Some(first.head.clone()));
     // A writer that built on a stale head writes nothing and learns the current one.
     let stale = audit_record(1, None);
     assert_eq!(
-        store.append_audit(None, &stale, keep).await.unwrap(),
+        store
+            .append_audit(None, std::slice::from_ref(&stale), keep)
+            .await
+            .unwrap(),
         AuditAppend::HeadMoved(Some(first.head.clone()))
     );
     let wrong_head = AuditHead {
@@ -292,7 +298,7 @@ async fn audit_trail_contract(store: &dyn Store) {
     };
     assert_eq!(
         store
-            .append_audit(Some(&wrong_head), &audit_record(2, None), keep)
+            .append_audit(Some(&wrong_head), &[audit_record(2, None)], keep)
             .await
             .unwrap(),
         AuditAppend::HeadMoved(Some(first.head.clone()))
@@ -302,17 +308,21 @@ async fn audit_trail_contract(store: &dyn Store) {
     let second = audit_record(2, Some("final:t1"));
     assert_eq!(
         store
-            .append_audit(Some(&first.head), &second, keep)
+            .append_audit(Some(&first.head), std::slice::from_ref(&second), keep)
             .await
             .unwrap(),
         AuditAppend::Appended
     );
     assert_eq!(
         store
-            .append_audit(Some(&second.head), &audit_record(3, Some("final:t1")), keep)
+            .append_audit(
+                Some(&second.head),
+                &[audit_record(3, Some("final:t1"))],
+                keep
+            )
             .await
             .unwrap(),
-        AuditAppend::AlreadyRecorded
+        AuditAppend::AlreadyRecorded { appended: 0 }
     );
     assert_eq!(store.audit_head().await.unwrap(), Some(second.head.clone()));
 
@@ -330,21 +340,65 @@ async fn audit_trail_contract(store: &dyn Store) {
         vec![first.line.clone()]
     );
 
-    // Only the last `max_records` are kept; the head goes on.
-    let mut head = second.head;
-    for seq in 3..=5 {
-        let next = audit_record(seq, None);
-        assert_eq!(
-            store.append_audit(Some(&head), &next, keep).await.unwrap(),
-            AuditAppend::Appended
-        );
-        head = next.head;
-    }
-    let kept: Vec<String> = (3..=5).map(|seq| audit_record(seq, None).line).collect();
+    // A group stops before a record whose once key was recorded: those before it are
+    // appended, the rest are not; a group on a moved head writes nothing.
+    let moved = [audit_record(3, None), audit_record(4, None)];
+    assert_eq!(
+        store
+            .append_audit(Some(&first.head), &moved, keep)
+            .await
+            .unwrap(),
+        AuditAppend::HeadMoved(Some(second.head.clone()))
+    );
+    let stopped = [
+        audit_record(3, Some("final:t3")),
+        audit_record(4, Some("final:t1")),
+        audit_record(5, None),
+    ];
+    assert_eq!(
+        store
+            .append_audit(Some(&second.head), &stopped, keep)
+            .await
+            .unwrap(),
+        AuditAppend::AlreadyRecorded { appended: 1 }
+    );
+    assert_eq!(
+        store.audit_head().await.unwrap(),
+        Some(stopped[0].head.clone())
+    );
+    // The same once key twice in one group: the second stops the group.
+    let twice = [
+        audit_record(4, Some("final:t4")),
+        audit_record(5, Some("final:t4")),
+    ];
+    assert_eq!(
+        store
+            .append_audit(Some(&stopped[0].head), &twice, keep)
+            .await
+            .unwrap(),
+        AuditAppend::AlreadyRecorded { appended: 1 }
+    );
+    assert_eq!(
+        store.audit_records(3, 10).await.unwrap(),
+        vec![stopped[0].line.clone(), twice[0].line.clone()]
+    );
+
+    // Only the last `max_records` are kept; the head goes on. Records appended together
+    // (a group commit) are kept as if appended one by one.
+    let group: Vec<SealedRecord> = (5..=7).map(|seq| audit_record(seq, None)).collect();
+    assert_eq!(
+        store
+            .append_audit(Some(&twice[0].head), &group, keep)
+            .await
+            .unwrap(),
+        AuditAppend::Appended
+    );
+    let head = group[2].head.clone();
+    let kept: Vec<String> = group.iter().map(|record| record.line.clone()).collect();
     assert_eq!(store.audit_records(1, 10).await.unwrap(), kept);
     assert_eq!(
         store.audit_head().await.unwrap().map(|head| head.seq),
-        Some(5)
+        Some(7)
     );
 
     // The trail expires as a whole after its retention, and a new chain may start.
@@ -352,9 +406,9 @@ async fn audit_trail_contract(store: &dyn Store) {
         ttl: Duration::from_millis(300),
         max_records: 3,
     };
-    let sixth = audit_record(6, Some("final:t2"));
+    let eighth = audit_record(8, Some("final:t2"));
     store
-        .append_audit(Some(&head), &sixth, brief)
+        .append_audit(Some(&head), std::slice::from_ref(&eighth), brief)
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -362,7 +416,7 @@ async fn audit_trail_contract(store: &dyn Store) {
     assert!(store.audit_records(1, 10).await.unwrap().is_empty());
     assert_eq!(
         store
-            .append_audit(None, &audit_record(1, Some("final:t2")), keep)
+            .append_audit(None, &[audit_record(1, Some("final:t2"))], keep)
             .await
             .unwrap(),
         AuditAppend::Appended,

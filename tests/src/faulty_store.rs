@@ -9,7 +9,9 @@
 //! - [`StoreFault::FailBefore`]: reported as unavailable without being applied.
 //!
 //! [`FaultyStore::fail_every`] instead refuses every call of one operation, for as long as
-//! the test runs (a store that cannot keep something, e.g. cached revocation data).
+//! the test runs (a store that cannot keep something, e.g. cached revocation data), and
+//! [`FaultyStore::slow_every`] makes every call of one operation take a while (a distant or
+//! busy store), so what waits on it queues.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -60,6 +62,7 @@ pub struct FaultyStore {
     frozen: AtomicBool,
     calls: Mutex<Vec<&'static str>>,
     always_failing: Mutex<Vec<&'static str>>,
+    slow: Mutex<Vec<(&'static str, Duration)>>,
 }
 
 impl FaultyStore {
@@ -71,6 +74,7 @@ impl FaultyStore {
             frozen: AtomicBool::new(false),
             calls: Mutex::new(Vec::new()),
             always_failing: Mutex::new(Vec::new()),
+            slow: Mutex::new(Vec::new()),
         })
     }
 
@@ -88,6 +92,11 @@ impl FaultyStore {
     /// Answers every call of `operation` from now on as unavailable, without applying it.
     pub fn fail_every(&self, operation: &'static str) {
         self.always_failing.lock().unwrap().push(operation);
+    }
+
+    /// Makes every call of `operation` from now on wait `delay` before it is applied.
+    pub fn slow_every(&self, operation: &'static str, delay: Duration) {
+        self.slow.lock().unwrap().push((operation, delay));
     }
 
     /// Stops answering `operation` as unavailable (undoes [`Self::fail_every`]).
@@ -134,6 +143,16 @@ impl FaultyStore {
     ) -> Result<T, StoreError> {
         if self.is_frozen() {
             return std::future::pending().await;
+        }
+        let delay = self
+            .slow
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(slow, _)| *slow == operation)
+            .map(|(_, delay)| *delay);
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
         }
         match self.fault_for(operation) {
             None => call.await,
@@ -326,12 +345,12 @@ impl Store for FaultyStore {
     async fn append_audit(
         &self,
         after: Option<&AuditHead>,
-        record: &SealedRecord,
+        records: &[SealedRecord],
         retention: AuditRetention,
     ) -> Result<AuditAppend, StoreError> {
         self.run(
             "append_audit",
-            self.inner.append_audit(after, record, retention),
+            self.inner.append_audit(after, records, retention),
         )
         .await
     }

@@ -37,8 +37,9 @@
 //! current head back and seals again. Chosen over one chain per instance because the trail
 //! then has one total order and **one head** to anchor: an inspector keeps one sequence
 //! number and hash, not one per instance ever started, and no whole chain can disappear
-//! unnoticed. The cost is one hot key; appends take one round trip each (serialised within
-//! an instance), far more than CAs sign. Records a sink streams are those its instance
+//! unnoticed. The cost is one hot key; an instance appends the records that queued meanwhile
+//! in one round trip (group commit, see `writer.rs`), so the trail takes as many appends per
+//! second as its Redis shard runs scripts, however many records each carries. Records a sink streams are those its instance
 //! wrote: with several instances, merge their sinks by `seq` or use the store's export.
 //!
 //! The store keeps the trail `audit.store_retention_secs` after the last record and its
@@ -218,7 +219,7 @@ pub fn wire_name(value: impl serde::Serialize) -> String {
 }
 
 /// Why a record could not be written.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AuditError {
     /// The store did not take it.
     #[error("audit trail: {0}")]
@@ -226,6 +227,10 @@ pub enum AuditError {
     /// Other writers kept moving the head; the record was not appended.
     #[error("audit trail: the head moved {0} times in a row")]
     Contention(u32),
+    /// The instance's writer stopped before the record's group was written (its runtime
+    /// is shutting down); the record may or may not be in the trail.
+    #[error("audit trail: the writer stopped before the record was written")]
+    Interrupted,
 }
 
 #[cfg(test)]

@@ -1,21 +1,26 @@
 //! [`Auditor`]: writes records to the store's chain (see the module doc of [`crate::audit`]
 //! for the design), then streams them to the configured sink.
 //!
-//! Appends are serialised within an instance (one lock), so the instance's sink receives its
-//! records in chain order and it rarely races with itself; a race with another instance
-//! costs one more round trip with the head the store answered.
+//! **Group commit.** Records wait in a queue; one flusher task per instance at a time takes
+//! what has queued (up to [`MAX_GROUP_RECORDS`]), seals each onto the one before it and
+//! appends them all in one store call, then answers each waiting caller. While a group is in
+//! flight the next one gathers, so an instance makes one round trip per group rather than
+//! one per record, and appends stay serialised: the instance's sink receives its records in
+//! chain order and it rarely races with itself; a race with another instance costs one more
+//! round trip with the head the store answered. A caller that goes away does not take its
+//! group with it: the flusher is a task of its own.
 
 use std::collections::HashSet;
 use std::io::Write as _;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
 
 use hmac::{KeyInit as _, Mac as _};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, oneshot};
 
 use super::chain::{GENESIS_HASH, seal};
 use super::{AuditError, Entry, SCHEMA_VERSION};
@@ -33,6 +38,8 @@ const STORE_RETRY_DELAY: Duration = Duration::from_millis(100);
 /// How many `once` keys an instance remembers having recorded (then it forgets them all:
 /// recording one again only costs a store call that finds it there).
 const REMEMBERED_ONCE_KEYS: usize = 65_536;
+/// The most records one append carries (one group).
+pub(crate) const MAX_GROUP_RECORDS: usize = 64;
 /// The shortest pseudonymisation key accepted, in bytes.
 const MIN_PSEUDONYM_KEY_BYTES: usize = 32;
 
@@ -48,7 +55,27 @@ struct Inner {
     instance_id: String,
     pseudonymiser: Option<Pseudonymiser>,
     retention: AuditRetention,
+    /// Records waiting for the next group.
+    queue: std::sync::Mutex<Queue>,
+    /// What only the flusher at work touches.
     writer: Mutex<Writer>,
+    /// `once` keys this instance knows are in the trail.
+    recorded_once: std::sync::Mutex<HashSet<String>>,
+}
+
+/// Records waiting to be written, and whether a flusher is at work on them.
+#[derive(Default)]
+struct Queue {
+    waiting: Vec<Waiting>,
+    flushing: bool,
+}
+
+/// A record waiting for its group, and who waits for its outcome.
+struct Waiting {
+    entry: Entry,
+    request_id: Option<String>,
+    /// `None` for this instance's start record, which nobody waits for.
+    done: Option<oneshot::Sender<Result<(), AuditError>>>,
 }
 
 /// What only one append at a time may touch.
@@ -58,8 +85,28 @@ struct Writer {
     /// This instance's `config.loaded` record, until it is written: it goes first.
     start: Option<Entry>,
     sink: Sink,
-    /// `once` keys this instance knows are in the trail.
-    recorded_once: HashSet<String>,
+}
+
+/// Frees the queue for another flusher if the one at work ends without doing it itself
+/// (its task panicked or its runtime stopped), so records never wait for a flusher that is
+/// gone.
+struct FlusherOnDuty<'a> {
+    queue: &'a std::sync::Mutex<Queue>,
+    relieved: bool,
+}
+
+impl Drop for FlusherOnDuty<'_> {
+    fn drop(&mut self) {
+        if !self.relieved {
+            lock(self.queue).flushing = false;
+        }
+    }
+}
+
+/// A plain mutex's content, also after a panic elsewhere while it was held (what it guards
+/// stays consistent at every step).
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Where records go besides the store.
@@ -173,12 +220,13 @@ impl Auditor {
                     ttl: Duration::from_secs(settings.store_retention_secs),
                     max_records: settings.store_max_records,
                 },
+                queue: std::sync::Mutex::default(),
                 writer: Mutex::new(Writer {
                     head: None,
                     start: Some(start),
                     sink: Sink::open(&settings.sink)?,
-                    recorded_once: HashSet::new(),
                 }),
+                recorded_once: std::sync::Mutex::default(),
             }),
         })
     }
@@ -186,23 +234,31 @@ impl Auditor {
     /// Records `entry`, after this instance's start record if that is not written yet.
     /// Returns once the store holds it (or held its `once` key already).
     pub async fn record(&self, entry: Entry) -> Result<(), AuditError> {
-        let request_id = Some(request_context::current_request_id()).filter(|id| id != "none");
-        let mut writer = self.inner.writer.lock().await;
-        if let Some(start) = writer.start.clone() {
-            self.append(&mut writer, &start, None).await?;
-            writer.start = None;
+        if self.known_recorded(&entry) {
+            return Ok(());
         }
-        self.append(&mut writer, &entry, request_id).await
+        let request_id = Some(request_context::current_request_id()).filter(|id| id != "none");
+        let (done, outcome) = oneshot::channel();
+        let start_flusher = {
+            let mut queue = lock(&self.inner.queue);
+            queue.waiting.push(Waiting {
+                entry,
+                request_id,
+                done: Some(done),
+            });
+            !std::mem::replace(&mut queue.flushing, true)
+        };
+        if start_flusher {
+            let auditor = self.clone();
+            tokio::spawn(async move { auditor.flush().await });
+        }
+        outcome.await.unwrap_or(Err(AuditError::Interrupted))
     }
 
     /// Writes this instance's start record if it is not written yet.
     pub async fn record_start(&self) -> Result<(), AuditError> {
         let mut writer = self.inner.writer.lock().await;
-        if let Some(start) = writer.start.clone() {
-            self.append(&mut writer, &start, None).await?;
-            writer.start = None;
-        }
-        Ok(())
+        self.write_group(&mut writer, Vec::new()).await
     }
 
     /// The trail's head as the store has it now.
@@ -212,30 +268,93 @@ impl Auditor {
 
     /// Whether this instance knows the record with the `once` key `key` is in the trail.
     pub async fn recorded(&self, key: &str) -> bool {
-        self.inner.writer.lock().await.recorded_once.contains(key)
+        lock(&self.inner.recorded_once).contains(key)
     }
 
-    async fn append(
+    fn known_recorded(&self, entry: &Entry) -> bool {
+        entry
+            .once
+            .as_ref()
+            .is_some_and(|key| lock(&self.inner.recorded_once).contains(key))
+    }
+
+    /// Writes groups of what has queued until the queue is empty.
+    async fn flush(&self) {
+        let mut on_duty = FlusherOnDuty {
+            queue: &self.inner.queue,
+            relieved: false,
+        };
+        let mut writer = self.inner.writer.lock().await;
+        loop {
+            let group: Vec<Waiting> = {
+                let mut queue = lock(&self.inner.queue);
+                if queue.waiting.is_empty() {
+                    queue.flushing = false;
+                    on_duty.relieved = true;
+                    return;
+                }
+                let taken = queue.waiting.len().min(MAX_GROUP_RECORDS);
+                queue.waiting.drain(..taken).collect()
+            };
+            // Each waiting caller gets its own record's outcome; the start record's is
+            // theirs too (a group cannot be written without it).
+            let _ = self.write_group(&mut writer, group).await;
+        }
+    }
+
+    /// Writes `group` (after the start record, if that is still to be written) and answers
+    /// each of its callers. Returns the start record's outcome (`Ok` when it was written
+    /// before).
+    async fn write_group(
+        &self,
+        writer: &mut Writer,
+        mut group: Vec<Waiting>,
+    ) -> Result<(), AuditError> {
+        let start_pending = writer.start.is_some();
+        if let Some(start) = writer.start.clone() {
+            group.insert(
+                0,
+                Waiting {
+                    entry: start,
+                    request_id: None,
+                    done: None,
+                },
+            );
+        }
+        let outcomes = self.place(writer, &group).await;
+        let mut start_outcome = Ok(());
+        for (index, (waiting, outcome)) in group.into_iter().zip(outcomes).enumerate() {
+            let outcome = self.account(writer, &waiting.entry, outcome);
+            if start_pending && index == 0 {
+                if outcome.is_ok() {
+                    writer.start = None;
+                }
+                start_outcome = outcome.clone();
+            }
+            if let Some(done) = waiting.done {
+                // A caller that went away does not need its answer.
+                let _ = done.send(outcome);
+            }
+        }
+        start_outcome
+    }
+
+    /// After `entry` was placed (`Some(line)`: appended; `None`: its `once` key was
+    /// recorded already): remembers its `once` key, streams it to the sink, counts it.
+    fn account(
         &self,
         writer: &mut Writer,
         entry: &Entry,
-        request_id: Option<String>,
+        placed: Result<Option<String>, AuditError>,
     ) -> Result<(), AuditError> {
-        if entry
-            .once
-            .as_ref()
-            .is_some_and(|key| writer.recorded_once.contains(key))
-        {
-            return Ok(());
-        }
-        let result = self.place(writer, entry, request_id).await;
-        if let (Ok(_), Some(key)) = (&result, &entry.once) {
-            if writer.recorded_once.len() >= REMEMBERED_ONCE_KEYS {
-                writer.recorded_once.clear();
+        if let (Ok(_), Some(key)) = (&placed, &entry.once) {
+            let mut recorded_once = lock(&self.inner.recorded_once);
+            if recorded_once.len() >= REMEMBERED_ONCE_KEYS {
+                recorded_once.clear();
             }
-            writer.recorded_once.insert(key.clone());
+            recorded_once.insert(key.clone());
         }
-        match &result {
+        match &placed {
             Ok(Some(line)) => {
                 self.inner.metrics.count_audit_record(entry.event.as_str());
                 if let Err(error) = writer.sink.write(line) {
@@ -251,60 +370,102 @@ impl Auditor {
                 tracing::error!(%error, event = entry.event.as_str(), "audit record not written");
             }
         }
-        result.map(|_| ())
+        placed.map(|_| ())
     }
 
-    /// Places `entry` in the chain: the line appended, or `None` when its `once` key was
-    /// recorded already.
+    /// Places `group` in the chain, in order: for each record, the line appended, or `None`
+    /// when its `once` key was recorded already. Once one fails, those after it fail too
+    /// (the chain has no gaps).
     async fn place(
         &self,
         writer: &mut Writer,
-        entry: &Entry,
-        request_id: Option<String>,
-    ) -> Result<Option<String>, AuditError> {
-        let store = &self.inner.store;
+        group: &[Waiting],
+    ) -> Vec<Result<Option<String>, AuditError>> {
+        let mut placed: Vec<Result<Option<String>, AuditError>> = Vec::with_capacity(group.len());
         let mut races = 0;
-        loop {
+        while placed.len() < group.len() {
+            let rest = &group[placed.len()..];
+            if self.known_recorded(&rest[0].entry) {
+                placed.push(Ok(None));
+                continue;
+            }
             let head = match writer.head.clone() {
                 Some(head) => head,
-                None => {
-                    let head = store.audit_head().await?;
-                    writer.head = Some(head.clone());
-                    head
-                }
+                None => match self.inner.store.audit_head().await {
+                    Ok(head) => {
+                        writer.head = Some(head.clone());
+                        head
+                    }
+                    Err(error) => {
+                        let failed = AuditError::from(error);
+                        placed.extend(rest.iter().map(|_| Err(failed.clone())));
+                        break;
+                    }
+                },
             };
-            let sealed = self.seal(entry, head.as_ref(), request_id.clone());
+            // The run sealed together ends before a record known to be in the trail.
+            let mut sealed: Vec<SealedRecord> = Vec::with_capacity(rest.len());
+            for waiting in rest {
+                if self.known_recorded(&waiting.entry) {
+                    break;
+                }
+                let after = sealed.last().map(|record| &record.head).or(head.as_ref());
+                sealed.push(self.seal(&waiting.entry, after, waiting.request_id.clone()));
+            }
+            let appended =
+                |sealed: Vec<SealedRecord>| sealed.into_iter().map(|record| Ok(Some(record.line)));
             match self.append_sealed(head.as_ref(), &sealed).await {
                 Ok(AuditAppend::Appended) => {
-                    writer.head = Some(Some(sealed.head));
-                    return Ok(Some(sealed.line));
+                    writer.head = Some(sealed.last().map(|record| record.head.clone()));
+                    placed.extend(appended(sealed));
                 }
-                Ok(AuditAppend::AlreadyRecorded) => return Ok(None),
+                Ok(AuditAppend::AlreadyRecorded { appended: count }) => {
+                    if let Some(last) = count.checked_sub(1).and_then(|last| sealed.get(last)) {
+                        writer.head = Some(Some(last.head.clone()));
+                    }
+                    sealed.truncate(count);
+                    placed.extend(appended(sealed));
+                    placed.push(Ok(None));
+                }
                 Ok(AuditAppend::HeadMoved(current)) => {
+                    // The head may be one of these very records: an earlier try of this
+                    // append was applied and its answer lost.
+                    let ours = sealed
+                        .iter()
+                        .position(|record| current.as_ref() == Some(&record.head));
                     writer.head = Some(current);
-                    races += 1;
-                    if races >= MAX_HEAD_RACES {
-                        return Err(AuditError::Contention(races));
+                    if let Some(last) = ours {
+                        sealed.truncate(last + 1);
+                        placed.extend(appended(sealed));
+                    } else {
+                        races += 1;
+                        if races >= MAX_HEAD_RACES {
+                            let failed = AuditError::Contention(races);
+                            placed.extend(rest.iter().map(|_| Err(failed.clone())));
+                        }
                     }
                 }
                 Err(error) => {
                     writer.head = None;
-                    return Err(error.into());
+                    let failed = AuditError::from(error);
+                    placed.extend(rest.iter().map(|_| Err(failed.clone())));
                 }
             }
         }
+        placed
     }
 
-    /// Appends `sealed` after `head`, trying again when the store does not answer: the
-    /// append may have been applied with its answer lost, which the repeat recognises (the
-    /// head is then this very record).
+    /// Appends `sealed` after `head` in one store call, trying again when the store does not
+    /// answer (the append may have been applied with its answer lost: the head is then one
+    /// of these records, which [`Self::place`] recognises).
     async fn append_sealed(
         &self,
         head: Option<&AuditHead>,
-        sealed: &SealedRecord,
+        sealed: &[SealedRecord],
     ) -> Result<AuditAppend, StoreError> {
+        let started = Instant::now();
         let mut attempt = 1;
-        loop {
+        let outcome = loop {
             match self
                 .inner
                 .store
@@ -316,18 +477,13 @@ impl Auditor {
                     tokio::time::sleep(STORE_RETRY_DELAY * attempt).await;
                     attempt += 1;
                 }
-                Ok(AuditAppend::HeadMoved(Some(current)))
-                    if attempt > 1 && current == sealed.head =>
-                {
-                    return Ok(AuditAppend::Appended);
-                }
-                Ok(AuditAppend::AlreadyRecorded) if attempt > 1 => {
-                    // The once key is this record's own, set by the lost append.
-                    return Ok(AuditAppend::Appended);
-                }
-                other => return other,
+                other => break other,
             }
-        }
+        };
+        self.inner
+            .metrics
+            .observe_audit_append(sealed.len(), started.elapsed());
+        outcome
     }
 
     /// `entry` as the record that follows `head`.

@@ -499,35 +499,35 @@ impl Store for MemoryStore {
     async fn append_audit(
         &self,
         after: Option<&AuditHead>,
-        record: &SealedRecord,
+        records: &[SealedRecord],
         retention: AuditRetention,
     ) -> Result<AuditAppend, StoreError> {
         self.with_maps(|maps, now| {
             let log = &mut maps.audit;
             log.expire(now);
-            if record
-                .once
-                .as_ref()
-                .is_some_and(|key| log.once.contains_key(key))
-            {
-                return AuditAppend::AlreadyRecorded;
-            }
             if log.head.as_ref() != after {
                 return AuditAppend::HeadMoved(log.head.clone());
             }
             let expires = now + retention.ttl;
-            log.records
-                .push_back((record.head.seq, record.line.clone()));
-            while log.records.len() as u64 > retention.max_records.max(1) {
-                log.records.pop_front();
-            }
-            log.head = Some(record.head.clone());
-            log.expires = Some(expires);
-            if let Some(key) = &record.once {
-                log.once.insert(key.clone(), expires);
+            let mut outcome = AuditAppend::Appended;
+            for (appended, record) in records.iter().enumerate() {
+                if let Some(key) = &record.once {
+                    if log.once.contains_key(key) {
+                        outcome = AuditAppend::AlreadyRecorded { appended };
+                        break;
+                    }
+                    log.once.insert(key.clone(), expires);
+                }
+                log.records
+                    .push_back((record.head.seq, record.line.clone()));
+                while log.records.len() as u64 > retention.max_records.max(1) {
+                    log.records.pop_front();
+                }
+                log.head = Some(record.head.clone());
+                log.expires = Some(expires);
             }
             maps.wrote(now);
-            AuditAppend::Appended
+            outcome
         })
     }
 

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::transaction::Transaction;
 
 /// The store could not be used (unreachable, timed out, corrupt record).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The store did not answer or refused the connection.
     #[error("store unavailable: {0}")]
@@ -151,14 +151,19 @@ pub struct AuditRetention {
 /// The outcome of [`Store::append_audit`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditAppend {
-    /// The record was appended; it is the head now.
+    /// Every record was appended; the last one is the head now.
     Appended,
-    /// The trail's head is no longer the one the record was built on (another writer
+    /// The trail's head is no longer the one the records were built on (another writer
     /// appended first); here is the current one (`None`: the trail is empty). Nothing was
     /// written.
     HeadMoved(Option<AuditHead>),
-    /// The record's `once` key was recorded before: nothing was written.
-    AlreadyRecorded,
+    /// The `once` key of record number `appended` (from 0) was recorded before: the records
+    /// before it were appended (the last of them is the head), it and those after it were
+    /// not.
+    AlreadyRecorded {
+        /// How many records were appended before the one already recorded.
+        appended: usize,
+    },
 }
 
 /// The operations the gateway needs from its state store.
@@ -293,14 +298,16 @@ pub trait Store: Send + Sync + 'static {
     /// The head of the audit trail; `None` while it is empty.
     async fn audit_head(&self) -> Result<Option<AuditHead>, StoreError>;
 
-    /// In one atomic step: unless `record.once` was recorded before, appends `record` if the
-    /// trail's head is still `after` (`None`: the trail is empty), and makes the record the
-    /// head; the trail is then kept for `retention.ttl`, trimmed to
-    /// `retention.max_records`. Appends nothing otherwise.
+    /// In one atomic step: if the trail's head is still `after` (`None`: the trail is
+    /// empty), appends `records` in order (each sealed on the one before it, the first on
+    /// `after`), stopping before the first whose `once` key was recorded before, and makes
+    /// the last appended the head; the trail is then kept for `retention.ttl`, trimmed to
+    /// `retention.max_records`. Appends nothing when the head moved. One call for many
+    /// records is how an instance's writer commits a group of them in one round trip.
     async fn append_audit(
         &self,
         after: Option<&AuditHead>,
-        record: &SealedRecord,
+        records: &[SealedRecord],
         retention: AuditRetention,
     ) -> Result<AuditAppend, StoreError>;
 

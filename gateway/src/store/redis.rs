@@ -139,15 +139,15 @@ end
 return {1, 0}
 ";
 
-/// Appends an audit record. `KEYS`: the trail's head (a hash of `chain`, `seq`, `hash`), its
-/// records (a stream whose entry ids are the sequence numbers), and the record's `once` key
-/// if it has one. `ARGV`: the expected head's chain (empty: the trail is empty), sequence
-/// number and hash; the new head's chain, sequence number and hash; the record; the
-/// retention in ms; the most records kept. Answers `{'once'}` when the `once` key was used
-/// already, `{'moved', chain, seq, hash}` when the head is not the expected one (nothing
-/// written either way), `{'appended'}` otherwise.
+/// Appends audit records. `KEYS`: the trail's head (a hash of `chain`, `seq`, `hash`), its
+/// records (a stream whose entry ids are the sequence numbers), then the `once` keys of the
+/// records that have one. `ARGV`: the expected head's chain (empty: the trail is empty),
+/// sequence number and hash; the retention in ms; the most records kept; then five per
+/// record: its chain, sequence number, hash, line, and the index in `KEYS` of its `once` key
+/// (0: none). Answers `{'moved', chain, seq, hash}` when the head is not the expected one
+/// (nothing written), `{'once', n}` when record `n + 1` (one-based) has a `once` key used
+/// already (the `n` before it appended, nothing after), `{'appended'}` otherwise.
 const AUDIT_APPEND_SCRIPT: &str = r"
-if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then return {'once'} end
 local head = redis.call('HMGET', KEYS[1], 'chain', 'seq', 'hash')
 local expected
 if ARGV[1] == '' then
@@ -156,11 +156,24 @@ else
   expected = head[1] == ARGV[1] and head[2] == ARGV[2] and head[3] == ARGV[3]
 end
 if not expected then return {'moved', head[1], head[2], head[3]} end
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[9], ARGV[5] .. '-0', 'r', ARGV[7])
-redis.call('HSET', KEYS[1], 'chain', ARGV[4], 'seq', ARGV[5], 'hash', ARGV[6])
-redis.call('PEXPIRE', KEYS[1], ARGV[8])
-redis.call('PEXPIRE', KEYS[2], ARGV[8])
-if KEYS[3] then redis.call('SET', KEYS[3], ARGV[5], 'PX', ARGV[8]) end
+local ttl, keep = ARGV[4], ARGV[5]
+local appended, last, stopped = 0, nil, false
+for i = 6, #ARGV, 5 do
+  local once = tonumber(ARGV[i + 4])
+  if once > 0 and redis.call('EXISTS', KEYS[once]) == 1 then
+    stopped = true
+    break
+  end
+  redis.call('XADD', KEYS[2], 'MAXLEN', keep, ARGV[i + 1] .. '-0', 'r', ARGV[i + 3])
+  if once > 0 then redis.call('SET', KEYS[once], ARGV[i + 1], 'PX', ttl) end
+  appended, last = appended + 1, i
+end
+if last then
+  redis.call('HSET', KEYS[1], 'chain', ARGV[last], 'seq', ARGV[last + 1], 'hash', ARGV[last + 2])
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+if stopped then return {'once', tostring(appended)} end
 return {'appended'}
 ";
 
@@ -779,45 +792,49 @@ impl<S: ConnectionSource> Store for RedisStore<S> {
     async fn append_audit(
         &self,
         after: Option<&AuditHead>,
-        record: &SealedRecord,
+        records: &[SealedRecord],
         retention: AuditRetention,
     ) -> Result<AuditAppend, StoreError> {
-        let (head_key, records_key) = (self.audit_key("head"), self.audit_key("records"));
-        let once_key = record
-            .once
-            .as_ref()
-            .map(|once| self.audit_key(&format!("once:{once}")));
-        let mut keys = vec![head_key.as_str(), records_key.as_str()];
-        keys.extend(once_key.as_deref());
-        let (after_seq, new_seq) = (
+        let mut keys = vec![self.audit_key("head"), self.audit_key("records")];
+        let mut args = vec![
+            after.map_or_else(String::new, |head| head.chain.clone()),
             after.map(|head| head.seq.to_string()).unwrap_or_default(),
-            record.head.seq.to_string(),
-        );
-        let (ttl, max_records) = (
+            after.map_or_else(String::new, |head| head.hash.clone()),
             millis(retention.ttl).to_string(),
             retention.max_records.max(1).to_string(),
-        );
-        let answer: Vec<Option<String>> = self
-            .invoke(
-                &self.audit_append,
-                &keys,
-                &[
-                    after.map_or("", |head| head.chain.as_str()),
-                    &after_seq,
-                    after.map_or("", |head| head.hash.as_str()),
-                    &record.head.chain,
-                    &new_seq,
-                    &record.head.hash,
-                    &record.line,
-                    &ttl,
-                    &max_records,
-                ],
-            )
-            .await?;
+        ];
+        for record in records {
+            let once_index = match &record.once {
+                Some(once) => {
+                    keys.push(self.audit_key(&format!("once:{once}")));
+                    keys.len().to_string()
+                }
+                None => "0".to_owned(),
+            };
+            args.extend([
+                record.head.chain.clone(),
+                record.head.seq.to_string(),
+                record.head.hash.clone(),
+                record.line.clone(),
+                once_index,
+            ]);
+        }
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let answer: Vec<Option<String>> = self.invoke(&self.audit_append, &keys, &args).await?;
         let mut answer = answer.into_iter();
         match answer.next().flatten().as_deref() {
             Some("appended") => Ok(AuditAppend::Appended),
-            Some("once") => Ok(AuditAppend::AlreadyRecorded),
+            Some("once") => {
+                let appended = answer
+                    .next()
+                    .flatten()
+                    .and_then(|count| count.parse().ok())
+                    .ok_or_else(|| {
+                        StoreError::Corrupt("an audit append did not say how far it got".into())
+                    })?;
+                Ok(AuditAppend::AlreadyRecorded { appended })
+            }
             Some("moved") => {
                 let mut next = || answer.next().flatten();
                 let (chain, seq, hash) = (next(), next(), next());

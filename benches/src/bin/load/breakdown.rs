@@ -6,11 +6,14 @@
 
 use std::collections::BTreeMap;
 
-/// Audit records appended, every event together: each is one store round trip, made one at a
-/// time within an instance (the trail is a hash chain).
+/// Audit records appended, every event together. An instance appends them in groups (one
+/// store round trip per group, one group at a time: the trail is a hash chain), timed by
+/// `kyso_audit_append_duration_seconds`.
 const AUDIT_RECORDS: &str = "kyso_audit_records_total";
 /// Its line in a breakdown (no mean time).
 pub(crate) const AUDIT_KEY: &str = "audit records appended";
+/// The line of the audit trail's appends (groups of records, one round trip each).
+pub(crate) const AUDIT_APPENDS_KEY: &str = "audit appends to the store (a group of records each)";
 
 /// The `_sum` and `_count` of every route's and every CA operation's duration histogram.
 #[derive(Debug, Clone, Default)]
@@ -59,6 +62,7 @@ impl Timings {
                 "kyso_ca_request_duration_seconds" => {
                     format!("CA {}", label(labels, "operation").unwrap_or("?"))
                 }
+                "kyso_audit_append_duration_seconds" => AUDIT_APPENDS_KEY.to_owned(),
                 _ => continue,
             };
             let entry = timings.series.entry(key).or_default();
