@@ -24,7 +24,8 @@
 //! - [`verify`] (the `kyso-verify` crate): certificate and signature verification, the
 //!   gateway's invariant.
 //!
-//! Around them: [`config`] (settings), [`startup`] (building and running the application,
+//! Around them: [`config`] (settings), `cpu_bound` (CPU-heavy work on as many threads as
+//! cores), [`startup`] (building and running the application,
 //! graceful shutdown), [`metrics`], `sandbox` (the zero-setup mode with in-process CA
 //! simulators; the `sandbox` feature), and [`cli`] (the `kyso-gateway` command line).
 
@@ -32,6 +33,7 @@ pub mod audit;
 mod bounded_cache;
 pub mod cli;
 pub mod config;
+mod cpu_bound;
 pub mod documents;
 pub mod domain;
 pub mod http;

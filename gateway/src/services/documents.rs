@@ -526,11 +526,11 @@ fn check_failed(index: usize, error: AssemblyError) -> ServiceError {
     )
 }
 
-/// Runs `work` off the async workers.
+/// Runs `work` off the async workers (see [`crate::cpu_bound`]).
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
 ) -> Result<T, ServiceError> {
-    tokio::task::spawn_blocking(work).await.unwrap_or_else(|_| {
+    crate::cpu_bound::run(work).await.unwrap_or_else(|_| {
         Err(ServiceError::new(
             ErrorCode::InternalError,
             "document work stopped unexpectedly",

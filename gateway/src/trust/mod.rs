@@ -220,11 +220,11 @@ impl Trust {
     }
 }
 
-/// Runs CPU-heavy verification on the blocking pool.
+/// Runs CPU-heavy verification off the async workers (see [`crate::cpu_bound`]).
 pub(crate) async fn off_the_workers<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ServiceError> {
-    tokio::task::spawn_blocking(work).await.map_err(|error| {
+    crate::cpu_bound::run(work).await.map_err(|error| {
         tracing::error!(%error, "verification task failed");
         ServiceError::new(
             ErrorCode::InternalError,
