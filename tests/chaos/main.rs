@@ -25,7 +25,7 @@ use kyso_sim_vnpt::{
     Behaviour, CitizenSpec, Fault, MAX_RECORDED_REQUESTS, SignatureScheme, SimConfig, SimControl,
     SimHandle,
 };
-use kyso_tests::gateway_process::GatewayConfig;
+use kyso_tests::gateway_process::{GatewayConfig, SharedRedis};
 use kyso_tests::redis_server::RedisServer;
 use kyso_tests::{
     ECDSA_DER_CITIZEN, RSA_CITIZEN, create_transaction_at, digest_of, followed_transactions,
@@ -106,7 +106,7 @@ async fn simulator() -> SimHandle {
 /// longest poll wait plus a CA call).
 fn gateway_config(redis: &RedisServer, sim: &SimHandle, follow_lease_ms: u64) -> GatewayConfig {
     GatewayConfig {
-        redis_url: redis.url(),
+        redis: SharedRedis::Server(redis.url()),
         key_prefix: format!("kyso-chaos-{}", uuid::Uuid::new_v4().simple()),
         ca_base_url: sim.base_url(),
         ca_root_pem: sim.root_certificate_pem(),
