@@ -1,6 +1,6 @@
-//! Chaos tests: gateway instances as real OS processes on one Redis (with its append-only
-//! file), in front of an in-process VNPT SmartCA simulator, proving that nothing a portal
-//! was promised is lost.
+//! Chaos and scale-out tests: gateway instances as real OS processes on one Redis (with its
+//! append-only file) or one Redis Cluster, in front of an in-process VNPT SmartCA simulator,
+//! proving that nothing a portal was promised is lost, and that the design holds as it grows.
 //!
 //! - `nothing_is_lost_under_chaos`: a steady stream of signing requests for citizens who
 //!   approve, reject or never answer, while an instance is SIGKILLed (and replaced), Redis is
@@ -10,11 +10,16 @@
 //! - `a_stopping_instance_hands_its_transactions_over_at_once`: SIGTERM an instance that
 //!   follows pending transactions; another one follows them within a couple of seconds,
 //!   long before their follow lease would have run out.
+//! - `scale_out::transactions_spread_over_instances_and_cluster_masters_and_the_audit_chain_verifies`:
+//!   three instances on a three-master Redis Cluster, a few hundred transactions spread
+//!   round-robin: all signed and readable everywhere, keys and follow work shared, one audit
+//!   chain that verifies (see [`scale_out`]).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure should abort loudly
 
 mod cluster;
 mod portal;
 mod reconcile;
+mod scale_out;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
