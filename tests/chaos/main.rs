@@ -47,6 +47,10 @@ const SP_PASSWORD: &str = "kyso-chaos-sp-password";
 /// The Kubernetes grace period in `deploy/`: a stopped instance must be gone by then.
 const GRACE_PERIOD: Duration = Duration::from_secs(30);
 
+/// Held by the tests that load the machine most (the chaos run, the scale-out run), so that
+/// they take turns: each one's margins assume the other is not taking the cores meanwhile.
+static HEAVY_RUN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Gateway instances at the start of the chaos run.
 const INSTANCES: usize = 3;
 /// Signing requests a second during the load.
@@ -299,6 +303,7 @@ fn finished_elsewhere(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_lost_under_chaos() {
+    let _turn = HEAVY_RUN.lock().await;
     let test_started = Instant::now();
     let mut redis = RedisServer::start_persistent();
     let sim = simulator().await;

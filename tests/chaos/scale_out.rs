@@ -29,7 +29,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use crate::cluster::{Cluster, PROGRAM};
-use crate::{SP_ID, SP_PASSWORD, client};
+use crate::{HEAVY_RUN, SP_ID, SP_PASSWORD, client};
 
 /// Gateway instances behind the portal's round-robin.
 const INSTANCES: usize = 3;
@@ -149,6 +149,7 @@ fn export_trail(config: &Path, trail: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions_spread_over_instances_and_cluster_masters_and_the_audit_chain_verifies() {
+    let _turn = HEAVY_RUN.lock().await;
     let test_started = Instant::now();
     let redis = RedisCluster::start();
     let (sim, citizens) = approving_simulator().await;
