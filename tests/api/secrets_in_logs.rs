@@ -12,7 +12,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use kyso_gateway::sandbox;
 use kyso_sim_vnpt::{Behaviour, CitizenSpec, SignatureScheme, SimConfig};
-use kyso_tests::gateway_process::{GatewayConfig, GatewayProcess};
+use kyso_tests::gateway_process::{GatewayConfig, GatewayProcess, SharedRedis};
 use kyso_tests::redis_server::{RedisServer, scratch_dir};
 use kyso_tests::{
     RSA_CITIZEN, assert_error, create_transaction_at, digest_of, sign_body, wait_until_final,
@@ -70,7 +70,7 @@ async fn no_secret_or_token_reaches_the_log_even_at_trace_level() {
     let dir = scratch_dir("log-secrecy");
     let config_path = dir.join("gateway.yaml");
     GatewayConfig {
-        redis_url: redis.url(),
+        redis: SharedRedis::Server(redis.url()),
         key_prefix: format!("kyso-logs-{}", uuid::Uuid::new_v4().simple()),
         ca_base_url: sim.base_url(),
         ca_root_pem: sim.root_certificate_pem(),

@@ -9,7 +9,7 @@ use kyso_tests::gateway_process::{GatewayConfig, GatewayProcess};
 use kyso_tests::redis_server::scratch_dir;
 
 /// The `kyso-gateway` program, built by this crate.
-const PROGRAM: &str = env!("CARGO_BIN_EXE_kyso-test-gateway");
+pub(crate) const PROGRAM: &str = env!("CARGO_BIN_EXE_kyso-test-gateway");
 
 /// The API addresses of the instances that take traffic, shared with the portal.
 #[derive(Clone, Default)]
@@ -35,7 +35,8 @@ impl Routes {
 pub(crate) struct Cluster {
     /// Where the configuration and every instance's log are.
     pub(crate) dir: PathBuf,
-    config: PathBuf,
+    /// The configuration file every instance was started from.
+    pub(crate) config: PathBuf,
     instances: Vec<GatewayProcess>,
     started: usize,
     /// Where a portal sends its calls.

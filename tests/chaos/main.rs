@@ -1,6 +1,6 @@
-//! Chaos tests: gateway instances as real OS processes on one Redis (with its append-only
-//! file), in front of an in-process VNPT SmartCA simulator, proving that nothing a portal
-//! was promised is lost.
+//! Chaos and scale-out tests: gateway instances as real OS processes on one Redis (with its
+//! append-only file) or one Redis Cluster, in front of an in-process VNPT SmartCA simulator,
+//! proving that nothing a portal was promised is lost, and that the design holds as it grows.
 //!
 //! - `nothing_is_lost_under_chaos`: a steady stream of signing requests for citizens who
 //!   approve, reject or never answer, while an instance is SIGKILLed (and replaced), Redis is
@@ -10,11 +10,16 @@
 //! - `a_stopping_instance_hands_its_transactions_over_at_once`: SIGTERM an instance that
 //!   follows pending transactions; another one follows them within a couple of seconds,
 //!   long before their follow lease would have run out.
+//! - `scale_out::transactions_spread_over_instances_and_cluster_masters_and_the_audit_chain_verifies`:
+//!   three instances on a three-master Redis Cluster, a few hundred transactions spread
+//!   round-robin: all signed and readable everywhere, keys and follow work shared, one audit
+//!   chain that verifies (see [`scale_out`]).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failure should abort loudly
 
 mod cluster;
 mod portal;
 mod reconcile;
+mod scale_out;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
@@ -25,7 +30,7 @@ use kyso_sim_vnpt::{
     Behaviour, CitizenSpec, Fault, MAX_RECORDED_REQUESTS, SignatureScheme, SimConfig, SimControl,
     SimHandle,
 };
-use kyso_tests::gateway_process::GatewayConfig;
+use kyso_tests::gateway_process::{GatewayConfig, SharedRedis};
 use kyso_tests::redis_server::RedisServer;
 use kyso_tests::{
     ECDSA_DER_CITIZEN, RSA_CITIZEN, create_transaction_at, digest_of, followed_transactions,
@@ -41,6 +46,10 @@ const SP_ID: &str = "kyso-chaos-sp";
 const SP_PASSWORD: &str = "kyso-chaos-sp-password";
 /// The Kubernetes grace period in `deploy/`: a stopped instance must be gone by then.
 const GRACE_PERIOD: Duration = Duration::from_secs(30);
+
+/// Held by the tests that load the machine most (the chaos run, the scale-out run), so that
+/// they take turns: each one's margins assume the other is not taking the cores meanwhile.
+static HEAVY_RUN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Gateway instances at the start of the chaos run.
 const INSTANCES: usize = 3;
@@ -106,7 +115,7 @@ async fn simulator() -> SimHandle {
 /// longest poll wait plus a CA call).
 fn gateway_config(redis: &RedisServer, sim: &SimHandle, follow_lease_ms: u64) -> GatewayConfig {
     GatewayConfig {
-        redis_url: redis.url(),
+        redis: SharedRedis::Server(redis.url()),
         key_prefix: format!("kyso-chaos-{}", uuid::Uuid::new_v4().simple()),
         ca_base_url: sim.base_url(),
         ca_root_pem: sim.root_certificate_pem(),
@@ -294,6 +303,7 @@ fn finished_elsewhere(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_lost_under_chaos() {
+    let _turn = HEAVY_RUN.lock().await;
     let test_started = Instant::now();
     let mut redis = RedisServer::start_persistent();
     let sim = simulator().await;

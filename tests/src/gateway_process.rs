@@ -5,7 +5,8 @@
 //! addresses are read from its log, which goes to a file of its own.
 //!
 //! [`GatewayConfig`] writes the YAML configuration every instance of a test shares: one
-//! Redis, one VNPT SmartCA simulator, one token-signing key, the sandbox's portal client.
+//! Redis (a server or a Redis Cluster), one VNPT SmartCA simulator, one token-signing key,
+//! the sandbox's portal client.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,11 +19,21 @@ use serde_json::{Value, json};
 /// The longest an instance may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The Redis the instances of a test share.
+#[derive(Debug, Clone)]
+pub enum SharedRedis {
+    /// One server (`redis://127.0.0.1:PORT`): the store kind `redis`.
+    Server(String),
+    /// The nodes of a Redis Cluster (`redis://127.0.0.1:PORT` each): the store kind
+    /// `redis-cluster`.
+    Cluster(Vec<String>),
+}
+
 /// What the instances of one test are configured with.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
-    /// The shared Redis (`redis://127.0.0.1:PORT`).
-    pub redis_url: String,
+    /// The shared Redis.
+    pub redis: SharedRedis,
     /// The key prefix in Redis.
     pub key_prefix: String,
     /// The VNPT SmartCA simulator's base URL (`.../sca/sp769`).
@@ -65,12 +76,7 @@ impl GatewayConfig {
                     "scopes": ["certificates:read", "signatures:write", "signatures:read"],
                 }],
             },
-            "store": {
-                "kind": "redis",
-                "url": self.redis_url,
-                "key_prefix": self.key_prefix,
-                "timeout_ms": 500,
-            },
+            "store": self.store_yaml(),
             // The portal signs for a handful of citizens far more often than admission
             // limits allow: this measures crash safety, not the limits.
             "admission": admission_yaml(),
@@ -92,6 +98,17 @@ impl GatewayConfig {
             }],
         });
         serde_norway::to_string(&config).expect("YAML")
+    }
+
+    /// The `store` section: the shared Redis, under the test's key prefix.
+    fn store_yaml(&self) -> Value {
+        let mut store = match &self.redis {
+            SharedRedis::Server(url) => json!({"kind": "redis", "url": url}),
+            SharedRedis::Cluster(urls) => json!({"kind": "redis-cluster", "urls": urls}),
+        };
+        store["key_prefix"] = json!(self.key_prefix);
+        store["timeout_ms"] = json!(500);
+        store
     }
 
     /// Writes [`GatewayConfig::to_yaml`] to `path`.

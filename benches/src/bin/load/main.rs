@@ -14,8 +14,11 @@
 //! 3. the signing flow at `--flow-rate` tx/s (open loop), with the memory store and with Redis,
 //!    and the documents flow (a PDF, PAdES B-B, fetched back) with Redis; when a rate is not
 //!    held, a little less is offered next, up to `--flow-steps` runs; the gateway's resident
-//!    set size throughout;
-//! 4. Redis memory per pending transaction (`MEMORY USAGE` of every key).
+//!    set size throughout; with Redis, what each transaction cost it (commands, CPU, network:
+//!    see [`redis_cost`]);
+//! 4. Redis memory per pending transaction (`MEMORY USAGE` of every key);
+//! 5. the audit trail's one chain on one Redis (see [`audit_chain`]): records a second with
+//!    each of `--audit-writers`, and what each cost Redis.
 //!
 //! The report (see [`report`]) is printed, and a full run writes it to `benches/RESULTS.md`.
 //! `--smoke` runs every path and workload once with tiny counts, writes nothing, and exits
@@ -25,10 +28,12 @@
 
 #![allow(clippy::print_stdout)] // the report is this program's output
 
+mod audit_chain;
 mod breakdown;
 mod flows;
 mod http_load;
 mod latency;
+mod redis_cost;
 mod redis_memory;
 mod report;
 mod stack;
@@ -47,6 +52,7 @@ use hyper::{Method, StatusCode};
 use kyso_tests::redis_server::RedisServer;
 use serde_json::{Value, json};
 
+use crate::audit_chain::AuditRun;
 use crate::breakdown::Timings;
 use crate::flows::{Portal, Workload};
 use crate::http_load::{Endpoint, RequestTemplate};
@@ -115,6 +121,12 @@ struct Args {
     /// Pending transactions created to measure their Redis memory.
     #[arg(long, default_value_t = 2000)]
     pending: u64,
+    /// Tasks recording audit records at once, one run for each, on the audit trail's chain.
+    #[arg(long, value_delimiter = ',', default_values_t = [1_usize, 16])]
+    audit_writers: Vec<usize>,
+    /// Seconds of each audit run.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=120))]
+    audit_seconds: u64,
     /// The gateway's `RUST_LOG`. The default logs its start and warnings, not every request
     /// (nginx's access log is off too); `info` adds a log line per request, as production
     /// logs.
@@ -134,11 +146,19 @@ impl Args {
         self.flow_seconds = 1;
         self.flow_steps = 1;
         self.pending = 5;
+        self.audit_writers = vec![1, 4];
+        self.audit_seconds = 1;
         self
     }
 
     /// Requests at each sweep point: bounded by time in a full run, by count in a smoke run.
     fn sweep_requests(&self) -> u64 {
+        if self.smoke { 20 } else { u64::MAX }
+    }
+
+    /// Audit records of each audit run: bounded by time in a full run, by count in a smoke
+    /// run.
+    fn audit_records(&self) -> u64 {
         if self.smoke { 20 } else { u64::MAX }
     }
 }
@@ -212,6 +232,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         saturated_breakdown: None,
         flows: Vec::new(),
         redis_memory: None,
+        audit_chain: Vec::new(),
     };
 
     // 1 and 2: certificate lookups on the three paths.
@@ -281,6 +302,9 @@ async fn main() -> anyhow::Result<ExitCode> {
     // 4: Redis memory per pending transaction, on a Redis and a gateway of their own.
     results.redis_memory = Some(redis_memory(&args, &program, &sim, &http, gateway_workers).await?);
     drop(nginx);
+
+    // 5: the audit trail's one chain, on a Redis of its own for each run.
+    results.audit_chain = audit_chain(&args).await?;
 
     results.machine.load_after = report::load_average();
     let text = results.render();
@@ -548,11 +572,22 @@ async fn flow_steps(
         // held.
         let max_in_flight = (rate * 5.0).max(64.0) as usize;
         let before = scrape(&portal.http, gateway).await?;
-        let (run, rss_peak) = sampling_rss(
+        let work = sampling_rss(
             gateway.process.pid(),
             flows::run(portal, workload, rate, duration, max_in_flight),
-        )
-        .await;
+        );
+        let ((run, rss_peak), redis_cost) = match &gateway.options.store {
+            StoreChoice::Redis(url) => {
+                let ((run, rss_peak), cost) = redis_cost::measure(url, async {
+                    let (run, rss_peak) = work.await;
+                    let signed = run.measurement.ok;
+                    ((run, rss_peak), signed)
+                })
+                .await?;
+                ((run, rss_peak), Some(cost))
+            }
+            StoreChoice::Memory => (work.await, None),
+        };
         eprintln!(
             "kyso-load: {}, {} store, offered {rate:.0} tx/s: {:.0} tx/s completed, p50 {:.1} \
              ms, p99 {:.1} ms, {} errors",
@@ -566,10 +601,19 @@ async fn flow_steps(
         let held = run.held();
         let next = (run.measurement.throughput() * 0.9 / 50.0).floor() * 50.0;
         let timings = scrape(&portal.http, gateway).await?.since(&before);
+        if let Some(cost) = &redis_cost {
+            eprintln!(
+                "kyso-load: Redis per transaction: {:.1} commands ({:.1} scripts), {:.0} µs CPU",
+                cost.total_calls(),
+                cost.script_calls(),
+                cost.cpu_us
+            );
+        }
         runs.push(FlowStep {
             run,
             rss_peak,
             timings,
+            redis_cost,
         });
         if held {
             break;
@@ -687,4 +731,30 @@ async fn redis_memory(
         growth.all_keys_bytes()
     );
     Ok(growth)
+}
+
+/// 5: one run of the audit trail's writer for each of `--audit-writers`, each on a Redis of
+/// its own.
+async fn audit_chain(args: &Args) -> anyhow::Result<Vec<AuditRun>> {
+    let mut runs = Vec::new();
+    for &writers in &args.audit_writers {
+        let redis = RedisServer::start();
+        let run = audit_chain::run(
+            &redis.url(),
+            writers,
+            Duration::from_secs(args.audit_seconds),
+            args.audit_records(),
+        )
+        .await?;
+        eprintln!(
+            "kyso-load: audit trail, {writers} writer(s): {:.0} records/s, {:.2} records per \
+             append, {:.0} µs of Redis CPU per record, {} errors",
+            run.measurement.throughput(),
+            run.records_per_append(),
+            run.cost.cpu_us,
+            run.measurement.errors
+        );
+        runs.push(run);
+    }
+    Ok(runs)
 }

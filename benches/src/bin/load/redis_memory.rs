@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 
 use redis::AsyncCommands as _;
 
+use crate::redis_cost::info_field;
+
 /// The keys the gateway writes, by what they hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum KeyKind {
@@ -137,11 +139,7 @@ impl Snapshot {
             .arg("memory")
             .query_async(&mut connection)
             .await?;
-        snapshot.used_memory = info
-            .lines()
-            .find_map(|line| line.strip_prefix("used_memory:"))
-            .and_then(|value| value.trim().parse().ok())
-            .unwrap_or(0);
+        snapshot.used_memory = info_field(&info, "used_memory").unwrap_or(0);
         Ok(snapshot)
     }
 }

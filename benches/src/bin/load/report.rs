@@ -6,9 +6,11 @@
 use std::fmt::Write as _;
 use std::process::Command;
 
+use crate::audit_chain::AuditRun;
 use crate::breakdown::{AUDIT_APPENDS_KEY, AUDIT_KEY, MeanTime};
 use crate::flows::{FlowRun, Workload};
 use crate::latency::Measurement;
+use crate::redis_cost::Cost;
 use crate::redis_memory::PerTransaction;
 
 /// The three ways to the same simulator.
@@ -170,6 +172,8 @@ pub(crate) struct FlowStep {
     pub(crate) rss_peak: Option<u64>,
     /// The gateway's own timings during the run.
     pub(crate) timings: Vec<MeanTime>,
+    /// What each signed transaction cost Redis during the run (Redis store only).
+    pub(crate) redis_cost: Option<Cost>,
 }
 
 /// One workload on one store, at each offered rate tried.
@@ -196,6 +200,8 @@ pub(crate) struct Results {
     pub(crate) saturated_breakdown: Option<(usize, Vec<MeanTime>)>,
     pub(crate) flows: Vec<FlowResult>,
     pub(crate) redis_memory: Option<PerTransaction>,
+    /// The audit trail's chain on one Redis, one run per number of writers.
+    pub(crate) audit_chain: Vec<AuditRun>,
 }
 
 /// The issue's targets.
@@ -269,6 +275,8 @@ impl Results {
     /// Whether any request or transaction failed anywhere (the smoke run's verdict).
     pub(crate) fn failures(&self) -> Vec<String> {
         let mut failures = Vec::new();
+        // Runs whose Redis counters show none of the work they did.
+        let mut uncounted = Vec::new();
         let mut check = |what: String, measurement: &Measurement| {
             if measurement.errors > 0 || measurement.ok == 0 {
                 failures.push(format!(
@@ -301,18 +309,38 @@ impl Results {
             }
         }
         for flow in &self.flows {
-            for FlowStep { run, .. } in &flow.runs {
-                check(
-                    format!(
-                        "{}, {} store, at {} tx/s",
-                        flow.workload.label(),
-                        flow.store,
-                        run.offered
-                    ),
-                    &run.measurement,
+            for FlowStep {
+                run, redis_cost, ..
+            } in &flow.runs
+            {
+                let what = format!(
+                    "{}, {} store, at {} tx/s",
+                    flow.workload.label(),
+                    flow.store,
+                    run.offered
                 );
+                check(what.clone(), &run.measurement);
+                if redis_cost
+                    .as_ref()
+                    .is_some_and(|cost| cost.script_calls() <= 0.0)
+                {
+                    uncounted.push(format!("{what}: Redis counted no script call"));
+                }
             }
         }
+        for run in &self.audit_chain {
+            check(
+                format!("audit trail, {} writer(s)", run.writers),
+                &run.measurement,
+            );
+            if run.measurement.ok > 0 && run.cost.script_calls() <= 0.0 {
+                uncounted.push(format!(
+                    "audit trail, {} writer(s): Redis counted no append",
+                    run.writers
+                ));
+            }
+        }
+        failures.extend(uncounted);
         failures
     }
 
@@ -324,6 +352,7 @@ impl Results {
         self.render_open_loop(&mut out);
         self.render_flows(&mut out);
         self.render_redis(&mut out);
+        self.render_audit_chain(&mut out);
         self.render_targets(&mut out);
         out
     }
@@ -566,6 +595,110 @@ impl Results {
         }
         let _ = writeln!(out);
         self.render_flow_breakdown(out);
+        self.render_redis_cost(out);
+    }
+
+    /// What each transaction of the Redis flow runs cost Redis, and so how many a second one
+    /// shard carries.
+    fn render_redis_cost(&self, out: &mut String) {
+        let costs: Vec<(&FlowResult, &FlowStep, &Cost)> = self
+            .flows
+            .iter()
+            .flat_map(|flow| {
+                flow.runs
+                    .iter()
+                    .filter_map(move |step| step.redis_cost.as_ref().map(|cost| (flow, step, cost)))
+            })
+            .collect();
+        if costs.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "What each signed transaction cost Redis in each Redis run, from Redis's own \
+             counters before and after it (`INFO commandstats`, `INFO cpu`: `used_cpu_sys` + \
+             `used_cpu_user`, `INFO stats`: `total_net_input_bytes`, `total_net_output_bytes`), \
+             divided by the transactions signed. Redis counts the commands a script runs under \
+             their own names too, so *commands* is the work Redis did and *scripts* \
+             (`evalsha`, `eval`) are round trips; the gateway's background work (sweeps, \
+             lease renewals) is included.\n"
+        );
+        let _ = writeln!(
+            out,
+            "| run | signed tx | Redis commands/tx | scripts/tx | most called (calls/tx) | Redis CPU µs/tx | bytes in/tx | bytes out/tx | tx/s one shard carries at most |\n\
+             |---|---:|---:|---:|---|---:|---:|---:|---:|"
+        );
+        for (flow, step, cost) in &costs {
+            let _ = writeln!(
+                out,
+                "| {}, {:.0} tx/s | {} | {:.1} | {:.1} | {} | {:.0} | {:.0} | {:.0} | {:.0} |",
+                flow.workload.label(),
+                step.run.offered,
+                cost.units,
+                cost.total_calls(),
+                cost.script_calls(),
+                cost.top_commands(4),
+                cost.cpu_us,
+                cost.net_input,
+                cost.net_output,
+                cost.units_per_shard_second(),
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nRedis runs every command on one main thread, so one shard (a standalone Redis, \
+             or one master of a Redis Cluster) carries at most 1 s / (Redis CPU per \
+             transaction) transactions a second: an upper bound, reached with that thread \
+             saturated. A transaction's keys follow its shard's hash tag (`{{sNN}}`, 64 of \
+             them), so a Cluster's masters share transactions about evenly and N masters carry \
+             about N times as many; the audit trail is the exception (one chain on one shard, \
+             below).\n"
+        );
+    }
+
+    fn render_audit_chain(&self, out: &mut String) {
+        if self.audit_chain.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "## The audit trail's one chain\n\n\
+             Every instance appends to one hash chain under the hash tag `{{audit}}`: on a \
+             Redis Cluster all of it is on one shard, whatever the number of shards. Here the \
+             gateway's own writer (`Auditor`), as one instance, on a Redis of its own: each \
+             writer task records a `signing.accepted`-sized record and the next one as soon as \
+             it is in; Redis's counters around the run give the appends (scripts) and CPU per \
+             record.\n"
+        );
+        let _ = writeln!(
+            out,
+            "| writers | records | records/s | p50 ms | p99 ms | errors | records per append | Redis CPU µs/record | bytes in/record | records/s one shard takes at most |\n\
+             |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for run in &self.audit_chain {
+            let measurement = &run.measurement;
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.0} | {} | {} | {} | {:.2} | {:.0} | {:.0} | {:.0} |",
+                run.writers,
+                measurement.ok,
+                measurement.throughput(),
+                ms(measurement.percentile_ms(50.0)),
+                ms(measurement.percentile_ms(99.0)),
+                measurement.errors,
+                run.records_per_append(),
+                run.cost.cpu_us,
+                run.cost.net_input,
+                run.cost.units_per_shard_second(),
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nWith one writer the rate is one round trip's, not the shard's: the last column \
+             is the shard's ceiling at that many records per append (1 s / Redis CPU per \
+             record). Several instances share that ceiling, and their races for the head cost \
+             more appends.\n"
+        );
     }
 
     /// The gateway's own mean timings in each flow run, side by side: where a transaction's
