@@ -13,8 +13,8 @@ use kyso_gateway::audit::verifier::{self, Expectations};
 use kyso_gateway::audit::{Auditor, Entry, Event};
 use kyso_gateway::config::{AuditSettings, AuditSink};
 use kyso_gateway::metrics::Metrics;
-use kyso_gateway::store::Store;
 use kyso_gateway::store::memory::MemoryStore;
+use kyso_gateway::store::{OnceKey, Store};
 use kyso_tests::faulty_store::{FaultyStore, StoreFault};
 use kyso_tests::{
     RSA_CITIZEN, TestApp, TestConfig, assert_error, digest_of, sign_body, spawn_app_on,
@@ -461,7 +461,10 @@ async fn a_group_whose_reply_was_lost_is_recognised_not_appended_twice() {
     let auditor = auditor_on(store.clone());
     store.arm(Some("append_audit"), 1, StoreFault::LoseReply);
     let mut outcome = Entry::new(Event::SigningOutcome, "signed").transaction("t1");
-    outcome.once = Some("final:t1".into());
+    outcome.once = Some(OnceKey {
+        key: "final:t1".into(),
+        keep: Duration::from_secs(60),
+    });
     auditor.record(outcome.clone()).await.unwrap();
     // Applied, its reply lost, tried again: the head is the group's own last record.
     let appends = |store: &FaultyStore| {

@@ -12,7 +12,7 @@ use kyso_gateway::store::memory::MemoryStore;
 use kyso_gateway::store::redis::RedisStore;
 use kyso_gateway::store::{
     AuditAppend, AuditHead, AuditRetention, CreateTtls, Created, IdempotencyRecord, Lease,
-    LimitDecision, Rate, SealedRecord, Store, Swap,
+    LimitDecision, OnceKey, Rate, SealedRecord, Store, Swap,
 };
 use kyso_tests::redis_server::{RedisCluster, RedisServer};
 use time::OffsetDateTime;
@@ -259,7 +259,10 @@ fn audit_record(seq: u64, once: Option<&str>) -> SealedRecord {
             hash: format!("h{seq}"),
         },
         line: format!("{{\"seq\":{seq}}}"),
-        once: once.map(str::to_owned),
+        once: once.map(|key| OnceKey {
+            key: key.to_owned(),
+            keep: LONG,
+        }),
     }
 }
 
@@ -401,14 +404,48 @@ async fn audit_trail_contract(store: &dyn Store) {
         Some(7)
     );
 
+    // A once key is remembered for its own time, not the trail's: once it is forgotten the
+    // same key may be recorded again, and the trail is still there.
+    let briefly_once = SealedRecord {
+        once: Some(OnceKey {
+            key: "final:t5".into(),
+            keep: Duration::from_millis(300),
+        }),
+        ..audit_record(8, None)
+    };
+    assert_eq!(
+        store
+            .append_audit(Some(&head), std::slice::from_ref(&briefly_once), keep)
+            .await
+            .unwrap(),
+        AuditAppend::Appended
+    );
+    let again = audit_record(9, Some("final:t5"));
+    assert_eq!(
+        store
+            .append_audit(Some(&briefly_once.head), std::slice::from_ref(&again), keep)
+            .await
+            .unwrap(),
+        AuditAppend::AlreadyRecorded { appended: 0 }
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        store
+            .append_audit(Some(&briefly_once.head), std::slice::from_ref(&again), keep)
+            .await
+            .unwrap(),
+        AuditAppend::Appended
+    );
+    let head = again.head;
+
     // The trail expires as a whole after its retention, and a new chain may start.
     let brief = AuditRetention {
         ttl: Duration::from_millis(300),
         max_records: 3,
     };
-    let eighth = audit_record(8, Some("final:t2"));
+    let tenth = audit_record(10, Some("final:t2"));
     store
-        .append_audit(Some(&head), std::slice::from_ref(&eighth), brief)
+        .append_audit(Some(&head), std::slice::from_ref(&tenth), brief)
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(400)).await;

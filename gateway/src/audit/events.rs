@@ -4,10 +4,13 @@
 
 use sha2::{Digest as _, Sha256};
 
+use std::time::Duration;
+
 use super::{Entry, Event, wire_name};
 use crate::config::{Settings, StoreSettings};
 use crate::domain::error::ErrorCode;
 use crate::domain::transaction::{Transaction, TransactionStatus};
+use crate::store::OnceKey;
 
 /// The `config.loaded` entry of an instance started with `settings`.
 ///
@@ -47,7 +50,10 @@ pub(crate) fn final_outcome_key(id: &str) -> String {
 /// The entry of a transaction's final status: `cancellation` for `cancelled`, else
 /// `signing.outcome`; recorded once per transaction whoever records it. `None` while the
 /// transaction is pending.
-pub(crate) fn final_outcome(transaction: &Transaction) -> Option<Entry> {
+///
+/// The store remembers the `once` key for `keep`: as long as the transaction's record,
+/// the only thing that could make an instance record its outcome again.
+pub(crate) fn final_outcome(transaction: &Transaction, keep: Duration) -> Option<Entry> {
     let event = match transaction.status {
         TransactionStatus::Pending => return None,
         TransactionStatus::Cancelled => Event::Cancellation,
@@ -58,7 +64,10 @@ pub(crate) fn final_outcome(transaction: &Transaction) -> Option<Entry> {
         .transaction(&transaction.id)
         .provider(&transaction.provider)
         .citizen(&transaction.user_id);
-    entry.once = Some(final_outcome_key(&transaction.id));
+    entry.once = Some(OnceKey {
+        key: final_outcome_key(&transaction.id),
+        keep,
+    });
     if let Some(error) = &transaction.error {
         entry = entry.reason(error.code);
     }

@@ -77,7 +77,7 @@ pub use writer::{Auditor, Pseudonymiser};
 use serde_json::{Map, Value};
 
 use crate::domain::error::ErrorCode;
-use crate::store::StoreError;
+use crate::store::{OnceKey, StoreError};
 
 /// The records' schema version (`schema`).
 pub const SCHEMA_VERSION: u64 = 1;
@@ -148,8 +148,9 @@ pub struct Entry {
     pub reason: Option<String>,
     /// Event-specific facts: digests, counts, indications; never a secret.
     pub details: Map<String, Value>,
-    /// A key the trail records once only (a transaction's final outcome).
-    pub once: Option<String>,
+    /// A key the trail records once only (a transaction's final outcome), and how long the
+    /// store remembers it.
+    pub once: Option<OnceKey>,
 }
 
 impl Entry {

@@ -12,8 +12,8 @@ use super::verifier::{Break, BreakReason, Expectations, VerifiedChain, verify};
 use super::{Auditor, Entry, Event};
 use crate::config::AuditSettings;
 use crate::metrics::Metrics;
-use crate::store::Store;
 use crate::store::memory::MemoryStore;
+use crate::store::{OnceKey, Store};
 
 const CITIZEN: &str = "001099000001";
 
@@ -316,7 +316,10 @@ async fn an_outcome_is_recorded_once_whoever_records_it() {
     let settings = AuditSettings::default();
     let outcome = || {
         let mut entry = Entry::new(Event::SigningOutcome, "signed").transaction("t1");
-        entry.once = Some("final:t1".into());
+        entry.once = Some(OnceKey {
+            key: "final:t1".into(),
+            keep: std::time::Duration::from_secs(60),
+        });
         entry
     };
     let first = auditor_on(&store, "a", &settings);

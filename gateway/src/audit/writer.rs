@@ -275,7 +275,7 @@ impl Auditor {
         entry
             .once
             .as_ref()
-            .is_some_and(|key| lock(&self.inner.recorded_once).contains(key))
+            .is_some_and(|once| lock(&self.inner.recorded_once).contains(&once.key))
     }
 
     /// Writes groups of what has queued until the queue is empty.
@@ -347,12 +347,12 @@ impl Auditor {
         entry: &Entry,
         placed: Result<Option<String>, AuditError>,
     ) -> Result<(), AuditError> {
-        if let (Ok(_), Some(key)) = (&placed, &entry.once) {
+        if let (Ok(_), Some(once)) = (&placed, &entry.once) {
             let mut recorded_once = lock(&self.inner.recorded_once);
             if recorded_once.len() >= REMEMBERED_ONCE_KEYS {
                 recorded_once.clear();
             }
-            recorded_once.insert(key.clone());
+            recorded_once.insert(once.key.clone());
         }
         match &placed {
             Ok(Some(line)) => {

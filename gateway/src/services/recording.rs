@@ -94,7 +94,8 @@ impl Signing {
         &self,
         transaction: &Transaction,
     ) -> Result<(), AuditError> {
-        match events::final_outcome(transaction) {
+        let keep = self.record_ttl(transaction, OffsetDateTime::now_utc());
+        match events::final_outcome(transaction, keep) {
             Some(entry) => self.auditor.record(entry).await,
             None => Ok(()),
         }

@@ -511,12 +511,13 @@ impl Store for MemoryStore {
             let expires = now + retention.ttl;
             let mut outcome = AuditAppend::Appended;
             for (appended, record) in records.iter().enumerate() {
-                if let Some(key) = &record.once {
-                    if log.once.contains_key(key) {
+                if let Some(once) = &record.once {
+                    if log.once.contains_key(&once.key) {
                         outcome = AuditAppend::AlreadyRecorded { appended };
                         break;
                     }
-                    log.once.insert(key.clone(), expires);
+                    log.once
+                        .insert(once.key.clone(), now + once.keep.min(retention.ttl));
                 }
                 log.records
                     .push_back((record.head.seq, record.line.clone()));

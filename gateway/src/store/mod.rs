@@ -136,13 +136,24 @@ pub struct SealedRecord {
     pub line: String,
     /// A key that may be recorded once only (the final outcome of a transaction, which
     /// several instances may try to record): a second record with it is not appended.
-    pub once: Option<String>,
+    pub once: Option<OnceKey>,
+}
+
+/// A key an audit record may be recorded under once only, and how long the store remembers
+/// it: as long as something may try to record it again (a transaction's record), not as long
+/// as the trail, so that remembering outcomes does not grow with the trail's retention.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnceKey {
+    /// The key (`final:<transaction id>`).
+    pub key: String,
+    /// How long it is remembered (at most the trail's own retention).
+    pub keep: Duration,
 }
 
 /// How long the store keeps the audit trail, and how much of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuditRetention {
-    /// How long the trail (and each `once` key) is kept after the last append.
+    /// How long the trail is kept after the last append (and the longest a `once` key is).
     pub ttl: Duration,
     /// The most records kept; the oldest are dropped first.
     pub max_records: u64,

@@ -142,9 +142,9 @@ return {1, 0}
 /// Appends audit records. `KEYS`: the trail's head (a hash of `chain`, `seq`, `hash`), its
 /// records (a stream whose entry ids are the sequence numbers), then the `once` keys of the
 /// records that have one. `ARGV`: the expected head's chain (empty: the trail is empty),
-/// sequence number and hash; the retention in ms; the most records kept; then five per
-/// record: its chain, sequence number, hash, line, and the index in `KEYS` of its `once` key
-/// (0: none). Answers `{'moved', chain, seq, hash}` when the head is not the expected one
+/// sequence number and hash; the retention in ms; the most records kept; then six per
+/// record: its chain, sequence number, hash, line, the index in `KEYS` of its `once` key
+/// (0: none) and how long that key is kept in ms. Answers `{'moved', chain, seq, hash}` when the head is not the expected one
 /// (nothing written), `{'once', n}` when record `n + 1` (one-based) has a `once` key used
 /// already (the `n` before it appended, nothing after), `{'appended'}` otherwise.
 const AUDIT_APPEND_SCRIPT: &str = r"
@@ -158,14 +158,14 @@ end
 if not expected then return {'moved', head[1], head[2], head[3]} end
 local ttl, keep = ARGV[4], ARGV[5]
 local appended, last, stopped = 0, nil, false
-for i = 6, #ARGV, 5 do
+for i = 6, #ARGV, 6 do
   local once = tonumber(ARGV[i + 4])
   if once > 0 and redis.call('EXISTS', KEYS[once]) == 1 then
     stopped = true
     break
   end
   redis.call('XADD', KEYS[2], 'MAXLEN', keep, ARGV[i + 1] .. '-0', 'r', ARGV[i + 3])
-  if once > 0 then redis.call('SET', KEYS[once], ARGV[i + 1], 'PX', ttl) end
+  if once > 0 then redis.call('SET', KEYS[once], ARGV[i + 1], 'PX', ARGV[i + 5]) end
   appended, last = appended + 1, i
 end
 if last then
@@ -804,12 +804,15 @@ impl<S: ConnectionSource> Store for RedisStore<S> {
             retention.max_records.max(1).to_string(),
         ];
         for record in records {
-            let once_index = match &record.once {
+            let (once_index, once_keep) = match &record.once {
                 Some(once) => {
-                    keys.push(self.audit_key(&format!("once:{once}")));
-                    keys.len().to_string()
+                    keys.push(self.audit_key(&format!("once:{}", once.key)));
+                    (
+                        keys.len().to_string(),
+                        millis(once.keep.min(retention.ttl)).max(1).to_string(),
+                    )
                 }
-                None => "0".to_owned(),
+                None => ("0".to_owned(), "0".to_owned()),
             };
             args.extend([
                 record.head.chain.clone(),
@@ -817,6 +820,7 @@ impl<S: ConnectionSource> Store for RedisStore<S> {
                 record.head.hash.clone(),
                 record.line.clone(),
                 once_index,
+                once_keep,
             ]);
         }
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
