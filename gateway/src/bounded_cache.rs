@@ -1,8 +1,10 @@
 //! A small in-process cache whose entries expire, with a bound on how many it holds: what
 //! the trust layer keeps per certificate (validated paths, checked revocation answers) so
 //! that repeated signatures by the same citizens cost little, and what the token check keeps
-//! per access token, so that a portal's repeated requests cost no signature verification.
+//! per access token, so that a portal's repeated requests cost no signature verification,
+//! and what portals are shown of each certificate (`certificate_cache`).
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Mutex, PoisonError};
@@ -27,7 +29,11 @@ impl<K: Eq + Hash + Clone, V: Clone> BoundedCache<K, V> {
     }
 
     /// The value under `key`, if it has not expired at `now`.
-    pub(crate) fn get(&self, key: &K, now: Instant) -> Option<V> {
+    pub(crate) fn get<Q>(&self, key: &Q, now: Instant) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries
             .get(key)

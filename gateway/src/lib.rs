@@ -31,6 +31,7 @@
 
 pub mod audit;
 mod bounded_cache;
+mod certificate_cache;
 pub mod cli;
 pub mod config;
 mod cpu_bound;

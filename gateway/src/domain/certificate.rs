@@ -28,6 +28,8 @@ pub struct CitizenCertificate {
     pub status: CertificateStatus,
     /// DER certificates, the citizen's first, then its issuers.
     pub chain_der: Vec<Vec<u8>>,
+    /// The same certificates in PEM, as portals are shown them.
+    pub chain_pem: Vec<String>,
 }
 
 /// What one provider answered to a certificate search.

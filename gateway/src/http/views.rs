@@ -14,6 +14,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::certificate_cache;
 use crate::domain::certificate::{self, CitizenCertificate, ProviderAnswer};
 use crate::domain::document::{
     DocumentFormat, DocumentPlan, DocumentRetention, SignatureLevel, VisibleSignatureRequest,
@@ -912,11 +913,7 @@ impl From<CitizenCertificate> for CertificateView {
             not_after: facts.not_after,
             key_algorithm: facts.key_algorithm,
             status: certificate.status.into(),
-            chain_pem: certificate
-                .chain_der
-                .iter()
-                .map(|der| verify::certificate_pem(der))
-                .collect(),
+            chain_pem: certificate.chain_pem,
         }
     }
 }
@@ -1001,7 +998,7 @@ impl From<SignatureRequest> for SigningRequest {
 impl From<Transaction> for TransactionView {
     fn from(transaction: Transaction) -> Self {
         let certificate = &transaction.certificate;
-        let facts = verify::describe(&certificate.certificate_der).ok();
+        let facts = certificate_cache::facts(&certificate.certificate_der).ok();
         let transaction_id = transaction.id;
         Self {
             transaction_id: transaction_id.clone(),
@@ -1019,11 +1016,12 @@ impl From<Transaction> for TransactionView {
                     .as_ref()
                     .map(|facts| facts.subject.clone())
                     .unwrap_or_default(),
-                serial_number: facts.map(|facts| facts.serial_number).unwrap_or_default(),
-                chain_pem: std::iter::once(&certificate.certificate_der)
-                    .chain(&certificate.chain_der)
-                    .map(|der| verify::certificate_pem(der))
-                    .collect(),
+                serial_number: facts
+                    .map(|facts| facts.serial_number.clone())
+                    .unwrap_or_default(),
+                chain_pem: certificate_cache::pems(
+                    std::iter::once(&certificate.certificate_der).chain(&certificate.chain_der),
+                ),
             },
             documents: transaction
                 .documents

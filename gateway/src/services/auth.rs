@@ -850,7 +850,7 @@ mod tests {
         assert!(
             authority
                 .verified
-                .get(&Sha256::digest(token.as_bytes()).into(), Instant::now())
+                .get::<[u8; 32]>(&Sha256::digest(token.as_bytes()).into(), Instant::now())
                 .is_none()
         );
     }

@@ -9,9 +9,9 @@ use super::auth::Principal;
 use super::validation::check_user_id;
 use super::{Signing, is_refusal};
 use crate::audit::{Entry, Event};
+use crate::certificate_cache;
 use crate::domain::certificate::{CertificateStatus, CitizenCertificate, ProviderAnswer};
 use crate::domain::error::{ErrorCode, ServiceError};
-use crate::verify;
 
 impl Signing {
     /// A citizen's certificates at one provider, once the search is recorded.
@@ -169,8 +169,8 @@ fn describe_all(certificates: &[CaCertificate], now: OffsetDateTime) -> Vec<Citi
 /// How a certificate is described to portals; `None` for one the gateway cannot use at all
 /// (unparseable, or a key it cannot verify).
 fn describe(certificate: &CaCertificate, now: OffsetDateTime) -> Option<CitizenCertificate> {
-    let facts = match verify::describe(&certificate.certificate_der) {
-        Ok(facts) => facts,
+    let facts = match certificate_cache::facts(&certificate.certificate_der) {
+        Ok(facts) => facts.as_ref().clone(),
         Err(error) => {
             tracing::warn!(certificate_id = %certificate.certificate_id, %error, "certificate from CA skipped");
             return None;
@@ -185,13 +185,15 @@ fn describe(certificate: &CaCertificate, now: OffsetDateTime) -> Option<CitizenC
     } else {
         CertificateStatus::Valid
     };
+    let chain_der: Vec<Vec<u8>> = std::iter::once(&certificate.certificate_der)
+        .chain(&certificate.chain_der)
+        .cloned()
+        .collect();
     Some(CitizenCertificate {
         certificate_id: certificate.certificate_id.clone(),
         facts,
         status,
-        chain_der: std::iter::once(&certificate.certificate_der)
-            .chain(&certificate.chain_der)
-            .cloned()
-            .collect(),
+        chain_pem: certificate_cache::pems(&chain_der),
+        chain_der,
     })
 }
