@@ -36,6 +36,7 @@ use super::validation::check_user_id;
 use super::verification::{LENIENT_BASE64, MAX_CHAIN_CERTIFICATES, SignatureToJudge};
 use super::{Signing, is_refusal};
 use crate::audit::wire_name;
+use crate::cpu_bound::Urgency;
 use crate::documents::inspection::{
     self, DocumentTimeStamp, FoundSignature, InspectionError, SignedFile,
 };
@@ -162,7 +163,7 @@ impl Signing {
         } else {
             SignedFileFormat::Pdf
         };
-        let inspection = off_the_workers(move || {
+        let inspection = off_the_workers(Urgency::Starting, move || {
             let file = match &detached_content {
                 Some(content) => SignedFile::Detached {
                     p7s: &document,

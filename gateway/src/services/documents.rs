@@ -22,6 +22,7 @@ use time::OffsetDateTime;
 use super::Signing;
 use super::auth::Principal;
 use super::validation::{ValidDocument, decode_content};
+use crate::cpu_bound::Urgency;
 use crate::documents::assembly::{self, AssemblyError};
 use crate::documents::preparation::{self, PreparationError};
 use crate::documents::timestamping::TimeStampingError;
@@ -82,7 +83,7 @@ impl Signing {
             .map(|facts| facts.display_name)
             .unwrap_or_default();
         let signing_time = OffsetDateTime::now_utc();
-        let prepared = blocking(move || {
+        let prepared = blocking(Urgency::Starting, move || {
             documents
                 .into_iter()
                 .enumerate()
@@ -253,7 +254,7 @@ impl Signing {
         let limit = self.documents.settings.max_document_bytes;
         let field = "content".to_owned();
         let (plan_for_check, certificate) = (plan.clone(), transaction.certificate.clone());
-        let prepared = blocking(move || {
+        let prepared = blocking(Urgency::Finishing, move || {
             let bytes = decode_content(&original, &field)?;
             if bytes.len() > limit {
                 return Err(ServiceError::new(
@@ -310,7 +311,7 @@ impl Signing {
             signature.clone(),
             transaction.certificate.clone(),
         );
-        let cms = blocking(move || {
+        let cms = blocking(Urgency::Finishing, move || {
             assembly::signed_cms(&plan_owned, &signature_owned, &certificate)
                 .map_err(|error| check_failed(index, error))
         })
@@ -319,7 +320,7 @@ impl Signing {
         let (plan_owned, certificate) = (plan.clone(), transaction.certificate.clone());
         let documents = self.documents.clone();
         let cms = stamped.cms.clone();
-        let bytes = blocking(move || {
+        let bytes = blocking(Urgency::Finishing, move || {
             let file = assembly::signed_file(plan_owned.options.format, &cms, prepared.as_ref())
                 .map_err(|error| check_failed(index, error))?;
             let anchors = documents
@@ -370,7 +371,7 @@ impl Signing {
             return Ok((signed, stamped));
         }
         let plan = plan.clone();
-        let bytes = blocking(move || {
+        let bytes = blocking(Urgency::Finishing, move || {
             assembly::with_validation_data(&signed, &plan, &data)
                 .map_err(|error| check_failed(index, error))
         })
@@ -528,12 +529,15 @@ fn check_failed(index: usize, error: AssemblyError) -> ServiceError {
 
 /// Runs `work` off the async workers (see [`crate::cpu_bound`]).
 async fn blocking<T: Send + 'static>(
+    urgency: Urgency,
     work: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
 ) -> Result<T, ServiceError> {
-    crate::cpu_bound::run(work).await.unwrap_or_else(|_| {
-        Err(ServiceError::new(
-            ErrorCode::InternalError,
-            "document work stopped unexpectedly",
-        ))
-    })
+    crate::cpu_bound::run(urgency, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ServiceError::new(
+                ErrorCode::InternalError,
+                "document work stopped unexpectedly",
+            ))
+        })
 }

@@ -22,6 +22,7 @@ use time::OffsetDateTime;
 
 use crate::bounded_cache::BoundedCache;
 use crate::config::RevocationSettings;
+use crate::cpu_bound::Urgency;
 use crate::domain::error::{ErrorCode, ServiceError};
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -102,8 +103,8 @@ impl Trust {
         signer_chain: SignerChain,
         user_id: String,
     ) -> Result<VerificationReport, ServiceError> {
-        let (path, gathered) = self.prepare(&signer_chain).await?;
-        off_the_workers(move || {
+        let (path, gathered) = self.prepare(&signer_chain, Urgency::Starting).await?;
+        off_the_workers(Urgency::Starting, move || {
             let ctx = verify::Validation::new(&signer_chain.anchors, signer_chain.at)
                 .with_revocation(&gathered, signer_chain.policy);
             path.certificate_report(Some(&user_id), &ctx)
@@ -122,8 +123,8 @@ impl Trust {
         user_id: Option<String>,
         signed: Vec<DocumentSignature>,
     ) -> Result<Vec<SignatureVerification>, ServiceError> {
-        let (path, gathered) = self.prepare(&signer_chain).await?;
-        off_the_workers(move || {
+        let (path, gathered) = self.prepare(&signer_chain, Urgency::Finishing).await?;
+        off_the_workers(Urgency::Finishing, move || {
             let ctx = verify::Validation::new(&signer_chain.anchors, signer_chain.at)
                 .with_revocation(&gathered, signer_chain.policy);
             let signed: Vec<verify::SignedDigest<'_>> = signed
@@ -149,7 +150,8 @@ impl Trust {
         &self,
         signer_chain: &SignerChain,
     ) -> Result<ValidationData, ServiceError> {
-        let path = self.path(signer_chain).await?;
+        // Embedded in a document being assembled: part of finishing a transaction.
+        let path = self.path(signer_chain, Urgency::Finishing).await?;
         let requests = path.revocation_requests();
         let mut certificates: Vec<Vec<u8>> = Vec::new();
         for der in requests
@@ -171,8 +173,9 @@ impl Trust {
     async fn prepare(
         &self,
         signer_chain: &SignerChain,
+        urgency: Urgency,
     ) -> Result<(Arc<CertifiedPath>, GatheredRevocation), ServiceError> {
-        let path = self.path(signer_chain).await?;
+        let path = self.path(signer_chain, urgency).await?;
         let gathered = if signer_chain.policy == RevocationPolicy::Off {
             GatheredRevocation::default()
         } else {
@@ -181,7 +184,11 @@ impl Trust {
         Ok((path, gathered))
     }
 
-    async fn path(&self, signer_chain: &SignerChain) -> Result<Arc<CertifiedPath>, ServiceError> {
+    async fn path(
+        &self,
+        signer_chain: &SignerChain,
+        urgency: Urgency,
+    ) -> Result<Arc<CertifiedPath>, ServiceError> {
         let key = verify::cache_key(
             &signer_chain.signer,
             &signer_chain.chain,
@@ -201,7 +208,10 @@ impl Trust {
             signer_chain.at,
         );
         let path = Arc::new(
-            off_the_workers(move || CertifiedPath::build(&signer, &chain, &anchors, at)).await?,
+            off_the_workers(urgency, move || {
+                CertifiedPath::build(&signer, &chain, &anchors, at)
+            })
+            .await?,
         );
         if path.passed() {
             let now = OffsetDateTime::now_utc();
@@ -222,9 +232,10 @@ impl Trust {
 
 /// Runs CPU-heavy verification off the async workers (see [`crate::cpu_bound`]).
 pub(crate) async fn off_the_workers<T: Send + 'static>(
+    urgency: Urgency,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ServiceError> {
-    crate::cpu_bound::run(work).await.map_err(|error| {
+    crate::cpu_bound::run(urgency, work).await.map_err(|error| {
         tracing::error!(%error, "verification task failed");
         ServiceError::new(
             ErrorCode::InternalError,
