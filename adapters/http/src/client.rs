@@ -25,9 +25,18 @@
 //!     [`AdapterError::Internal`];
 //!   - any other failure on the way (connection reset, ...): [`AdapterError::Unavailable`].
 //!
+//! - **One connection pool per thread.** A pooled connection is driven by a task on the
+//!   runtime that opened it; used from another thread (actix-web runs one runtime per
+//!   worker thread), every call would wake that other thread and back. Each thread therefore
+//!   gets its own client, made the same way, on first use, so a worker's calls to a CA stay
+//!   on the worker (measured in `benches/README.md`).
+//!
 //! Error messages never carry the URL (it may name a citizen), a header or a body: credentials
 //! cannot leak through them. Secret headers are marked sensitive, so they stay out of `Debug`.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use kyso_adapter_core::{AdapterError, SettingsError};
@@ -65,8 +74,29 @@ impl HttpSettings {
 /// The HTTP client of one provider: cheap to clone (clones share connections).
 #[derive(Debug, Clone)]
 pub struct CaHttp {
+    /// Names this client's per-thread copies.
+    id: u64,
+    /// The client made at construction: the copy of the thread that made it, and the one
+    /// used should another thread fail to make its own.
     client: reqwest::Client,
     settings: HttpSettings,
+}
+
+/// Hands out [`CaHttp`] ids.
+static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's copy of each [`CaHttp`] it has used, by id.
+    static THREAD_CLIENTS: RefCell<HashMap<u64, reqwest::Client>> = RefCell::new(HashMap::new());
+}
+
+/// A client with `settings`' timeouts that never follows redirects.
+fn build_client(settings: HttpSettings) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(settings.connect_timeout)
+        .timeout(settings.request_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
 }
 
 impl CaHttp {
@@ -85,15 +115,27 @@ impl CaHttp {
                 "must be more than zero",
             ));
         }
-        let client = reqwest::Client::builder()
-            .connect_timeout(settings.connect_timeout)
-            .timeout(settings.request_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|error| {
-                SettingsError::new("http", format!("the HTTP client cannot start: {error}"))
-            })?;
-        Ok(Self { client, settings })
+        let client = build_client(settings).map_err(|error| {
+            SettingsError::new("http", format!("the HTTP client cannot start: {error}"))
+        })?;
+        Ok(Self {
+            id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
+            client,
+            settings,
+        })
+    }
+
+    /// This thread's copy of the client, made on its first call here.
+    fn thread_client(&self) -> reqwest::Client {
+        THREAD_CLIENTS.with(|clients| {
+            clients
+                .borrow_mut()
+                .entry(self.id)
+                .or_insert_with(|| {
+                    build_client(self.settings).unwrap_or_else(|_| self.client.clone())
+                })
+                .clone()
+        })
     }
 
     /// How long one whole call may take.
@@ -109,12 +151,12 @@ impl CaHttp {
     /// A `POST` to `url`; give it a body with [`CaRequest::json`], [`CaRequest::form`] or
     /// [`CaRequest::body`].
     pub fn post(&self, url: impl reqwest::IntoUrl) -> CaRequest {
-        self.request(self.client.post(url))
+        self.request(self.thread_client().post(url))
     }
 
     /// A `GET` of `url`.
     pub fn get(&self, url: impl reqwest::IntoUrl) -> CaRequest {
-        self.request(self.client.get(url))
+        self.request(self.thread_client().get(url))
     }
 
     fn request(&self, builder: reqwest::RequestBuilder) -> CaRequest {
