@@ -5,8 +5,9 @@
 //! A transaction's own keys are its record (`{sNN}:txn:ID`), its idempotency key
 //! (`{sNN}:idem:KEY`) and its follow lease (`{sNN}:lease:ID`); it also takes a member of its
 //! shard's pending index (`{sNN}:pending`), of its client's and its citizen's admission slots
-//! (`slots:*`), and adds records to the audit trail (`{audit}:*`). Shared keys are counted by
-//! how much they grew.
+//! (`slots:*`), refers to its issuers' chain (`chain:DIGEST`, one for every transaction of
+//! that issuing CA), and adds records to the audit trail (`{audit}:*`). Shared keys are counted
+//! by how much they grew.
 
 use std::collections::BTreeMap;
 
@@ -22,18 +23,20 @@ pub(crate) enum KeyKind {
     Lease,
     PendingIndex,
     Document,
+    IssuerChain,
     AdmissionSlots,
     AuditTrail,
     Other,
 }
 
 impl KeyKind {
-    pub(crate) const ALL: [Self; 8] = [
+    pub(crate) const ALL: [Self; 9] = [
         Self::Transaction,
         Self::Idempotency,
         Self::Lease,
         Self::PendingIndex,
         Self::Document,
+        Self::IssuerChain,
         Self::AdmissionSlots,
         Self::AuditTrail,
         Self::Other,
@@ -55,6 +58,7 @@ impl KeyKind {
             Self::Lease => "follow lease ({sNN}:lease:ID)",
             Self::PendingIndex => "pending index, its share ({sNN}:pending)",
             Self::Document => "documents waiting ({sNN}:doc:*)",
+            Self::IssuerChain => "issuer chains (chain:DIGEST), shared",
             Self::AdmissionSlots => "admission slots, client's and citizen's (slots:*)",
             Self::AuditTrail => "audit trail records ({audit}:*)",
             Self::Other => "other (rates, CA tokens, revocation cache)",
@@ -87,6 +91,8 @@ impl KeyKind {
         }
         if rest.starts_with("slots:") {
             Self::AdmissionSlots
+        } else if rest.starts_with("chain:") {
+            Self::IssuerChain
         } else {
             Self::Other
         }
@@ -238,6 +244,7 @@ mod tests {
             ("kyso:{s00}:pending", KeyKind::PendingIndex),
             ("kyso:{s01}:doc:abc:file-1", KeyKind::Document),
             ("kyso:slots:client:sandbox-portal", KeyKind::AdmissionSlots),
+            ("kyso:chain:0a1b", KeyKind::IssuerChain),
             ("kyso:{audit}:head", KeyKind::AuditTrail),
             ("kyso:rate:client:sandbox-portal", KeyKind::Other),
             ("kyso:lease:session:vnpt", KeyKind::Other),

@@ -241,6 +241,21 @@ fn verdict(pass: bool) -> &'static str {
 }
 
 impl Results {
+    /// Nothing measured yet, on `machine`, with the processes set up as `setup` says.
+    pub(crate) fn new(machine: Machine, setup: Vec<String>) -> Self {
+        Self {
+            machine,
+            setup,
+            sweep: Vec::new(),
+            open_loop: None,
+            lookup_breakdown: Vec::new(),
+            saturated_breakdown: None,
+            flows: Vec::new(),
+            redis_memory: None,
+            audit_chain: Vec::new(),
+        }
+    }
+
     /// The best throughput of `route` over the sweep, and the concurrency it came at.
     fn best(&self, route: Route) -> Option<(f64, usize)> {
         self.sweep
