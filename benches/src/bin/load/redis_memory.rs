@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 
+use kyso_gateway::store::redis::record::RecordParts;
 use redis::AsyncCommands as _;
 
 use crate::redis_cost::info_field;
@@ -150,8 +151,10 @@ impl Snapshot {
     }
 }
 
-/// The top-level members of one transaction record under `prefix:` (the JSON in its `doc`
-/// field), with the size of each as JSON, largest first: what makes a record large.
+/// The parts of one transaction record under `prefix:`, with the size of each, largest
+/// first: the top-level members of its JSON (their size as JSON), and beside the JSON the
+/// signer's certificate (raw DER) and its issuer chain's digest (see
+/// `kyso_gateway::store::redis::record`). What makes a record large.
 pub(crate) async fn record_members(
     url: &str,
     prefix: &str,
@@ -167,14 +170,19 @@ pub(crate) async fn record_members(
     let Some(key) = key else {
         return Ok(Vec::new());
     };
-    let doc: String = connection.hget(&key, "doc").await?;
-    let mut members: Vec<(String, usize)> = match serde_json::from_str(&doc) {
+    let stored: Vec<u8> = connection.get(&key).await?;
+    let Some(parts) = RecordParts::of(&stored) else {
+        return Ok(Vec::new());
+    };
+    let mut members: Vec<(String, usize)> = match serde_json::from_slice(parts.json) {
         Ok(serde_json::Value::Object(object)) => object
             .iter()
-            .map(|(name, value)| (name.clone(), value.to_string().len()))
+            .map(|(name, value)| (format!("`{name}`"), value.to_string().len()))
             .collect(),
         _ => Vec::new(),
     };
+    members.push(("the certificate (DER)".to_owned(), parts.leaf.len()));
+    members.push(("the chain's digest".to_owned(), parts.chain_digest.len()));
     members.sort_by_key(|(_, size)| std::cmp::Reverse(*size));
     Ok(members)
 }
@@ -187,7 +195,7 @@ pub(crate) struct PerTransaction {
     pub(crate) by_kind: Vec<(KeyKind, f64, f64)>,
     /// `used_memory` growth per transaction.
     pub(crate) used_memory: f64,
-    /// The top-level members of one transaction record's JSON, by size (bytes), largest first.
+    /// The parts of one transaction record, by size (bytes), largest first.
     pub(crate) record_members: Vec<(String, usize)>,
 }
 

@@ -829,13 +829,14 @@ impl Results {
             let members = memory
                 .record_members
                 .iter()
-                .take(6)
-                .map(|(name, size)| format!("`{name}` {size}"))
+                .take(8)
+                .map(|(name, size)| format!("{name} {size}"))
                 .collect::<Vec<_>>()
                 .join(", ");
             let _ = writeln!(
                 out,
-                "The largest members of one transaction record's JSON, in bytes: {members}.\n"
+                "The largest parts of one transaction record, in bytes (its JSON's members, as \
+                 JSON; the certificate and the chain's digest beside the JSON): {members}.\n"
             );
         }
     }
