@@ -8,9 +8,10 @@
 //!   them together: creating a transaction (key, record, pending entry, lease) is atomic.
 //! - A transaction is one binary-safe string, its version first (a compare-and-set checks it
 //!   without decoding the record on Redis's main thread), then the digest of its issuer chain,
-//!   its JSON, and its certificate's DER (see [`record`]). Records of the previous layout (a
-//!   hash of `v` and the whole JSON, `doc`) are still read, and rewritten in this one by the
-//!   next change.
+//!   then its JSON and its certificate's DER deflated together, the issuer chain and the
+//!   JSON's names as preset dictionary (see [`record`]): about half their size. Records of
+//!   the previous layout (a hash of `v` and the whole JSON, `doc`) are still read, and
+//!   rewritten in this one by the next change.
 //! - Issuer chains (the same for every citizen of an issuing CA) are stored once each, under
 //!   `{prefix}:chain:{digest}` ([`record::IssuerChain`]): on whatever cluster slot, since no
 //!   script touches a chain together with a record. An instance writes a chain before the
@@ -619,42 +620,42 @@ impl<S: ConnectionSource> RedisStore<S> {
         Ok(())
     }
 
-    /// The whole transaction a stored record holds: its issuer chain attached from memory, or
-    /// read from the store.
-    async fn transaction_of(&self, stored: &[u8]) -> Result<Transaction, StoreError> {
-        let (mut transaction, chain_digest) = match record::decode(stored)? {
-            DecodedRecord::Complete(transaction) => return Ok(transaction),
-            DecodedRecord::WithoutChain {
-                transaction,
-                chain_digest,
-            } => (transaction, chain_digest),
+    /// The whole transaction a stored record (of transaction `id`) holds, with its issuer
+    /// chain from memory or read from the store.
+    async fn transaction_of(&self, id: &str, stored: &[u8]) -> Result<Transaction, StoreError> {
+        let parts = match record::decode(stored)? {
+            DecodedRecord::Whole(transaction) => return Ok(*transaction),
+            DecodedRecord::Packed(parts) => parts,
         };
+        match parts.chain_digest()? {
+            None => record::unpack(&parts, &[]),
+            Some(digest) => record::unpack(&parts, &self.issuer_chain(id, digest).await?),
+        }
+    }
+
+    /// The certificates of the issuer chain `digest` that transaction `id` refers to: from
+    /// memory, else from the store (and then remembered).
+    async fn issuer_chain(&self, id: &str, digest: &str) -> Result<Arc<Vec<Vec<u8>>>, StoreError> {
         let now = Instant::now();
-        let chain = match self.chains.certificates.get(&chain_digest, now) {
-            Some(chain) => chain,
-            None => {
-                let stored: Option<Vec<u8>> = self
-                    .query(redis::cmd("GET").arg(self.chain_key(&chain_digest)))
-                    .await?;
-                let stored = stored.ok_or_else(|| {
-                    StoreError::Corrupt(format!(
-                        "transaction {} refers to issuer chain {chain_digest}, which is not \
-                         in the store",
-                        transaction.id
-                    ))
-                })?;
-                let chain = Arc::new(IssuerChain::read(&chain_digest, &stored)?);
-                self.chains.certificates.insert(
-                    chain_digest,
-                    Arc::clone(&chain),
-                    now + CHAIN_CACHE_FOR,
-                    now,
-                );
-                chain
-            }
-        };
-        transaction.certificate.chain_der = chain.as_ref().clone();
-        Ok(transaction)
+        if let Some(chain) = self.chains.certificates.get(&digest.to_owned(), now) {
+            return Ok(chain);
+        }
+        let stored: Option<Vec<u8>> = self
+            .query(redis::cmd("GET").arg(self.chain_key(digest)))
+            .await?;
+        let stored = stored.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "transaction {id} refers to issuer chain {digest}, which is not in the store"
+            ))
+        })?;
+        let chain = Arc::new(IssuerChain::read(digest, &stored)?);
+        self.chains.certificates.insert(
+            digest.to_owned(),
+            Arc::clone(&chain),
+            now + CHAIN_CACHE_FOR,
+            now,
+        );
+        Ok(chain)
     }
 
     /// The record of `transaction`, to be written with a TTL of `record_ttl`; its issuer
@@ -773,7 +774,7 @@ impl<S: ConnectionSource> Store for RedisStore<S> {
             Err(error) => return Err(unavailable(&error)),
         };
         match stored {
-            Some(stored) => self.transaction_of(&stored).await.map(Some),
+            Some(stored) => self.transaction_of(id, &stored).await.map(Some),
             None => Ok(None),
         }
     }
@@ -802,7 +803,7 @@ impl<S: ConnectionSource> Store for RedisStore<S> {
             return Ok(Swap::Stored);
         }
         Ok(Swap::Conflict(match current {
-            Some(current) => Some(Box::new(self.transaction_of(&current).await?)),
+            Some(current) => Some(Box::new(self.transaction_of(&next.id, &current).await?)),
             None => None,
         }))
     }

@@ -745,7 +745,7 @@ async fn redis_memory(
     );
     let after = Snapshot::take(&redis.url(), "kyso").await?;
     let mut growth = PerTransaction::between(&before, &after, created.ok);
-    growth.record_members = redis_memory::record_members(&redis.url(), "kyso").await?;
+    growth.record = redis_memory::record_anatomy(&redis.url(), "kyso").await?;
     eprintln!(
         "kyso-load: Redis, {} pending transactions: {:.0} bytes each of their own state, {:.0} \
          with every key",

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use kyso_gateway::store::redis::record::RecordParts;
+use kyso_gateway::store::redis::record::{IssuerChain, RecordParts};
 use redis::AsyncCommands as _;
 
 use crate::redis_cost::info_field;
@@ -151,14 +151,27 @@ impl Snapshot {
     }
 }
 
-/// The parts of one transaction record under `prefix:`, with the size of each, largest
-/// first: the top-level members of its JSON (their size as JSON), and beside the JSON the
-/// signer's certificate (raw DER) and its issuer chain's digest (see
-/// `kyso_gateway::store::redis::record`). What makes a record large.
-pub(crate) async fn record_members(
+/// What one transaction record is made of (see `kyso_gateway::store::redis::record`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RecordAnatomy {
+    /// The record's value, bytes.
+    pub(crate) stored: usize,
+    /// Its JSON (without the certificate's DER), before it is deflated.
+    pub(crate) json: usize,
+    /// The signer's certificate, DER, before it is deflated.
+    pub(crate) certificate: usize,
+    /// Both, deflated.
+    pub(crate) deflated: usize,
+    /// The top-level members of the JSON, with their size as JSON, largest first.
+    pub(crate) members: Vec<(String, usize)>,
+}
+
+/// What one transaction record under `prefix:` is made of; `None` when there is none (or it
+/// is not of the store's layout).
+pub(crate) async fn record_anatomy(
     url: &str,
     prefix: &str,
-) -> redis::RedisResult<Vec<(String, usize)>> {
+) -> anyhow::Result<Option<RecordAnatomy>> {
     let client = redis::Client::open(url)?;
     let mut connection = client.get_multiplexed_async_connection().await?;
     let key = {
@@ -168,23 +181,35 @@ pub(crate) async fn record_members(
         scan.next_item().await.transpose()?
     };
     let Some(key) = key else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
     let stored: Vec<u8> = connection.get(&key).await?;
     let Some(parts) = RecordParts::of(&stored) else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
-    let mut members: Vec<(String, usize)> = match serde_json::from_slice(parts.json) {
+    let chain = match parts.chain_digest()? {
+        Some(digest) => {
+            let chain: Vec<u8> = connection.get(format!("{prefix}:chain:{digest}")).await?;
+            IssuerChain::read(digest, &chain)?
+        }
+        None => Vec::new(),
+    };
+    let (json, certificate) = parts.contents(&chain)?;
+    let mut members: Vec<(String, usize)> = match serde_json::from_slice(&json) {
         Ok(serde_json::Value::Object(object)) => object
             .iter()
-            .map(|(name, value)| (format!("`{name}`"), value.to_string().len()))
+            .map(|(name, value)| (name.clone(), value.to_string().len()))
             .collect(),
         _ => Vec::new(),
     };
-    members.push(("the certificate (DER)".to_owned(), parts.leaf.len()));
-    members.push(("the chain's digest".to_owned(), parts.chain_digest.len()));
     members.sort_by_key(|(_, size)| std::cmp::Reverse(*size));
-    Ok(members)
+    Ok(Some(RecordAnatomy {
+        stored: stored.len(),
+        json: json.len(),
+        certificate: certificate.len(),
+        deflated: parts.payload.len(),
+        members,
+    }))
 }
 
 /// Growth between two snapshots, per transaction created in between.
@@ -195,8 +220,8 @@ pub(crate) struct PerTransaction {
     pub(crate) by_kind: Vec<(KeyKind, f64, f64)>,
     /// `used_memory` growth per transaction.
     pub(crate) used_memory: f64,
-    /// The parts of one transaction record, by size (bytes), largest first.
-    pub(crate) record_members: Vec<(String, usize)>,
+    /// What one transaction record is made of.
+    pub(crate) record: Option<RecordAnatomy>,
 }
 
 impl PerTransaction {
@@ -220,7 +245,7 @@ impl PerTransaction {
             transactions,
             by_kind,
             used_memory: per(i128::from(after.used_memory) - i128::from(before.used_memory)),
-            record_members: Vec::new(),
+            record: None,
         }
     }
 

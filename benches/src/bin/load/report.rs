@@ -825,18 +825,20 @@ impl Results {
             "| `used_memory` growth (allocator and key-space overheads included) | | {:.0} |\n",
             memory.used_memory
         );
-        if !memory.record_members.is_empty() {
-            let members = memory
-                .record_members
+        if let Some(record) = &memory.record {
+            let members = record
+                .members
                 .iter()
-                .take(8)
-                .map(|(name, size)| format!("{name} {size}"))
+                .take(6)
+                .map(|(name, size)| format!("`{name}` {size}"))
                 .collect::<Vec<_>>()
                 .join(", ");
             let _ = writeln!(
                 out,
-                "The largest parts of one transaction record, in bytes (its JSON's members, as \
-                 JSON; the certificate and the chain's digest beside the JSON): {members}.\n"
+                "One transaction record is {} bytes: its JSON ({} bytes; the largest members: \
+                 {members}) and its signer's certificate ({} bytes of DER), deflated together to \
+                 {} bytes with its issuer chain and the JSON's names as dictionary.\n",
+                record.stored, record.json, record.certificate, record.deflated
             );
         }
     }
