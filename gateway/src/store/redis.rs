@@ -637,7 +637,7 @@ impl<S: ConnectionSource> RedisStore<S> {
     /// memory, else from the store (and then remembered).
     async fn issuer_chain(&self, id: &str, digest: &str) -> Result<Arc<Vec<Vec<u8>>>, StoreError> {
         let now = Instant::now();
-        if let Some(chain) = self.chains.certificates.get(&digest.to_owned(), now) {
+        if let Some(chain) = self.chains.certificates.get(digest, now) {
             return Ok(chain);
         }
         let stored: Option<Vec<u8>> = self
