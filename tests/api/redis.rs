@@ -226,7 +226,7 @@ async fn every_key_in_redis_has_a_ttl() {
     app.ca.approve(&signed).unwrap();
     app.wait_until_final(&token, &signed).await;
     let keys = keys_with_ttl(|args| redis.cli(args), &prefix);
-    for kind in [":txn:", ":idem:", ":lease:", ":pending"] {
+    for kind in [":txn:", ":idem:", ":lease:", ":pending", ":chain:"] {
         assert!(
             keys.iter().any(|(key, _)| key.contains(kind)),
             "no {kind} key in {keys:?}"
@@ -280,6 +280,14 @@ async fn signing_works_on_a_redis_cluster_with_a_transactions_keys_on_one_slot()
     let slots: std::collections::BTreeSet<String> =
         keys_of_shard.iter().map(|key| slot(key)).collect();
     assert_eq!(slots.len(), 1, "{keys_of_shard:?} span {slots:?}");
+    // The signer's issuer chain is stored once, apart, on whatever slot its digest gives: no
+    // script touches it together with the transaction.
+    let chains: Vec<(String, i64)> = cluster
+        .nodes
+        .iter()
+        .flat_map(|node| keys_with_ttl(|args| node.cli(args), &format!("{prefix}:chain")))
+        .collect();
+    assert_eq!(chains.len(), 1, "{chains:?}");
     app.ca.approve(&id).unwrap();
     assert_eq!(peer.wait_until_final(&token, &id).await["status"], "signed");
     let keys: Vec<(String, i64)> = cluster

@@ -12,7 +12,7 @@ use kyso_gateway::store::memory::MemoryStore;
 use kyso_gateway::store::redis::RedisStore;
 use kyso_gateway::store::{
     AuditAppend, AuditHead, AuditRetention, CreateTtls, Created, IdempotencyRecord, Lease,
-    LimitDecision, OnceKey, Rate, SealedRecord, Store, Swap,
+    LimitDecision, OnceKey, Rate, SealedRecord, Store, StoreError, Swap,
 };
 use kyso_tests::redis_server::{RedisCluster, RedisServer};
 use time::OffsetDateTime;
@@ -663,4 +663,246 @@ async fn redis_server_with_an_untrusted_certificate_is_refused() {
     )
     .unwrap();
     assert!(store.ping().await.is_err(), "TLS must verify the server");
+}
+
+// --- How the Redis store lays transactions out: issuer chains apart, stored once. ---
+
+/// An issuer chain as a CA sends it: two certificates of about a kilobyte (the store does not
+/// parse them), told apart by `issuer`.
+fn issuer_chain(issuer: u8) -> Vec<Vec<u8>> {
+    [1100_usize, 900]
+        .iter()
+        .enumerate()
+        .map(|(position, &len)| {
+            (0..len)
+                .map(|i| (i as u8).wrapping_mul(31).wrapping_add(issuer) ^ position as u8)
+                .collect()
+        })
+        .collect()
+}
+
+/// A pending transaction for `key` whose signer was issued by `issuer`, with a leaf of its own.
+fn issued_by(key: &str, issuer: u8) -> Transaction {
+    let mut transaction = pending(key);
+    transaction.certificate.certificate_der = key.bytes().cycle().take(850).collect();
+    transaction.certificate.chain_der = issuer_chain(issuer);
+    transaction
+}
+
+/// A fresh store on `redis` under `prefix`: another instance, which has read no chain yet.
+fn instance_on(redis: &RedisServer, prefix: &str) -> impl Store {
+    RedisStore::standalone(&redis.url(), prefix, Duration::from_secs(1), None).unwrap()
+}
+
+fn transaction_key(prefix: &str, id: &str) -> String {
+    let shard = u16::from_str_radix(&id[..2], 16).unwrap();
+    format!("{prefix}:{{s{shard:02}}}:txn:{id}")
+}
+
+fn chain_keys(redis: &RedisServer, prefix: &str) -> Vec<String> {
+    let mut keys: Vec<String> = redis
+        .cli(&["--scan", "--pattern", &format!("{prefix}:chain:*")])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    keys.sort();
+    keys
+}
+
+async fn create(store: &dyn Store, key: &str, transaction: &Transaction, record_ttl: Duration) {
+    let ttls = CreateTtls {
+        record: record_ttl,
+        idempotency: LONG,
+        lease: LONG,
+    };
+    assert_eq!(
+        store
+            .create_transaction(key, &record_of(transaction, "f"), transaction, "a", ttls)
+            .await
+            .unwrap(),
+        Created::New
+    );
+}
+
+#[tokio::test]
+async fn redis_store_keeps_each_issuer_chain_once_apart_from_the_records() {
+    let redis = RedisServer::start();
+    let prefix = prefix();
+    let writer = instance_on(&redis, &prefix);
+    let (first, second, other) = (issued_by("c1", 1), issued_by("c2", 1), issued_by("c3", 2));
+    for (key, transaction) in [("c1", &first), ("c2", &second), ("c3", &other)] {
+        create(&writer, key, transaction, LONG).await;
+    }
+    // Two issuers, two chains: the first two transactions share theirs.
+    assert_eq!(chain_keys(&redis, &prefix).len(), 2);
+    let key = transaction_key(&prefix, &first.id);
+    assert_eq!(redis.cli(&["type", &key]), "string");
+    // Another instance, which never saw the chains, reads every transaction whole.
+    let reader = instance_on(&redis, &prefix);
+    for transaction in [&first, &second, &other] {
+        assert_eq!(
+            reader.transaction(&transaction.id).await.unwrap().as_ref(),
+            Some(transaction)
+        );
+    }
+    // A change made there is read whole by a third, chain included.
+    let signed = first
+        .finish(TransactionStatus::Signed, OffsetDateTime::now_utc())
+        .unwrap();
+    assert!(matches!(
+        reader.swap_transaction(&signed, LONG).await.unwrap(),
+        Swap::Stored
+    ));
+    assert_eq!(
+        instance_on(&redis, &prefix)
+            .transaction(&first.id)
+            .await
+            .unwrap(),
+        Some(signed)
+    );
+    // A transaction whose chain is empty refers to none.
+    let mut chainless = issued_by("c4", 3);
+    chainless.certificate.chain_der.clear();
+    create(&writer, "c4", &chainless, LONG).await;
+    assert_eq!(chain_keys(&redis, &prefix).len(), 2);
+    assert_eq!(
+        reader.transaction(&chainless.id).await.unwrap(),
+        Some(chainless)
+    );
+}
+
+#[tokio::test]
+async fn issuer_chains_outlive_their_records_and_are_never_shortened() {
+    let redis = RedisServer::start();
+    let prefix = prefix();
+    let pttl = |key: &str| -> i64 { redis.cli(&["pttl", key]).parse().unwrap() };
+    let long = Duration::from_secs(2 * 3600);
+    let kept_long = issued_by("t1", 1);
+    create(&instance_on(&redis, &prefix), "t1", &kept_long, long).await;
+    let [chain] = <[String; 1]>::try_from(chain_keys(&redis, &prefix)).unwrap();
+    let record = pttl(&transaction_key(&prefix, &kept_long.id));
+    assert!(pttl(&chain) > record, "the chain outlives its record");
+    // Another instance writes a record of the same issuer kept a minute: the chain keeps
+    // the longer TTL.
+    let brief = issued_by("t2", 1);
+    create(&instance_on(&redis, &prefix), "t2", &brief, LONG).await;
+    assert!(
+        pttl(&chain) > i64::try_from(long.as_millis()).unwrap(),
+        "{} ms",
+        pttl(&chain)
+    );
+    // One that needs it longer than it is kept makes it last longer.
+    let longer = issued_by("t3", 1);
+    create(&instance_on(&redis, &prefix), "t3", &longer, 2 * long).await;
+    assert!(pttl(&chain) > pttl(&transaction_key(&prefix, &longer.id)));
+    assert!(pttl(&chain) > i64::try_from((2 * long).as_millis()).unwrap());
+}
+
+#[tokio::test]
+async fn a_record_whose_issuer_chain_is_gone_is_reported_corrupt() {
+    let redis = RedisServer::start();
+    let prefix = prefix();
+    let transaction = issued_by("g1", 1);
+    create(&instance_on(&redis, &prefix), "g1", &transaction, LONG).await;
+    for key in chain_keys(&redis, &prefix) {
+        redis.cli(&["del", &key]);
+    }
+    match instance_on(&redis, &prefix)
+        .transaction(&transaction.id)
+        .await
+    {
+        Err(StoreError::Corrupt(message)) => {
+            assert!(message.contains("issuer chain"), "{message}");
+            assert!(message.contains(&transaction.id), "{message}");
+        }
+        other => panic!("a record without its chain must be corrupt, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn records_of_the_previous_layout_are_still_read_and_changed() {
+    let redis = RedisServer::start();
+    let prefix = prefix();
+    let store = instance_on(&redis, &prefix);
+    // What the previous version wrote: a hash of the version and the whole JSON.
+    let write_previous_layout = |transaction: &Transaction| {
+        let key = transaction_key(&prefix, &transaction.id);
+        let json = serde_json::to_string(transaction).unwrap();
+        let version = transaction.version.to_string();
+        redis.cli(&["hset", &key, "v", &version, "doc", &json]);
+        redis.cli(&["pexpire", &key, "60000"]);
+    };
+    let old = issued_by("o1", 1);
+    write_previous_layout(&old);
+    assert_eq!(store.transaction(&old.id).await.unwrap(), Some(old.clone()));
+    // A writer that lost the race learns the current version, read from the hash.
+    let stale = old
+        .next_version(OffsetDateTime::now_utc())
+        .next_version(OffsetDateTime::now_utc());
+    match store.swap_transaction(&stale, LONG).await.unwrap() {
+        Swap::Conflict(Some(current)) => assert_eq!(*current, old),
+        other => panic!("a stale version must lose, got {other:?}"),
+    }
+    // The next version is stored over it, in the new layout.
+    let cancelled = old
+        .finish(TransactionStatus::Cancelled, OffsetDateTime::now_utc())
+        .unwrap();
+    assert!(matches!(
+        store.swap_transaction(&cancelled, LONG).await.unwrap(),
+        Swap::Stored
+    ));
+    let key = transaction_key(&prefix, &old.id);
+    assert_eq!(redis.cli(&["type", &key]), "string");
+    assert!(redis.cli(&["pttl", &key]).parse::<i64>().unwrap() > 0);
+    assert_eq!(chain_keys(&redis, &prefix).len(), 1);
+    assert_eq!(
+        instance_on(&redis, &prefix)
+            .transaction(&old.id)
+            .await
+            .unwrap(),
+        Some(cancelled)
+    );
+}
+
+#[tokio::test]
+async fn redis_cluster_store_keeps_issuer_chains_apart_from_the_records() {
+    let cluster = RedisCluster::start();
+    let prefix = prefix();
+    let instance =
+        || RedisStore::cluster(&cluster.urls(), &prefix, Duration::from_secs(1), None).unwrap();
+    // Transactions of several shards (so several slots) share one chain, on a slot of its own.
+    let transactions: Vec<(String, Transaction)> = (0..6)
+        .map(|n| {
+            let key = format!("cluster-{n}");
+            let transaction = issued_by(&key, 1);
+            (key, transaction)
+        })
+        .collect();
+    let writer = instance();
+    for (key, transaction) in &transactions {
+        create(&writer, key, transaction, LONG).await;
+    }
+    let chains: Vec<String> = cluster
+        .nodes
+        .iter()
+        .flat_map(|node| {
+            node.cli(&["--scan", "--pattern", &format!("{prefix}:chain:*")])
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(chains.len(), 1, "{chains:?}");
+    let reader = instance();
+    for (_, transaction) in &transactions {
+        assert_eq!(
+            reader.transaction(&transaction.id).await.unwrap().as_ref(),
+            Some(transaction)
+        );
+        let next = transaction.next_version(OffsetDateTime::now_utc());
+        assert!(matches!(
+            reader.swap_transaction(&next, LONG).await.unwrap(),
+            Swap::Stored
+        ));
+    }
 }

@@ -6,8 +6,17 @@
 //! - A transaction's keys, its idempotency key and its shard's pending index share one hash
 //!   tag, `{sNN}` (the shard), so they live on one cluster slot and one script can change
 //!   them together: creating a transaction (key, record, pending entry, lease) is atomic.
-//! - A transaction is a hash of its version (`v`) and its JSON (`doc`): a compare-and-set
-//!   checks `v` without decoding the record on Redis's main thread.
+//! - A transaction is one binary-safe string, its version first (a compare-and-set checks it
+//!   without decoding the record on Redis's main thread), then the digest of its issuer chain,
+//!   then its JSON and its certificate's DER deflated together, the issuer chain and the
+//!   JSON's names as preset dictionary (see [`record`]): about half their size. Records of
+//!   the previous layout (a hash of `v` and the whole JSON, `doc`) are still read, and
+//!   rewritten in this one by the next change.
+//! - Issuer chains (the same for every citizen of an issuing CA) are stored once each, under
+//!   `{prefix}:chain:{digest}` ([`record::IssuerChain`]): on whatever cluster slot, since no
+//!   script touches a chain together with a record. An instance writes a chain before the
+//!   first record that needs it and again only when the chain's TTL may no longer cover a
+//!   record (see [`CHAIN_TTL_MARGIN`]), and keeps the chains it read in memory.
 //! - The pending index of a shard is a sorted set scored by when each follow lease runs out
 //!   (server time, in ms), so orphans are a range query.
 //! - LimitDecision limits are one key each (`{prefix}:rate:*` a GCRA theoretical arrival time
@@ -17,7 +26,10 @@
 //!   [`StoreError::Unavailable`] within that time, and the connection is re-established in
 //!   the background, so the gateway recovers without a restart.
 
-use std::time::Duration;
+pub mod record;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -26,46 +38,106 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, RedisError, Script};
 use tokio::sync::OnceCell;
 
+use self::record::{DecodedRecord, IssuerChain};
 use super::{
     AuditAppend, AuditHead, AuditRetention, CreateTtls, Created, IdempotencyRecord, Lease,
     LimitDecision, Rate, SealedRecord, Store, StoreError, Swap,
 };
+use crate::bounded_cache::BoundedCache;
 use crate::domain::transaction::{SHARDS, Transaction, shard_of_key, shard_of_transaction};
+
+/// How much longer than the record it is written with an issuer chain is kept. A chain's key
+/// must outlive every record that refers to it:
+///
+/// - a record's TTL is `t`, what create and swap are given: until the transaction expires,
+///   plus `transactions.retention_secs` (so at most the provider's confirmation timeout plus
+///   the retention);
+/// - before writing a record with TTL `t` at instant `w` (this instance's clock), the instance
+///   makes sure its record's chain lives until at least `w + t + CHAIN_TTL_SLACK`: it
+///   remembers, per chain, when it last set the chain's TTL and to what (from the instant
+///   before the command was sent, so a lower bound), and sets the TTL to `t +
+///   CHAIN_TTL_MARGIN` again when that is not enough;
+/// - a chain's TTL is only ever lengthened ([`KEEP_CHAIN_SCRIPT`]), its content never
+///   changes (its key is its digest), and nothing deletes it;
+/// - the record is applied at most `CHAIN_TTL_SLACK` after `w` (the store's timeout is
+///   seconds; the slack also covers a write answered late and a small difference between
+///   the clocks of two cluster nodes), so it expires before its chain.
+///
+/// A chain is therefore dropped at most `CHAIN_TTL_MARGIN` after the last record referring to
+/// it expires, and each instance sets each chain's TTL at most once every
+/// `CHAIN_TTL_MARGIN - CHAIN_TTL_SLACK` (ten minutes) while it writes records of it.
+const CHAIN_TTL_MARGIN: Duration = Duration::from_secs(15 * 60);
+
+/// See [`CHAIN_TTL_MARGIN`].
+const CHAIN_TTL_SLACK: Duration = Duration::from_secs(5 * 60);
+
+/// Issuer chains an instance remembers (their certificates, and how long it knows each is
+/// kept): a handful of issuing CAs exist nationally.
+const CHAIN_CACHE_CAPACITY: usize = 1024;
+
+/// How long an instance keeps a chain it read in memory. A chain never changes (its key is its
+/// digest); this only lets the memory of chains no longer used go.
+const CHAIN_CACHE_FOR: Duration = Duration::from_secs(3600);
 
 /// Redis server time in milliseconds, inside a script.
 const NOW_MS: &str =
     "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)";
 
 /// Creates a transaction. `KEYS`: idempotency key, transaction, pending index, lease.
-/// `ARGV`: idempotency record, transaction JSON, version, record TTL ms, idempotency TTL
-/// ms, lease TTL ms, owner. Answers `{1}` when created, `{0, record}` when the key was
+/// `ARGV`: idempotency record, transaction record, record TTL ms, idempotency TTL ms, lease
+/// TTL ms, owner, transaction id. Answers `{1}` when created, `{0, record}` when the key was
 /// bound already.
 const CREATE_SCRIPT: &str = r"
 local existing = redis.call('GET', KEYS[1])
 if existing then return {0, existing} end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[5])
-redis.call('HSET', KEYS[2], 'v', ARGV[3], 'doc', ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-redis.call('SET', KEYS[4], ARGV[7], 'PX', ARGV[6])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[4])
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+redis.call('SET', KEYS[4], ARGV[6], 'PX', ARGV[5])
 NOW
-redis.call('ZADD', KEYS[3], now + tonumber(ARGV[6]), ARGV[8])
-if redis.call('PTTL', KEYS[3]) < tonumber(ARGV[4]) then
-  redis.call('PEXPIRE', KEYS[3], ARGV[4])
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[5]), ARGV[7])
+if redis.call('PTTL', KEYS[3]) < tonumber(ARGV[3]) then
+  redis.call('PEXPIRE', KEYS[3], ARGV[3])
 end
 return {1, false}
 ";
 
-/// Stores `ARGV[1]` in `KEYS[1]` (TTL `ARGV[3]` ms) only if the stored version is
-/// `ARGV[2] - 1`. Answers `{1}` when stored, `{0, current}` when not.
+/// Stores the record `ARGV[1]` in `KEYS[1]` (TTL `ARGV[3]` ms) only if the stored version is
+/// `ARGV[2] - 1` (read from the record's first line, or from `v` in a record of the previous
+/// layout, which this rewrites in the new one). Answers `{1}` when stored, `{0, current}`
+/// when not (`current` as stored; none when there is no record).
 const SWAP_SCRIPT: &str = r"
-local version = redis.call('HGET', KEYS[1], 'v')
-if not version then return {0, false} end
-if tonumber(version) + 1 ~= tonumber(ARGV[2]) then
-  return {0, redis.call('HGET', KEYS[1], 'doc')}
+local layout = redis.call('TYPE', KEYS[1]).ok
+local version
+if layout == 'string' then
+  version = string.match(redis.call('GETRANGE', KEYS[1], 0, 20), '^(%d+)\n')
+elseif layout == 'hash' then
+  version = redis.call('HGET', KEYS[1], 'v')
+else
+  return {0, false}
 end
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 'doc', ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if tonumber(version) ~= tonumber(ARGV[2]) - 1 then
+  if layout == 'hash' then return {0, redis.call('HGET', KEYS[1], 'doc')} end
+  return {0, redis.call('GET', KEYS[1])}
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
 return {1, false}
+";
+
+/// The record in `KEYS[1]` whatever its layout: this one's string, or the JSON (`doc`) of a
+/// hash of the previous layout. Reads use a plain `GET`, and this only when the key holds a
+/// hash.
+const READ_ANY_LAYOUT_SCRIPT: &str = r"
+if redis.call('TYPE', KEYS[1]).ok == 'hash' then return redis.call('HGET', KEYS[1], 'doc') end
+return redis.call('GET', KEYS[1])
+";
+
+/// Keeps the issuer chain `ARGV[1]` in `KEYS[1]` for at least `ARGV[2]` ms: stores it unless
+/// it is already kept that long, so its TTL is never shortened (see [`CHAIN_TTL_MARGIN`]).
+const KEEP_CHAIN_SCRIPT: &str = r"
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+return 1
 ";
 
 /// Deletes `KEYS[1]` only if it holds `ARGV[1]`.
@@ -234,8 +306,11 @@ pub struct RedisStore<S> {
     source: S,
     prefix: String,
     timeout: Duration,
+    chains: KnownChains,
     create: Script,
     swap: Script,
+    read_any_layout: Script,
+    keep_chain: Script,
     delete_if: Script,
     lease: Script,
     release: Script,
@@ -244,6 +319,15 @@ pub struct RedisStore<S> {
     reserve_slot: Script,
     audit_append: Script,
     audit_records: Script,
+}
+
+/// What an instance knows of the issuer chains in the store, by digest.
+struct KnownChains {
+    /// The certificates of chains read or written (see [`CHAIN_CACHE_FOR`]).
+    certificates: BoundedCache<String, Arc<Vec<Vec<u8>>>>,
+    /// The chains whose TTL this instance set, each until the instant it is known to be kept
+    /// at least (see [`CHAIN_TTL_MARGIN`]).
+    kept: BoundedCache<String, ()>,
 }
 
 /// Checks a key prefix: no braces (they would break hash tags), no spaces.
@@ -337,8 +421,14 @@ impl<S: ConnectionSource> RedisStore<S> {
             source,
             prefix: prefix.to_owned(),
             timeout,
+            chains: KnownChains {
+                certificates: BoundedCache::new(CHAIN_CACHE_CAPACITY),
+                kept: BoundedCache::new(CHAIN_CACHE_CAPACITY),
+            },
             create: timed_script(CREATE_SCRIPT),
             swap: Script::new(SWAP_SCRIPT),
+            read_any_layout: Script::new(READ_ANY_LAYOUT_SCRIPT),
+            keep_chain: Script::new(KEEP_CHAIN_SCRIPT),
             delete_if: Script::new(DELETE_IF_SCRIPT),
             lease: timed_script(LEASE_SCRIPT),
             release: Script::new(RELEASE_SCRIPT),
@@ -369,6 +459,11 @@ impl<S: ConnectionSource> RedisStore<S> {
             "{}:doc:{transaction_id}:{name}",
             self.shard_tag(shard_of_transaction(transaction_id)?)
         ))
+    }
+
+    /// An issuer chain's key: not in any shard (one chain serves transactions of every shard).
+    fn chain_key(&self, digest: &str) -> String {
+        format!("{}:chain:{digest}", self.prefix)
     }
 
     fn pending_key(&self, shard: u16) -> String {
@@ -442,6 +537,17 @@ impl<S: ConnectionSource> RedisStore<S> {
         keys: &[&str],
         args: &[&str],
     ) -> Result<T, StoreError> {
+        let args: Vec<&[u8]> = args.iter().map(|arg| arg.as_bytes()).collect();
+        self.invoke_binary(script, keys, &args).await
+    }
+
+    /// [`Self::invoke`] with arguments that need not be text.
+    async fn invoke_binary<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        keys: &[&str],
+        args: &[&[u8]],
+    ) -> Result<T, StoreError> {
         self.bounded(async {
             let mut connection = self.source.connection().await?;
             let mut invocation = script.prepare_invoke();
@@ -456,17 +562,114 @@ impl<S: ConnectionSource> RedisStore<S> {
         .await
     }
 
+    /// Runs `operation`, bounded by the store's timeout.
     async fn bounded<T>(
         &self,
         operation: impl Future<Output = Result<T, RedisError>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout, operation).await {
-            Ok(result) => result.map_err(|error| unavailable(&error)),
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "Redis did not answer within {:?}",
-                self.timeout
-            ))),
+        self.answer_of(operation)
+            .await?
+            .map_err(|error| unavailable(&error))
+    }
+
+    /// Redis's answer to `operation`, errors included; unavailable if there is none within
+    /// the store's timeout.
+    async fn answer_of<T>(
+        &self,
+        operation: impl Future<Output = Result<T, RedisError>>,
+    ) -> Result<Result<T, RedisError>, StoreError> {
+        tokio::time::timeout(self.timeout, operation)
+            .await
+            .map_err(|_| {
+                StoreError::Unavailable(format!("Redis did not answer within {:?}", self.timeout))
+            })
+    }
+
+    /// Makes sure `chain` is kept at least `record_ttl` plus [`CHAIN_TTL_SLACK`] from now,
+    /// before a record referring to it is written with that TTL (see [`CHAIN_TTL_MARGIN`]).
+    async fn keep_chain(&self, chain: IssuerChain, record_ttl: Duration) -> Result<(), StoreError> {
+        let now = Instant::now();
+        // The entry lives until the instant the chain is known to be kept: asked at the
+        // instant it must be kept until, it answers whether it still is then.
+        if self
+            .chains
+            .kept
+            .get(&chain.digest, now + record_ttl + CHAIN_TTL_SLACK)
+            .is_some()
+        {
+            return Ok(());
         }
+        let ttl = record_ttl + CHAIN_TTL_MARGIN;
+        let _: i64 = self
+            .invoke(
+                &self.keep_chain,
+                &[&self.chain_key(&chain.digest)],
+                &[&chain.stored, &millis(ttl).to_string()],
+            )
+            .await?;
+        let written = Instant::now();
+        self.chains
+            .kept
+            .insert(chain.digest.clone(), (), now + ttl, written);
+        self.chains.certificates.insert(
+            chain.digest,
+            Arc::new(chain.certificates),
+            written + CHAIN_CACHE_FOR,
+            written,
+        );
+        Ok(())
+    }
+
+    /// The whole transaction a stored record (of transaction `id`) holds, with its issuer
+    /// chain from memory or read from the store.
+    async fn transaction_of(&self, id: &str, stored: &[u8]) -> Result<Transaction, StoreError> {
+        let parts = match record::decode(stored)? {
+            DecodedRecord::Whole(transaction) => return Ok(*transaction),
+            DecodedRecord::Packed(parts) => parts,
+        };
+        match parts.chain_digest()? {
+            None => record::unpack(&parts, &[]),
+            Some(digest) => record::unpack(&parts, &self.issuer_chain(id, digest).await?),
+        }
+    }
+
+    /// The certificates of the issuer chain `digest` that transaction `id` refers to: from
+    /// memory, else from the store (and then remembered).
+    async fn issuer_chain(&self, id: &str, digest: &str) -> Result<Arc<Vec<Vec<u8>>>, StoreError> {
+        let now = Instant::now();
+        if let Some(chain) = self.chains.certificates.get(digest, now) {
+            return Ok(chain);
+        }
+        let stored: Option<Vec<u8>> = self
+            .query(redis::cmd("GET").arg(self.chain_key(digest)))
+            .await?;
+        let stored = stored.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "transaction {id} refers to issuer chain {digest}, which is not in the store"
+            ))
+        })?;
+        let chain = Arc::new(IssuerChain::read(digest, &stored)?);
+        self.chains.certificates.insert(
+            digest.to_owned(),
+            Arc::clone(&chain),
+            now + CHAIN_CACHE_FOR,
+            now,
+        );
+        Ok(chain)
+    }
+
+    /// The record of `transaction`, to be written with a TTL of `record_ttl`; its issuer
+    /// chain is kept long enough first.
+    async fn record_with_its_chain(
+        &self,
+        transaction: &Transaction,
+        record_ttl: Duration,
+    ) -> Result<Vec<u8>, StoreError> {
+        let encoded = record::encode(transaction)?;
+        if let Some(chain) = encoded.chain {
+            self.keep_chain(chain, record_ttl).await?;
+        }
+        Ok(encoded.value)
     }
 }
 
@@ -506,8 +709,9 @@ impl<S: ConnectionSource> Store for RedisStore<S> {
         let [lease_key, pending_key] =
             <[String; 2]>::try_from(lease_keys).map_err(|_| misplaced())?;
         let encoded_record = encode(record)?;
+        let transaction_record = self.record_with_its_chain(transaction, ttls.record).await?;
         let (created, existing): (i64, Option<String>) = self
-            .invoke(
+            .invoke_binary(
                 &self.create,
                 &[
                     &self.idempotency_key(scoped_key),
@@ -516,14 +720,13 @@ impl<S: ConnectionSource> Store for RedisStore<S> {
                     &lease_key,
                 ],
                 &[
-                    &encoded_record,
-                    &encode(transaction)?,
-                    &transaction.version.to_string(),
-                    &millis(ttls.record).to_string(),
-                    &millis(ttls.idempotency).to_string(),
-                    &millis(ttls.lease).to_string(),
-                    owner,
-                    &transaction.id,
+                    encoded_record.as_bytes(),
+                    &transaction_record,
+                    millis(ttls.record).to_string().as_bytes(),
+                    millis(ttls.idempotency).to_string().as_bytes(),
+                    millis(ttls.lease).to_string().as_bytes(),
+                    owner.as_bytes(),
+                    transaction.id.as_bytes(),
                 ],
             )
             .await?;
@@ -553,8 +756,27 @@ impl<S: ConnectionSource> Store for RedisStore<S> {
         let Some(key) = self.transaction_key(id) else {
             return Ok(None);
         };
-        let text: Option<String> = self.query(redis::cmd("HGET").arg(key).arg("doc")).await?;
-        text.as_deref().map(decode).transpose()
+        let stored: Option<Vec<u8>> = match self
+            .answer_of(async {
+                let mut connection = self.source.connection().await?;
+                redis::cmd("GET")
+                    .arg(&key)
+                    .query_async(&mut connection)
+                    .await
+            })
+            .await?
+        {
+            Ok(stored) => stored,
+            // A record of the previous layout (a hash).
+            Err(error) if error.code() == Some("WRONGTYPE") => {
+                self.invoke(&self.read_any_layout, &[&key], &[]).await?
+            }
+            Err(error) => return Err(unavailable(&error)),
+        };
+        match stored {
+            Some(stored) => self.transaction_of(id, &stored).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     async fn swap_transaction(
@@ -565,27 +787,25 @@ impl<S: ConnectionSource> Store for RedisStore<S> {
         let Some(key) = self.transaction_key(&next.id) else {
             return Ok(Swap::Conflict(None));
         };
-        let (stored, current): (i64, Option<String>) = self
-            .invoke(
+        let record = self.record_with_its_chain(next, ttl).await?;
+        let (stored, current): (i64, Option<Vec<u8>>) = self
+            .invoke_binary(
                 &self.swap,
                 &[&key],
                 &[
-                    &encode(next)?,
-                    &next.version.to_string(),
-                    &millis(ttl).to_string(),
+                    &record,
+                    next.version.to_string().as_bytes(),
+                    millis(ttl).to_string().as_bytes(),
                 ],
             )
             .await?;
         if stored == 1 {
             return Ok(Swap::Stored);
         }
-        Ok(Swap::Conflict(
-            current
-                .as_deref()
-                .map(decode::<Transaction>)
-                .transpose()?
-                .map(Box::new),
-        ))
+        Ok(Swap::Conflict(match current {
+            Some(current) => Some(Box::new(self.transaction_of(&next.id, &current).await?)),
+            None => None,
+        }))
     }
 
     async fn release_idempotency_key(

@@ -23,6 +23,7 @@
 //! The report (see [`report`]) is printed, and a full run writes it to `benches/RESULTS.md`.
 //! `--smoke` runs every path and workload once with tiny counts, writes nothing, and exits
 //! with status 1 if any request or transaction failed: a check for CI, not a measurement.
+//! `--only redis-memory` runs part 4 alone (seconds) and prints its table, writing nothing.
 //!
 //! Only `127.0.0.1` is contacted; every loop is bounded in count and in time.
 
@@ -127,11 +128,22 @@ struct Args {
     /// Seconds of each audit run.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=120))]
     audit_seconds: u64,
+    /// Runs one part only, prints its report and writes nothing: `redis-memory` (part 4, a
+    /// few seconds).
+    #[arg(long, value_enum)]
+    only: Option<Part>,
     /// The gateway's `RUST_LOG`. The default logs its start and warnings, not every request
     /// (nginx's access log is off too); `info` adds a log line per request, as production
     /// logs.
     #[arg(long, default_value = "warn,kyso_gateway::cli=info")]
     gateway_log: String,
+}
+
+/// A part of the run that `--only` runs alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Part {
+    /// 4: Redis memory per pending transaction.
+    RedisMemory,
 }
 
 impl Args {
@@ -185,6 +197,36 @@ async fn main() -> anyhow::Result<ExitCode> {
     let proxy_workers = gateway_workers.unwrap_or_else(cores);
 
     let sim = Simulator::start(sim_workers).await?;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(4096)
+        .build()?;
+    let simulator_setup = format!(
+        "simulator | VNPT SmartCA simulator in the harness's process, {sim_workers} server \
+         thread(s), P-256 citizens approving at once, an RSA-2048 one who never answers"
+    );
+    let gateway_setup = |polling: &str| {
+        format!(
+            "gateway | `{}` as its own process, {} API thread(s), RUST_LOG={}, CA polling \
+             {polling}",
+            program.display(),
+            gateway_workers
+                .map_or_else(|| format!("{} (one per core)", cores()), |w| w.to_string()),
+            args.gateway_log
+        )
+    };
+    if args.only == Some(Part::RedisMemory) {
+        let mut results = Results::new(
+            machine,
+            vec![simulator_setup, gateway_setup("the production default")],
+        );
+        results.redis_memory =
+            Some(redis_memory(&args, &program, &sim, &http, gateway_workers).await?);
+        results.machine.load_after = report::load_average();
+        print!("{}", results.render());
+        return Ok(ExitCode::SUCCESS);
+    }
     let nginx = Nginx::start(sim.addr(), proxy_workers)?;
     let options = |store| GatewayOptions {
         store,
@@ -193,47 +235,28 @@ async fn main() -> anyhow::Result<ExitCode> {
         log_filter: args.gateway_log.clone(),
     };
     let gateway = Gateway::start(&program, &sim, options(StoreChoice::Memory), "gw-memory").await?;
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .pool_max_idle_per_host(4096)
-        .build()?;
     let token = kyso_tests::token_from(&http, gateway.api(), None).await;
 
-    let mut results = Results {
-        setup: vec![
-            format!(
-                "simulator | VNPT SmartCA simulator in the harness's process, {sim_workers} \
-                 server thread(s), P-256 citizens approving at once"
-            ),
+    let mut results = Results::new(
+        machine,
+        vec![
+            simulator_setup,
             format!(
                 "nginx | {} worker process(es) (as many as the gateway's threads), upstream \
                  keepalive, HTTP/1.1, access log off",
                 nginx.workers
             ),
-            format!(
-                "gateway | `{}` as its own process, {} API thread(s), RUST_LOG={}, CA polling \
-                 {FLOW_POLL_INITIAL_MS} ms doubling to {FLOW_POLL_MAX_MS} ms",
-                program.display(),
-                gateway_workers
-                    .map_or_else(|| format!("{} (one per core)", cores()), |w| w.to_string()),
-                args.gateway_log
-            ),
+            gateway_setup(&format!(
+                "{FLOW_POLL_INITIAL_MS} ms doubling to {FLOW_POLL_MAX_MS} ms (part 4: the \
+                 production default)"
+            )),
             format!(
                 "portal | reads a new transaction {} ms after creating it, then every {} ms",
                 PORTAL_FIRST_READ.as_millis(),
                 PORTAL_READ_EVERY.as_millis()
             ),
         ],
-        machine,
-        sweep: Vec::new(),
-        open_loop: None,
-        lookup_breakdown: Vec::new(),
-        saturated_breakdown: None,
-        flows: Vec::new(),
-        redis_memory: None,
-        audit_chain: Vec::new(),
-    };
+    );
 
     // 1 and 2: certificate lookups on the three paths.
     let endpoints = lookup_endpoints(&sim, &nginx, &gateway, &token)?;
@@ -722,7 +745,7 @@ async fn redis_memory(
     );
     let after = Snapshot::take(&redis.url(), "kyso").await?;
     let mut growth = PerTransaction::between(&before, &after, created.ok);
-    growth.record_members = redis_memory::record_members(&redis.url(), "kyso").await?;
+    growth.record = redis_memory::record_anatomy(&redis.url(), "kyso").await?;
     eprintln!(
         "kyso-load: Redis, {} pending transactions: {:.0} bytes each of their own state, {:.0} \
          with every key",

@@ -5,11 +5,13 @@
 //! A transaction's own keys are its record (`{sNN}:txn:ID`), its idempotency key
 //! (`{sNN}:idem:KEY`) and its follow lease (`{sNN}:lease:ID`); it also takes a member of its
 //! shard's pending index (`{sNN}:pending`), of its client's and its citizen's admission slots
-//! (`slots:*`), and adds records to the audit trail (`{audit}:*`). Shared keys are counted by
-//! how much they grew.
+//! (`slots:*`), refers to its issuers' chain (`chain:DIGEST`, one for every transaction of
+//! that issuing CA), and adds records to the audit trail (`{audit}:*`). Shared keys are counted
+//! by how much they grew.
 
 use std::collections::BTreeMap;
 
+use kyso_gateway::store::redis::record::{IssuerChain, RecordParts};
 use redis::AsyncCommands as _;
 
 use crate::redis_cost::info_field;
@@ -22,18 +24,20 @@ pub(crate) enum KeyKind {
     Lease,
     PendingIndex,
     Document,
+    IssuerChain,
     AdmissionSlots,
     AuditTrail,
     Other,
 }
 
 impl KeyKind {
-    pub(crate) const ALL: [Self; 8] = [
+    pub(crate) const ALL: [Self; 9] = [
         Self::Transaction,
         Self::Idempotency,
         Self::Lease,
         Self::PendingIndex,
         Self::Document,
+        Self::IssuerChain,
         Self::AdmissionSlots,
         Self::AuditTrail,
         Self::Other,
@@ -55,6 +59,7 @@ impl KeyKind {
             Self::Lease => "follow lease ({sNN}:lease:ID)",
             Self::PendingIndex => "pending index, its share ({sNN}:pending)",
             Self::Document => "documents waiting ({sNN}:doc:*)",
+            Self::IssuerChain => "issuer chains (chain:DIGEST), shared",
             Self::AdmissionSlots => "admission slots, client's and citizen's (slots:*)",
             Self::AuditTrail => "audit trail records ({audit}:*)",
             Self::Other => "other (rates, CA tokens, revocation cache)",
@@ -87,6 +92,8 @@ impl KeyKind {
         }
         if rest.starts_with("slots:") {
             Self::AdmissionSlots
+        } else if rest.starts_with("chain:") {
+            Self::IssuerChain
         } else {
             Self::Other
         }
@@ -144,12 +151,27 @@ impl Snapshot {
     }
 }
 
-/// The top-level members of one transaction record under `prefix:` (the JSON in its `doc`
-/// field), with the size of each as JSON, largest first: what makes a record large.
-pub(crate) async fn record_members(
+/// What one transaction record is made of (see `kyso_gateway::store::redis::record`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RecordAnatomy {
+    /// The record's value, bytes.
+    pub(crate) stored: usize,
+    /// Its JSON (without the certificate's DER), before it is deflated.
+    pub(crate) json: usize,
+    /// The signer's certificate, DER, before it is deflated.
+    pub(crate) certificate: usize,
+    /// Both, deflated.
+    pub(crate) deflated: usize,
+    /// The top-level members of the JSON, with their size as JSON, largest first.
+    pub(crate) members: Vec<(String, usize)>,
+}
+
+/// What one transaction record under `prefix:` is made of; `None` when there is none (or it
+/// is not of the store's layout).
+pub(crate) async fn record_anatomy(
     url: &str,
     prefix: &str,
-) -> redis::RedisResult<Vec<(String, usize)>> {
+) -> anyhow::Result<Option<RecordAnatomy>> {
     let client = redis::Client::open(url)?;
     let mut connection = client.get_multiplexed_async_connection().await?;
     let key = {
@@ -159,10 +181,21 @@ pub(crate) async fn record_members(
         scan.next_item().await.transpose()?
     };
     let Some(key) = key else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
-    let doc: String = connection.hget(&key, "doc").await?;
-    let mut members: Vec<(String, usize)> = match serde_json::from_str(&doc) {
+    let stored: Vec<u8> = connection.get(&key).await?;
+    let Some(parts) = RecordParts::of(&stored) else {
+        return Ok(None);
+    };
+    let chain = match parts.chain_digest()? {
+        Some(digest) => {
+            let chain: Vec<u8> = connection.get(format!("{prefix}:chain:{digest}")).await?;
+            IssuerChain::read(digest, &chain)?
+        }
+        None => Vec::new(),
+    };
+    let (json, certificate) = parts.contents(&chain)?;
+    let mut members: Vec<(String, usize)> = match serde_json::from_slice(&json) {
         Ok(serde_json::Value::Object(object)) => object
             .iter()
             .map(|(name, value)| (name.clone(), value.to_string().len()))
@@ -170,7 +203,13 @@ pub(crate) async fn record_members(
         _ => Vec::new(),
     };
     members.sort_by_key(|(_, size)| std::cmp::Reverse(*size));
-    Ok(members)
+    Ok(Some(RecordAnatomy {
+        stored: stored.len(),
+        json: json.len(),
+        certificate: certificate.len(),
+        deflated: parts.payload.len(),
+        members,
+    }))
 }
 
 /// Growth between two snapshots, per transaction created in between.
@@ -181,8 +220,8 @@ pub(crate) struct PerTransaction {
     pub(crate) by_kind: Vec<(KeyKind, f64, f64)>,
     /// `used_memory` growth per transaction.
     pub(crate) used_memory: f64,
-    /// The top-level members of one transaction record's JSON, by size (bytes), largest first.
-    pub(crate) record_members: Vec<(String, usize)>,
+    /// What one transaction record is made of.
+    pub(crate) record: Option<RecordAnatomy>,
 }
 
 impl PerTransaction {
@@ -206,7 +245,7 @@ impl PerTransaction {
             transactions,
             by_kind,
             used_memory: per(i128::from(after.used_memory) - i128::from(before.used_memory)),
-            record_members: Vec::new(),
+            record: None,
         }
     }
 
@@ -238,6 +277,7 @@ mod tests {
             ("kyso:{s00}:pending", KeyKind::PendingIndex),
             ("kyso:{s01}:doc:abc:file-1", KeyKind::Document),
             ("kyso:slots:client:sandbox-portal", KeyKind::AdmissionSlots),
+            ("kyso:chain:0a1b", KeyKind::IssuerChain),
             ("kyso:{audit}:head", KeyKind::AuditTrail),
             ("kyso:rate:client:sandbox-portal", KeyKind::Other),
             ("kyso:lease:session:vnpt", KeyKind::Other),

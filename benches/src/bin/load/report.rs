@@ -241,6 +241,21 @@ fn verdict(pass: bool) -> &'static str {
 }
 
 impl Results {
+    /// Nothing measured yet, on `machine`, with the processes set up as `setup` says.
+    pub(crate) fn new(machine: Machine, setup: Vec<String>) -> Self {
+        Self {
+            machine,
+            setup,
+            sweep: Vec::new(),
+            open_loop: None,
+            lookup_breakdown: Vec::new(),
+            saturated_breakdown: None,
+            flows: Vec::new(),
+            redis_memory: None,
+            audit_chain: Vec::new(),
+        }
+    }
+
     /// The best throughput of `route` over the sweep, and the concurrency it came at.
     fn best(&self, route: Route) -> Option<(f64, usize)> {
         self.sweep
@@ -810,9 +825,9 @@ impl Results {
             "| `used_memory` growth (allocator and key-space overheads included) | | {:.0} |\n",
             memory.used_memory
         );
-        if !memory.record_members.is_empty() {
-            let members = memory
-                .record_members
+        if let Some(record) = &memory.record {
+            let members = record
+                .members
                 .iter()
                 .take(6)
                 .map(|(name, size)| format!("`{name}` {size}"))
@@ -820,7 +835,10 @@ impl Results {
                 .join(", ");
             let _ = writeln!(
                 out,
-                "The largest members of one transaction record's JSON, in bytes: {members}.\n"
+                "One transaction record is {} bytes: its JSON ({} bytes; the largest members: \
+                 {members}) and its signer's certificate ({} bytes of DER), deflated together to \
+                 {} bytes with its issuer chain and the JSON's names as dictionary.\n",
+                record.stored, record.json, record.certificate, record.deflated
             );
         }
     }

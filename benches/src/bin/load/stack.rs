@@ -2,7 +2,9 @@
 //! dropped:
 //!
 //! * [`Simulator`]: the VNPT SmartCA simulator, in this process but on server threads of its
-//!   own (`--sim-workers`), with P-256 citizens (signing costs it ~0.1 ms, not RSA's ~2 ms);
+//!   own (`--sim-workers`), with P-256 citizens who approve (signing costs it ~0.1 ms, not
+//!   RSA's ~2 ms) and an RSA-2048 one who never answers (whose pending transactions are
+//!   weighed in Redis, so their certificate is the size a real citizen's is);
 //! * [`Nginx`]: `nginx` as a child process, `proxy_pass` to the simulator through an
 //!   `upstream` with `keepalive`, from a generated configuration;
 //! * [`Gateway`]: the `kyso-gateway` program as a child process (`serve --config`), from a
@@ -137,7 +139,9 @@ pub(crate) struct Simulator {
     pub(crate) handle: SimHandle,
     /// Citizens who approve at once (ECDSA P-256).
     pub(crate) approving: Vec<String>,
-    /// A citizen who never answers: transactions for them stay pending.
+    /// A citizen who never answers: transactions for them stay pending. RSA-2048, as
+    /// Vietnamese CAs issue to citizens: the certificate a pending transaction keeps is a
+    /// real one's size (a P-256 one is about 200 bytes smaller).
     pub(crate) silent: String,
 }
 
@@ -160,7 +164,7 @@ impl Simulator {
         citizens.push(CitizenSpec::new(
             &silent,
             "Công Dân Im Lặng",
-            SignatureScheme::EcdsaDer,
+            SignatureScheme::RsaPkcs1v15,
             Behaviour::Manual,
         ));
         let handle = kyso_sim_vnpt::spawn_with_workers(
