@@ -113,6 +113,11 @@ pub struct Provider {
 }
 
 impl Provider {
+    /// The longest time one call to this CA may take.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
     /// A provider around an adapter (tests build adapters of their own); `request_timeout`
     /// is the longest one call to the CA may take. Guarded by the default resilience
     /// settings until [`Provider::with_resilience`].

@@ -32,7 +32,10 @@ use crate::store::{Lease, StoreError};
 /// Longest time a transaction the CA says it does not know is still asked about, because the
 /// submission may still be on its way to the CA. Shorter for short confirmation windows (a
 /// quarter of the window), so a request that never reached the CA ends `submission_lost`
-/// well before the transaction would expire.
+/// well before the transaction would expire. Twice the CA's request timeout comes on top: a
+/// submission that timed out may still be taken by the CA after the gateway stopped
+/// waiting (the chaos test caught a CA recording one 0.5 s after the timeout, after the
+/// grace counted from creation alone had run out).
 const UNKNOWN_AT_CA_GRACE_MAX: time::Duration = time::Duration::seconds(60);
 /// Most orphans one sweep takes from one shard.
 const SWEEP_BATCH_PER_SHARD: usize = 256;
@@ -356,7 +359,9 @@ impl Signing {
             // flight) is not-found for a while; only after a grace period is it lost.
             Err(ProviderError::Ca(AdapterError::TransactionNotFound(_))) => {
                 let window: time::Duration = transaction.expires_at - transaction.created_at;
-                let grace = (window / 4_i32).min(UNKNOWN_AT_CA_GRACE_MAX);
+                let in_flight = time::Duration::try_from(provider.request_timeout() * 2)
+                    .unwrap_or(UNKNOWN_AT_CA_GRACE_MAX);
+                let grace = (window / 4_i32).min(UNKNOWN_AT_CA_GRACE_MAX) + in_flight;
                 let within_grace = OffsetDateTime::now_utc() - transaction.created_at < grace;
                 if within_grace {
                     None
