@@ -1,9 +1,10 @@
 //! The gateway's invariant costs, each beside its bare primitive.
 //!
 //! Every group has two functions on the same inputs:
-//! * `baseline`: the bare primitive on pre-parsed keys and certificates (rsa `RsaPublicKey::verify`
-//!   with `Pkcs1v15Sign` / `Pss`, p256 `verify_prehash`, x509-parser `verify_signature` for each
-//!   link of the chain);
+//! * `baseline`: the bare primitive on pre-parsed keys and certificates, the one the gateway
+//!   uses (AWS-LC's `ParsedPublicKey::verify_digest_sig` for PKCS#1 v1.5 and ECDSA, rsa
+//!   `RsaPublicKey::verify` with `Pss`, x509-parser `verify_signature` for each link of the
+//!   chain);
 //! * `gateway`: what the gateway runs on every returned signature
 //!   (`kyso_gateway::verify::SignerKey::from_certificate` then `SignerKey::verify`, and
 //!   `kyso_gateway::verify::validate_certificate`), from DER bytes.
@@ -18,9 +19,10 @@
 //! replaced, so that criterion's saved baselines and name filters still apply.
 //!
 //! After a measuring run, a table of `gateway / baseline` ratios (of criterion's estimates),
-//! and of verifications per second, is printed. Two `context_*` groups have no baseline: what the CA side pays per signature (which
-//! explains the load harness's signing figures) and what parsing a certificate and its key costs
-//! (where the gateway's overhead goes). `cargo test -p kyso-benches --benches` runs each
+//! and of verifications per second, is printed. Three `context_*` groups have no baseline: what the CA side pays per signature (which
+//! explains the load harness's signing figures), what parsing a certificate and its key costs
+//! (where the gateway's overhead goes), and each primitive in the pure-Rust crates beside
+//! AWS-LC (why the gateway checks with AWS-LC). `cargo test -p kyso-benches --benches` runs each
 //! function once, as a smoke test.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code: a failure should abort loudly
@@ -30,6 +32,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use aws_lc_rs::signature::{self as lc, ParsedPublicKey};
 use criterion::Criterion;
 use kyso_adapter_core::HashAlgorithm;
 use kyso_benches::estimates::{fresh_estimate_ns, output_directory};
@@ -123,31 +126,44 @@ fn parse(der: &[u8]) -> X509Certificate<'_> {
 
 /// The citizens' keys and the ECDSA signature, parsed once: what the baselines start from.
 struct BareKeys {
+    /// For PSS, which AWS-LC checks with one salt length only.
     rsa_key: RsaPublicKey,
-    ec_key: p256::ecdsa::VerifyingKey,
-    ec_signature: p256::ecdsa::Signature,
+    rsa_lc: ParsedPublicKey,
+    ec_lc: ParsedPublicKey,
+    digest_lc: aws_lc_rs::digest::Digest,
 }
 
 impl BareKeys {
     fn of(f: &Fixtures) -> Self {
+        let rsa_spki = parse(&f.rsa.citizen_der).public_key().raw.to_vec();
+        let ec_spki = parse(&f.ec.citizen_der).public_key().raw.to_vec();
         Self {
-            rsa_key: RsaPublicKey::from_public_key_der(parse(&f.rsa.citizen_der).public_key().raw)
-                .unwrap(),
-            ec_key: p256::ecdsa::VerifyingKey::from_public_key_der(
-                parse(&f.ec.citizen_der).public_key().raw,
+            rsa_key: RsaPublicKey::from_public_key_der(&rsa_spki).unwrap(),
+            rsa_lc: ParsedPublicKey::new(&lc::RSA_PKCS1_2048_8192_SHA256, rsa_spki).unwrap(),
+            ec_lc: ParsedPublicKey::new(&lc::ECDSA_P256_SHA256_ASN1, ec_spki).unwrap(),
+            digest_lc: aws_lc_rs::digest::Digest::import_less_safe(
+                &f.digest,
+                &aws_lc_rs::digest::SHA256,
             )
             .unwrap(),
-            ec_signature: p256::ecdsa::Signature::from_der(&f.ecdsa_der).unwrap(),
         }
+    }
+
+    fn pkcs1v15(&self, signature: &[u8]) -> bool {
+        self.rsa_lc
+            .verify_digest_sig(black_box(&self.digest_lc), black_box(signature))
+            .is_ok()
+    }
+
+    fn ecdsa(&self, signature: &[u8]) -> bool {
+        self.ec_lc
+            .verify_digest_sig(black_box(&self.digest_lc), black_box(signature))
+            .is_ok()
     }
 }
 
 fn bench_signer_key_verify(c: &mut Criterion, f: &Fixtures) {
-    let BareKeys {
-        rsa_key,
-        ec_key,
-        ec_signature,
-    } = BareKeys::of(f);
+    let bare = BareKeys::of(f);
 
     // From the certificate's DER on every call: parsing the certificate and its key is part of
     // what is measured.
@@ -171,24 +187,13 @@ fn bench_signer_key_verify(c: &mut Criterion, f: &Fixtures) {
             algorithm
         );
     }
-    rsa_key
-        .verify(Pkcs1v15Sign::new::<Sha256>(), &f.digest, &f.pkcs1v15)
-        .unwrap();
-    rsa_key
+    assert!(bare.pkcs1v15(&f.pkcs1v15) && bare.ecdsa(&f.ecdsa_der));
+    bare.rsa_key
         .verify(Pss::<Sha256>::new(), &f.digest, &f.pss)
         .unwrap();
-    ec_key.verify_prehash(&f.digest, &ec_signature).unwrap();
 
     let mut group = c.benchmark_group(GROUPS[0].0);
-    group.bench_function("baseline", |b| {
-        b.iter(|| {
-            rsa_key.verify(
-                Pkcs1v15Sign::new::<Sha256>(),
-                black_box(&f.digest),
-                black_box(&f.pkcs1v15),
-            )
-        });
-    });
+    group.bench_function("baseline", |b| b.iter(|| bare.pkcs1v15(&f.pkcs1v15)));
     group.bench_function("gateway", |b| {
         b.iter(|| gateway(&f.rsa.citizen_der, &f.pkcs1v15));
     });
@@ -197,7 +202,7 @@ fn bench_signer_key_verify(c: &mut Criterion, f: &Fixtures) {
     let mut group = c.benchmark_group(GROUPS[1].0);
     group.bench_function("baseline", |b| {
         b.iter(|| {
-            rsa_key.verify(
+            bare.rsa_key.verify(
                 Pss::<Sha256>::new(),
                 black_box(&f.digest),
                 black_box(&f.pss),
@@ -210,9 +215,7 @@ fn bench_signer_key_verify(c: &mut Criterion, f: &Fixtures) {
     group.finish();
 
     let mut group = c.benchmark_group(GROUPS[2].0);
-    group.bench_function("baseline", |b| {
-        b.iter(|| ec_key.verify_prehash(black_box(&f.digest), black_box(&ec_signature)));
-    });
+    group.bench_function("baseline", |b| b.iter(|| bare.ecdsa(&f.ecdsa_der)));
     group.bench_function("gateway", |b| {
         b.iter(|| gateway(&f.ec.citizen_der, &f.ecdsa_der));
     });
@@ -231,6 +234,42 @@ fn bench_ca_sign(c: &mut Criterion, f: &Fixtures) {
     ] {
         group.bench_function(name, |b| b.iter(|| pki.sign(scheme, black_box(&f.digest))));
     }
+    group.finish();
+}
+
+/// Not a comparison the ratio table makes: each primitive of the pure-Rust crates (the
+/// gateway's until AWS-LC replaced them for PKCS#1 v1.5 and ECDSA) beside AWS-LC's, on
+/// pre-parsed keys.
+fn bench_primitives(c: &mut Criterion, f: &Fixtures) {
+    let bare = BareKeys::of(f);
+    let rsa_key = &bare.rsa_key;
+    let ec_key =
+        p256::ecdsa::VerifyingKey::from_public_key_der(parse(&f.ec.citizen_der).public_key().raw)
+            .unwrap();
+    let ec_signature = p256::ecdsa::Signature::from_der(&f.ecdsa_der).unwrap();
+    let mut group = c.benchmark_group("context_primitives");
+    group.bench_function("rsa2048_pkcs1v15_rust", |b| {
+        b.iter(|| {
+            rsa_key
+                .verify(
+                    Pkcs1v15Sign::new::<Sha256>(),
+                    black_box(&f.digest),
+                    black_box(&f.pkcs1v15),
+                )
+                .is_ok()
+        });
+    });
+    group.bench_function("rsa2048_pkcs1v15_aws_lc", |b| {
+        b.iter(|| bare.pkcs1v15(&f.pkcs1v15));
+    });
+    group.bench_function("ecdsa_p256_rust", |b| {
+        b.iter(|| {
+            ec_key
+                .verify_prehash(black_box(&f.digest), black_box(&ec_signature))
+                .is_ok()
+        });
+    });
+    group.bench_function("ecdsa_p256_aws_lc", |b| b.iter(|| bare.ecdsa(&f.ecdsa_der)));
     group.finish();
 }
 
@@ -317,26 +356,10 @@ fn gathered_good(path: &CertifiedPath, at: OffsetDateTime) -> GatheredRevocation
 type FullCase<'a> = (&'a TestPki, &'a Vec<u8>, &'a dyn Fn() -> bool, [usize; 2]);
 
 fn bench_full_verification(c: &mut Criterion, f: &Fixtures) {
-    let BareKeys {
-        rsa_key,
-        ec_key,
-        ec_signature,
-    } = BareKeys::of(f);
+    let bare = BareKeys::of(f);
     // The bare primitive on a pre-parsed key: what a verification cannot cost less than.
-    let rsa_primitive = || {
-        rsa_key
-            .verify(
-                Pkcs1v15Sign::new::<Sha256>(),
-                black_box(&f.digest),
-                black_box(&f.pkcs1v15),
-            )
-            .is_ok()
-    };
-    let ec_primitive = || {
-        ec_key
-            .verify_prehash(black_box(&f.digest), black_box(&ec_signature))
-            .is_ok()
-    };
+    let rsa_primitive = || bare.pkcs1v15(&f.pkcs1v15);
+    let ec_primitive = || bare.ecdsa(&f.ecdsa_der);
     assert!(rsa_primitive() && ec_primitive());
 
     let cases: [FullCase<'_>; 2] = [
@@ -430,6 +453,7 @@ fn main() {
     bench_validate_certificate(&mut criterion, &fixtures);
     bench_full_verification(&mut criterion, &fixtures);
     bench_parse(&mut criterion, &fixtures);
+    bench_primitives(&mut criterion, &fixtures);
     bench_ca_sign(&mut criterion, &fixtures);
     criterion.final_summary();
     print_ratios(&directory, started);

@@ -38,7 +38,7 @@ pub enum Indication {
 /// | `expired` | indeterminate | a certificate of the path (the signer's or a CA's) had expired at the validation time |
 /// | `out_of_bounds_no_poe` | indeterminate | a CA certificate of the path was not yet valid at the validation time |
 /// | `revoked_ca_no_poe` | indeterminate | a CA certificate of the path was revoked at or before the validation time |
-/// | `crypto_constraints_failure` | indeterminate | an algorithm below the policy: RSA under 2048 bits, a curve other than P-256/P-384, SHA-1 or another non-SHA-2 hash, or a signer key kyso cannot verify |
+/// | `crypto_constraints_failure` | indeterminate | an algorithm outside the policy: RSA under 2048 or over 8192 bits, a curve other than P-256/P-384, SHA-1 or another non-SHA-2 hash, or a signer key kyso cannot verify |
 /// | `chain_constraints_failure` | indeterminate | a CA certificate without cA, keyCertSign or within its pathLenConstraint, or an unprocessed critical extension anywhere in the path |
 /// | `sig_constraints_failure` | indeterminate | the signer's certificate is a CA, lacks keyUsage digitalSignature/nonRepudiation, or has an extended key usage not for its purpose (document signing, or timeStamping alone and critical for a TSA) |
 /// | `try_later` | indeterminate | revocation status required but not available (DSS `TRY_LATER`) |

@@ -17,7 +17,7 @@ use kyso_verify::{
 use rcgen::{CustomExtension, DnType, DnValue, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose};
 use support::{
     Alg, Authority, CITIZEN, Pki, ca_params, cccd_params, citizen_params, digest, key, now,
-    openssl_citizen, sign_p256, sign_rsa_pkcs1, sign_rsa_pss, uid,
+    openssl_citizen, openssl_sign, sign_p256, sign_rsa_pkcs1, sign_rsa_pss, uid,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -149,6 +149,84 @@ fn rsa_2048_chain_with_pkcs1_and_pss_signatures_passes() {
         outcomes[0].signature.as_ref().map(|s| &s.signature),
         Some(&pkcs1)
     );
+}
+
+/// Every hash the protocol names, with each scheme, as openssl signs it: what the gateway
+/// accepts is what an independent signer makes, and the scheme it reports is the one used.
+#[test]
+fn openssl_signatures_over_every_hash_and_scheme_pass() {
+    use sha2::Digest as _;
+    let hashes = [
+        (
+            HashAlgorithm::Sha256,
+            "sha256",
+            sha2::Sha256::digest(b"x").to_vec(),
+        ),
+        (
+            HashAlgorithm::Sha384,
+            "sha384",
+            sha2::Sha384::digest(b"x").to_vec(),
+        ),
+        (
+            HashAlgorithm::Sha512,
+            "sha512",
+            sha2::Sha512::digest(b"x").to_vec(),
+        ),
+    ];
+    let rsa = Pki::new(Alg::Rsa2048);
+    let (rsa_leaf, rsa_key) = rsa.citizen(Alg::Rsa2048);
+    let ec = Pki::new(Alg::P256);
+    let (ec_leaf, ec_key) = ec.citizen(Alg::P256);
+    for (hash, name, digest) in &hashes {
+        let md = format!("digest:{name}");
+        let cases: [(&Pki, &[u8], Vec<u8>, &str); 4] = [
+            (
+                &rsa,
+                &rsa_leaf,
+                openssl_sign(&rsa_key, digest, &[&md]),
+                "rsa_pkcs1v15",
+            ),
+            (
+                &rsa,
+                &rsa_leaf,
+                openssl_sign(
+                    &rsa_key,
+                    digest,
+                    &[&md, "rsa_padding_mode:pss", "rsa_pss_saltlen:0"],
+                ),
+                "rsa_pss",
+            ),
+            (
+                &rsa,
+                &rsa_leaf,
+                openssl_sign(
+                    &rsa_key,
+                    digest,
+                    &[&md, "rsa_padding_mode:pss", "rsa_pss_saltlen:max"],
+                ),
+                "rsa_pss",
+            ),
+            (
+                &ec,
+                &ec_leaf,
+                openssl_sign(&ec_key, digest, &[&md]),
+                "ecdsa_p256",
+            ),
+        ];
+        for (pki, leaf, signature, scheme) in cases {
+            let outcome = verify(pki, leaf, *hash, digest, &signature);
+            assert_outcome(&outcome.report, None);
+            assert_eq!(
+                outcome.report.signature_algorithm,
+                Some(format!("{scheme}_{name}")),
+            );
+            // Over another digest of the same hash, the same signature fails.
+            let mut other = digest.clone();
+            other[0] ^= 1;
+            let outcome = verify(pki, leaf, *hash, &other, &signature);
+            assert_outcome(&outcome.report, Some(SubIndication::SigCryptoFailure));
+        }
+    }
 }
 
 #[test]

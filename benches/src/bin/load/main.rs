@@ -23,7 +23,8 @@
 //! The report (see [`report`]) is printed, and a full run writes it to `benches/RESULTS.md`.
 //! `--smoke` runs every path and workload once with tiny counts, writes nothing, and exits
 //! with status 1 if any request or transaction failed: a check for CI, not a measurement.
-//! `--only redis-memory` runs part 4 alone (seconds) and prints its table, writing nothing.
+//! `--only redis-memory` runs part 4 alone (seconds) and prints its table, writing nothing;
+//! `--only redis-flow` does the same with the signing flow with Redis.
 //!
 //! Only `127.0.0.1` is contacted; every loop is bounded in count and in time.
 
@@ -129,7 +130,8 @@ struct Args {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=120))]
     audit_seconds: u64,
     /// Runs one part only, prints its report and writes nothing: `redis-memory` (part 4, a
-    /// few seconds).
+    /// few seconds) or `redis-flow` (the signing flow with Redis of part 3, to compare two
+    /// builds of the gateway run after run).
     #[arg(long, value_enum)]
     only: Option<Part>,
     /// The gateway's `RUST_LOG`. The default logs its start and warnings, not every request
@@ -144,6 +146,8 @@ struct Args {
 enum Part {
     /// 4: Redis memory per pending transaction.
     RedisMemory,
+    /// 3, its first flow only: the signing flow (digest) with Redis.
+    RedisFlow,
 }
 
 impl Args {
@@ -216,24 +220,64 @@ async fn main() -> anyhow::Result<ExitCode> {
             args.gateway_log
         )
     };
-    if args.only == Some(Part::RedisMemory) {
-        let mut results = Results::new(
-            machine,
-            vec![simulator_setup, gateway_setup("the production default")],
-        );
-        results.redis_memory =
-            Some(redis_memory(&args, &program, &sim, &http, gateway_workers).await?);
-        results.machine.load_after = report::load_average();
-        print!("{}", results.render());
-        return Ok(ExitCode::SUCCESS);
-    }
-    let nginx = Nginx::start(sim.addr(), proxy_workers)?;
     let options = |store| GatewayOptions {
         store,
         workers: gateway_workers,
         polling: Some((FLOW_POLL_INITIAL_MS, FLOW_POLL_MAX_MS)),
         log_filter: args.gateway_log.clone(),
     };
+    let flow_duration = Duration::from_secs(args.flow_seconds);
+    let portal = |gateway: &Gateway, token: &str, workload| {
+        Portal::new(
+            http.clone(),
+            gateway.api().to_owned(),
+            token.to_owned(),
+            workload,
+            &sim.approving,
+            PORTAL_FIRST_READ,
+            PORTAL_READ_EVERY,
+        )
+        .map(Arc::new)
+    };
+    // The signing flow with Redis; the gateway and its Redis are given back for more.
+    let redis_flow = || async {
+        let redis = RedisServer::start();
+        let gateway = Gateway::start(
+            &program,
+            &sim,
+            options(StoreChoice::Redis(redis.url())),
+            "gw-redis",
+        )
+        .await?;
+        let token = kyso_tests::token_from(&http, gateway.api(), None).await;
+        let redis_portal = portal(&gateway, &token, Workload::Digest)?;
+        let flow = flow_steps(
+            &args,
+            &redis_portal,
+            Workload::Digest,
+            &gateway,
+            flow_duration,
+        )
+        .await?;
+        anyhow::Ok((redis, gateway, token, flow))
+    };
+    if let Some(part) = args.only {
+        let mut results = Results::new(
+            machine,
+            vec![simulator_setup, gateway_setup("the production default")],
+        );
+        match part {
+            Part::RedisMemory => {
+                results.redis_memory =
+                    Some(redis_memory(&args, &program, &sim, &http, gateway_workers).await?);
+            }
+            Part::RedisFlow => results.flows.push(redis_flow().await?.3),
+        }
+        results.machine.load_after = report::load_average();
+        print!("{}", results.render());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let nginx = Nginx::start(sim.addr(), proxy_workers)?;
     let gateway = Gateway::start(&program, &sim, options(StoreChoice::Memory), "gw-memory").await?;
     let token = kyso_tests::token_from(&http, gateway.api(), None).await;
 
@@ -269,19 +313,6 @@ async fn main() -> anyhow::Result<ExitCode> {
     open_loop(&args, &endpoints, &http, &gateway, &mut results).await?;
 
     // 3: the flows, with the memory store (this gateway) and with Redis.
-    let flow_duration = Duration::from_secs(args.flow_seconds);
-    let portal = |gateway: &Gateway, token: &str, workload| {
-        Portal::new(
-            http.clone(),
-            gateway.api().to_owned(),
-            token.to_owned(),
-            workload,
-            &sim.approving,
-            PORTAL_FIRST_READ,
-            PORTAL_READ_EVERY,
-        )
-        .map(Arc::new)
-    };
     let memory_portal = portal(&gateway, &token, Workload::Digest)?;
     results.flows.push(
         flow_steps(
@@ -295,26 +326,8 @@ async fn main() -> anyhow::Result<ExitCode> {
     );
     drop(gateway);
 
-    let redis = RedisServer::start();
-    let gateway = Gateway::start(
-        &program,
-        &sim,
-        options(StoreChoice::Redis(redis.url())),
-        "gw-redis",
-    )
-    .await?;
-    let token = kyso_tests::token_from(&http, gateway.api(), None).await;
-    let redis_portal = portal(&gateway, &token, Workload::Digest)?;
-    results.flows.push(
-        flow_steps(
-            &args,
-            &redis_portal,
-            Workload::Digest,
-            &gateway,
-            flow_duration,
-        )
-        .await?,
-    );
+    let (redis, gateway, token, redis_flow) = redis_flow().await?;
+    results.flows.push(redis_flow);
     let pdf_portal = portal(&gateway, &token, Workload::Pdf)?;
     results
         .flows

@@ -271,6 +271,36 @@ pub fn openssl_citizen(ca: &Authority, newkey: &str, digest: &str) -> Vec<u8> {
     der
 }
 
+/// `digest` signed by `openssl pkeyutl` with `key` and the `-pkeyopt` options `options`
+/// (`digest:sha384`, `rsa_padding_mode:pss`, ...): a signer that is not ours.
+pub fn openssl_sign(key: &KeyPair, digest: &[u8], options: &[&str]) -> Vec<u8> {
+    let dir = std::env::temp_dir().join(format!(
+        "kyso-verify-sign-{}-{}",
+        std::process::id(),
+        hex::encode(&Sha256::digest(format!("{options:?}{digest:?}{:?}", now()))[..6])
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    std::fs::write(dir.join("digest.bin"), digest).unwrap();
+    let mut args = vec![
+        "pkeyutl",
+        "-sign",
+        "-inkey",
+        "key.pem",
+        "-in",
+        "digest.bin",
+        "-out",
+        "signature.bin",
+    ];
+    for option in options {
+        args.extend(["-pkeyopt", option]);
+    }
+    run_openssl(&dir, &args);
+    let signature = std::fs::read(dir.join("signature.bin")).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    signature
+}
+
 fn path_str(path: &Path) -> &str {
     path.to_str().unwrap()
 }
