@@ -22,6 +22,7 @@ use time::OffsetDateTime;
 use super::Signing;
 use super::auth::Principal;
 use super::validation::{ValidDocument, decode_content};
+use crate::certificate_cache;
 use crate::cpu_bound::Urgency;
 use crate::documents::assembly::{self, AssemblyError};
 use crate::documents::preparation::{self, PreparationError};
@@ -32,7 +33,6 @@ use crate::domain::document::{
 use crate::domain::error::{ErrorCode, ServiceError};
 use crate::domain::transaction::{Transaction, TransactionStatus, VerifiedSignature};
 use crate::trust::SignerChain;
-use crate::verify;
 
 /// A signed file, ready to be sent.
 #[derive(Debug)]
@@ -43,6 +43,13 @@ pub struct SignedFile {
     pub file_name: String,
     /// The file.
     pub bytes: Vec<u8>,
+}
+
+/// The name a PDF's signature shows: the signer certificate's display name.
+fn signer_display_name(der: &[u8]) -> String {
+    certificate_cache::facts(der)
+        .map(|facts| facts.display_name.clone())
+        .unwrap_or_default()
 }
 
 /// A document of a submission, ready for the CA: the digest it signs and, for a file, what
@@ -78,10 +85,21 @@ impl Signing {
         certificate: &CaCertificate,
         ttl: Duration,
     ) -> Result<Vec<ReadyDocument>, ServiceError> {
+        // Digests are ready as they are: only files are worth a trip off the workers.
+        if documents
+            .iter()
+            .all(|document| matches!(document, ValidDocument::Digest(_)))
+        {
+            return Ok(documents
+                .into_iter()
+                .filter_map(|document| match document {
+                    ValidDocument::Digest(digest) => Some(ReadyDocument { digest, plan: None }),
+                    ValidDocument::File(_) => None,
+                })
+                .collect());
+        }
         let signer_der = certificate.certificate_der.clone();
-        let signer_name = verify::describe(&signer_der)
-            .map(|facts| facts.display_name)
-            .unwrap_or_default();
+        let signer_name = signer_display_name(&signer_der);
         let signing_time = OffsetDateTime::now_utc();
         let prepared = blocking(Urgency::Starting, move || {
             documents
@@ -273,9 +291,7 @@ impl Signing {
             };
             match plan_for_check.options.format {
                 DocumentFormat::Pades => {
-                    let signer_name = verify::describe(&certificate.certificate_der)
-                        .map(|facts| facts.display_name)
-                        .unwrap_or_default();
+                    let signer_name = signer_display_name(&certificate.certificate_der);
                     preparation::prepare_again(&bytes, &plan_for_check, &signer_name)
                         .map_err(|error| preparation_refused("content", "", error))?
                         .ok_or_else(not_the_original)

@@ -25,8 +25,11 @@ pub struct CertifiedPath {
     report: VerificationReport,
     /// The path, signer first, anchor last, when one reached an anchor; else empty.
     certificates: Vec<PathCertificate>,
-    signer_der: Vec<u8>,
     signer_key: Result<SignerKey, VerifyError>,
+    /// The signer's display name and personal ID numbers, read once (a path is cached and
+    /// serves every signature of its certificate).
+    signer_name: String,
+    signer_personal_ids: Vec<String>,
     /// The signer's and the anchor's names, for the message of a passed path.
     names: Option<(String, String)>,
     anchors_id: [u8; 32],
@@ -73,13 +76,16 @@ impl CertifiedPath {
             return Self {
                 report: unparseable_signer(at),
                 certificates: Vec::new(),
-                signer_der: signer_der.to_vec(),
                 signer_key: Err(VerifyError::MalformedCertificate),
+                signer_name: String::new(),
+                signer_personal_ids: Vec::new(),
                 names: None,
                 anchors_id: anchors.id(),
             };
         };
         let signer_key = SignerKey::of(&signer);
+        let signer_name = display_name(&signer);
+        let signer_personal_ids = citizen::personal_ids(&signer);
         let nodes = crate::nodes(signer, signer_der, chain_der, anchors);
         let found = path::validate(&nodes, at, purpose);
         let certificates: Vec<PathCertificate> = found
@@ -102,8 +108,9 @@ impl CertifiedPath {
         Self {
             report: found.report,
             certificates,
-            signer_der: signer_der.to_vec(),
             signer_key,
+            signer_name,
+            signer_personal_ids,
             names,
             anchors_id: anchors.id(),
         }
@@ -189,14 +196,13 @@ impl CertifiedPath {
         let mut report = self.report(ctx.at, ctx.revocation, ctx.revocation_policy);
         if let Some(user_id) = user_id
             && report.indication != Indication::TotalFailed
-            && let Ok(signer) = crate::parse(&self.signer_der)
-            && !citizen::names_citizen(&signer, user_id)
+            && !citizen::holds_personal_id(&self.signer_personal_ids, user_id)
         {
             report.indication = Indication::TotalFailed;
             report.sub_indication = Some(SubIndication::UserMismatch);
             report.message = format!(
                 "The signer's certificate ({}) does not hold the personal ID number {user_id}.",
-                display_name(&signer)
+                self.signer_name
             );
         }
         report
@@ -215,9 +221,6 @@ impl CertifiedPath {
         ctx: &Validation<'_>,
     ) -> Vec<SignatureVerification> {
         let base = self.certificate_report(user_id, ctx);
-        let signer_name = crate::parse(&self.signer_der)
-            .map(|signer| display_name(&signer))
-            .unwrap_or_default();
         signed
             .iter()
             .map(|document| {
@@ -228,7 +231,7 @@ impl CertifiedPath {
                     .and_then(|key| {
                         key.verify(document.hash_algorithm, document.digest, document.signature)
                     });
-                signature_verification(&base, &signer_name, checked, ctx.at)
+                signature_verification(&base, &self.signer_name, checked, ctx.at)
             })
             .collect()
     }

@@ -80,11 +80,17 @@ pub(crate) fn subject_identifiers(certificate: &X509Certificate<'_>) -> Vec<Subj
         .collect()
 }
 
-/// Whether the certificate holds the personal ID `user_id`.
-pub(crate) fn names_citizen(certificate: &X509Certificate<'_>, user_id: &str) -> bool {
+/// The personal ID numbers (CCCD/CMND) the certificate's subject holds.
+pub(crate) fn personal_ids(certificate: &X509Certificate<'_>) -> Vec<String> {
+    subject_identifiers(certificate)
+        .into_iter()
+        .filter(|id| id.kind == IdentifierKind::PersonalId)
+        .map(|id| id.number)
+        .collect()
+}
+
+/// Whether `personal_ids` (a certificate's [`personal_ids`]) hold `user_id`.
+pub(crate) fn holds_personal_id(personal_ids: &[String], user_id: &str) -> bool {
     let wanted = user_id.trim();
-    !wanted.is_empty()
-        && subject_identifiers(certificate)
-            .iter()
-            .any(|id| id.kind == IdentifierKind::PersonalId && id.number == wanted)
+    !wanted.is_empty() && personal_ids.iter().any(|number| number == wanted)
 }

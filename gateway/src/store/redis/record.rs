@@ -23,10 +23,12 @@
 //! The previous layout, a hash whose `doc` field held the whole JSON (chain included), is still
 //! read: a record starting with `{` is that JSON.
 
+use std::cell::Cell;
 use std::io::Write as _;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use sha2::{Digest as _, Sha256};
 
@@ -248,14 +250,28 @@ fn dictionary(chain: &[Vec<u8>]) -> Vec<u8> {
     dictionary
 }
 
+thread_local! {
+    /// This thread's compressor, reset between records: making one zeroes some hundred
+    /// KiB of tables, and was most of a record's encoding time (14 µs, against 8 reset).
+    static DEFLATER: Cell<Option<Compress>> = const { Cell::new(None) };
+    /// This thread's decompressor, reset between records.
+    static INFLATER: Cell<Option<Decompress>> = const { Cell::new(None) };
+}
+
 /// `input` as a raw deflate stream with a preset `dictionary`.
 fn deflate(input: &[u8], dictionary: &[u8]) -> Result<Vec<u8>, StoreError> {
     let failed = |error: flate2::CompressError| {
         StoreError::Corrupt(format!("deflating a transaction record: {error}"))
     };
-    // The fastest level: half the time of the default one (about 15 µs, not 35, for a
-    // record), for a payload a few percent larger.
-    let mut deflater = Compress::new(Compression::fast(), false);
+    let mut deflater = DEFLATER
+        .take()
+        .map(|mut used| {
+            used.reset();
+            used
+        })
+        // The fastest level: half the time of the default one (about 15 µs, not 35, for a
+        // record), for a payload a few percent larger.
+        .unwrap_or_else(|| Compress::new(Compression::fast(), false));
     deflater.set_dictionary(dictionary).map_err(failed)?;
     let mut output = Vec::with_capacity(input.len() / 2 + 64);
     loop {
@@ -271,6 +287,8 @@ fn deflate(input: &[u8], dictionary: &[u8]) -> Result<Vec<u8>, StoreError> {
             )
             .map_err(failed)?;
         if status == Status::StreamEnd {
+            // Kept for this thread's next record only when it ended well.
+            DEFLATER.set(Some(deflater));
             return Ok(output);
         }
     }
@@ -279,7 +297,13 @@ fn deflate(input: &[u8], dictionary: &[u8]) -> Result<Vec<u8>, StoreError> {
 /// What [`deflate`] made of it, given the same `dictionary`.
 fn inflate(input: &[u8], dictionary: &[u8]) -> Result<Vec<u8>, StoreError> {
     let damaged = |why: String| StoreError::Corrupt(format!("transaction record: {why}"));
-    let mut inflater = Decompress::new(false);
+    let mut inflater = INFLATER
+        .take()
+        .map(|mut used| {
+            used.reset(false);
+            used
+        })
+        .unwrap_or_else(|| Decompress::new(false));
     inflater
         .set_dictionary(dictionary)
         .map_err(|error| damaged(error.to_string()))?;
@@ -301,6 +325,7 @@ fn inflate(input: &[u8], dictionary: &[u8]) -> Result<Vec<u8>, StoreError> {
             )
             .map_err(|error| damaged(error.to_string()))?;
         if status == Status::StreamEnd {
+            INFLATER.set(Some(inflater));
             return Ok(output);
         }
         if (inflater.total_in(), output.len()) == before && output.len() < output.capacity() {
@@ -451,5 +476,30 @@ mod tests {
             );
         }
         assert!(matches!(decode(b"12\nabc"), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn the_threads_reused_compressors_start_each_record_afresh() {
+        let first = transaction();
+        let mut second = transaction();
+        second.description = "a different record, deflated in between".into();
+        second.certificate.chain_der = vec![b"another issuer".to_vec()];
+        let encoded = encode(&first).unwrap().value;
+        let _ = encode(&second).unwrap();
+        // A damaged record leaves the decompressor in the middle of a stream.
+        let truncated = &encoded[..encoded.len() - 5];
+        if let Ok(DecodedRecord::Packed(parts)) = decode(truncated) {
+            assert!(unpack(&parts, &first.certificate.chain_der).is_err());
+        }
+        assert_eq!(encode(&first).unwrap().value, encoded);
+        assert_eq!(
+            unpacked(&encoded, &first.certificate.chain_der).unwrap(),
+            first
+        );
+        let second_encoded = encode(&second).unwrap().value;
+        assert_eq!(
+            unpacked(&second_encoded, &second.certificate.chain_der).unwrap(),
+            second
+        );
     }
 }
