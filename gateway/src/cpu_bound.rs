@@ -13,11 +13,24 @@
 //! document to prepare, a certificate to check before the CA is asked). With one queue, a
 //! flood of new requests would keep the transactions they compete with from ever finishing:
 //! measured, a PDF flow offered five times what it held completed a tenth of it.
+//!
+//! Starting work is also **shed** when the wait ahead of it is already longer than
+//! [`STARTING_WAIT_BUDGET`]: the queue's length times the mean time a slot is held, over
+//! the slots. It is refused at once ([`CpuWorkError::Busy`], answered `503 gateway_busy`
+//! with `Retry-After`) instead of joining a queue that only grows. Without it, a documents
+//! flow offered five times what it holds queued every request for seconds until clients
+//! timed out, and completed a quarter of what it held (`benches/RESULTS.md`); with it, what
+//! is admitted is served at the rate the cores allow and the rest is told to come back.
+//! Finishing work is never shed: it completes transactions already accepted.
 
 use std::collections::VecDeque;
-use std::sync::{LazyLock, Mutex, PoisonError};
+use std::sync::{LazyLock, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
+use prometheus::IntCounter;
 use tokio::sync::oneshot;
+
+use crate::domain::error::{ErrorCode, ServiceError};
 
 /// Which waiting work runs first when a core frees up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,10 +41,59 @@ pub(crate) enum Urgency {
     Starting,
 }
 
-/// The work stopped before it finished (it panicked, or the runtime is shutting down).
+/// How long Starting work may expect to wait for a core before it is refused.
+pub(crate) const STARTING_WAIT_BUDGET: Duration = Duration::from_millis(250);
+
+/// Why CPU-bound work did not give a result.
 #[derive(Debug, thiserror::Error)]
-#[error("CPU-bound work stopped before it finished")]
-pub(crate) struct WorkStopped;
+pub(crate) enum CpuWorkError {
+    /// The work stopped before it finished (it panicked, or the runtime is shutting down).
+    #[error("CPU-bound work stopped before it finished")]
+    Stopped,
+    /// Starting work refused: the wait ahead of it was estimated at `wait`.
+    #[error("this instance's CPU-bound work would wait about {wait:?} for a core")]
+    Busy {
+        /// The estimated wait, a fair time to come back after.
+        wait: Duration,
+    },
+}
+
+impl CpuWorkError {
+    /// The answer to a portal: `gateway_busy` with `Retry-After` for shed work, else an
+    /// internal error saying `stopped`.
+    pub(crate) fn into_service_error(self, stopped: &str) -> ServiceError {
+        match self {
+            Self::Busy { wait } => ServiceError::new(
+                ErrorCode::GatewayBusy,
+                "this gateway instance has more signature and document work queued than it can start soon; try again shortly",
+            )
+            .with_retry_after(wait.max(Duration::from_secs(1))),
+            Self::Stopped => {
+                tracing::error!("CPU-bound work stopped before it finished");
+                ServiceError::new(ErrorCode::InternalError, stopped)
+            }
+        }
+    }
+}
+
+/// Starting work shed by this process since it started, once [`shed_counter`] made it.
+static SHED: OnceLock<IntCounter> = OnceLock::new();
+
+/// The counter of Starting work shed (`kyso_cpu_work_shed_total`), one per process as the
+/// cores are, for each registry to register.
+///
+/// # Errors
+/// When the counter cannot be made (never, with its constant name).
+pub(crate) fn shed_counter() -> Result<IntCounter, prometheus::Error> {
+    if let Some(counter) = SHED.get() {
+        return Ok(counter.clone());
+    }
+    let counter = IntCounter::new(
+        "kyso_cpu_work_shed_total",
+        "Requests refused (503 gateway_busy) because the CPU-bound work queued ahead of them would have kept them waiting past the budget",
+    )?;
+    Ok(SHED.get_or_init(|| counter).clone())
+}
 
 /// The process's cores, one slot each.
 static CPU_SLOTS: LazyLock<Slots> = LazyLock::new(|| {
@@ -43,7 +105,7 @@ static CPU_SLOTS: LazyLock<Slots> = LazyLock::new(|| {
 pub(crate) async fn run<T: Send + 'static>(
     urgency: Urgency,
     work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, WorkStopped> {
+) -> Result<T, CpuWorkError> {
     run_on(&CPU_SLOTS, urgency, work).await
 }
 
@@ -51,7 +113,7 @@ async fn run_on<T: Send + 'static>(
     slots: &'static Slots,
     urgency: Urgency,
     work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, WorkStopped> {
+) -> Result<T, CpuWorkError> {
     let slot = slots.acquire(urgency).await?;
     tokio::task::spawn_blocking(move || {
         let result = work();
@@ -59,7 +121,7 @@ async fn run_on<T: Send + 'static>(
         result
     })
     .await
-    .map_err(|_| WorkStopped)
+    .map_err(|_| CpuWorkError::Stopped)
 }
 
 /// A fixed number of slots, handed to waiters finishing-first, each class in arrival order.
@@ -68,19 +130,55 @@ struct Slots {
 }
 
 struct SlotState {
+    /// How many slots there are.
+    count: usize,
     free: usize,
     finishing: VecDeque<oneshot::Sender<Slot>>,
     starting: VecDeque<oneshot::Sender<Slot>>,
+    /// The mean time a slot is held (an exponentially weighted moving average, 1/16 for
+    /// each new hold); zero until one was.
+    mean_hold: Duration,
+}
+
+impl SlotState {
+    /// How long new Starting work would wait for a slot: everything queued ahead of it
+    /// served, [`SlotState::count`] at a time, each holding its slot the mean time.
+    fn starting_wait(&mut self) -> Duration {
+        // Waiters whose callers went away are not ahead of anyone.
+        self.finishing.retain(|waiter| !waiter.is_closed());
+        self.starting.retain(|waiter| !waiter.is_closed());
+        let ahead = self.finishing.len() + self.starting.len() + 1;
+        let rounds = u32::try_from(ahead.div_ceil(self.count)).unwrap_or(u32::MAX);
+        self.mean_hold.saturating_mul(rounds)
+    }
+
+    fn observe_hold(&mut self, held: Duration) {
+        self.mean_hold = if self.mean_hold.is_zero() {
+            held
+        } else {
+            (self.mean_hold * 15 + held) / 16
+        };
+    }
 }
 
 /// A held slot; dropping it hands it to the next waiter, or frees it.
 struct Slot {
     slots: &'static Slots,
+    since: Instant,
+}
+
+impl Slot {
+    fn new(slots: &'static Slots) -> Self {
+        Self {
+            slots,
+            since: Instant::now(),
+        }
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.slots.hand_over();
+        self.slots.hand_over(self.since.elapsed());
     }
 }
 
@@ -88,9 +186,11 @@ impl Slots {
     fn new(count: usize) -> Self {
         Self {
             state: Mutex::new(SlotState {
+                count: count.max(1),
                 free: count.max(1),
                 finishing: VecDeque::new(),
                 starting: VecDeque::new(),
+                mean_hold: Duration::ZERO,
             }),
         }
     }
@@ -99,28 +199,39 @@ impl Slots {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    async fn acquire(&'static self, urgency: Urgency) -> Result<Slot, WorkStopped> {
+    async fn acquire(&'static self, urgency: Urgency) -> Result<Slot, CpuWorkError> {
         let handed = {
             let mut state = self.state();
             if state.free > 0 {
                 state.free -= 1;
-                return Ok(Slot { slots: self });
+                return Ok(Slot::new(self));
             }
             let (sender, receiver) = oneshot::channel();
             match urgency {
                 Urgency::Finishing => state.finishing.push_back(sender),
-                Urgency::Starting => state.starting.push_back(sender),
+                Urgency::Starting => {
+                    let wait = state.starting_wait();
+                    if wait > STARTING_WAIT_BUDGET {
+                        if let Some(counter) = SHED.get() {
+                            counter.inc();
+                        }
+                        return Err(CpuWorkError::Busy { wait });
+                    }
+                    state.starting.push_back(sender);
+                }
             }
             receiver
         };
         // A slot handed to a waiter that went away is dropped with its channel, which hands
         // it on in turn.
-        handed.await.map_err(|_| WorkStopped)
+        handed.await.map_err(|_| CpuWorkError::Stopped)
     }
 
-    /// Gives a released slot to the most urgent waiter still waiting, or frees it.
-    fn hand_over(&'static self) {
+    /// Gives a slot released after being held for `held` to the most urgent waiter still
+    /// waiting, or frees it.
+    fn hand_over(&'static self, held: Duration) {
         let mut state = self.state();
+        state.observe_hold(held);
         loop {
             let next = match state.finishing.pop_front() {
                 Some(waiter) => Some(waiter),
@@ -130,7 +241,7 @@ impl Slots {
                 state.free += 1;
                 return;
             };
-            match waiter.send(Slot { slots: self }) {
+            match waiter.send(Slot::new(self)) {
                 Ok(()) => return,
                 // That waiter went away: the slot is still this one, not a new one.
                 Err(slot) => std::mem::forget(slot),
@@ -215,5 +326,48 @@ mod tests {
             .await
             .expect("the slot is free again");
         assert!(again.is_ok());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn starting_work_is_shed_past_the_budget_and_finishing_work_never() {
+        let slots = leaked_slots(1);
+        // One hold of 100 ms: the mean hold is that.
+        let first = slots.acquire(Urgency::Starting).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(first);
+        let busy = slots.acquire(Urgency::Starting).await.unwrap();
+        let mut waiting = tokio::task::JoinSet::new();
+        // 100 ms, then 200 ms ahead: both within the 250 ms budget, so both wait.
+        for _ in 0..2 {
+            waiting.spawn(async move { slots.acquire(Urgency::Starting).await.map(drop) });
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // 300 ms ahead: refused at once, with the wait it would have had.
+        match slots.acquire(Urgency::Starting).await {
+            Err(CpuWorkError::Busy { wait }) => {
+                assert!(wait > STARTING_WAIT_BUDGET, "{wait:?}");
+                assert!(wait < Duration::from_millis(400), "{wait:?}");
+            }
+            Err(other) => panic!("refused for {other}"),
+            Ok(_) => panic!("admitted past the budget"),
+        }
+        // Finishing work waits, however long the queue.
+        let finishing =
+            tokio::spawn(async move { slots.acquire(Urgency::Finishing).await.map(drop) });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            !finishing.is_finished(),
+            "finishing work waits, it is not refused"
+        );
+        // Callers that gave up are not ahead of anyone: both waiters leave...
+        waiting.abort_all();
+        while waiting.join_next().await.is_some() {}
+        // ... and a new one is admitted behind the finishing one (200 ms ahead).
+        let admitted =
+            tokio::spawn(async move { slots.acquire(Urgency::Starting).await.map(drop) });
+        drop(busy);
+        finishing.await.unwrap().unwrap();
+        admitted.await.unwrap().unwrap();
+        assert_eq!(slots.state().free, 1, "every slot came back");
     }
 }

@@ -182,6 +182,7 @@ impl Metrics {
         registry.register(Box::new(transactions.clone()))?;
         registry.register(Box::new(pending.clone()))?;
         registry.register(Box::new(rate_limited.clone()))?;
+        registry.register(Box::new(crate::cpu_bound::shed_counter()?))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),

@@ -85,6 +85,7 @@ error_codes! {
     AuditUnavailable => ("audit_unavailable", 503, true),
     ProviderUnavailable => ("provider_unavailable", 503, true),
     ProviderBusy => ("provider_busy", 503, true),
+    GatewayBusy => ("gateway_busy", 503, true),
     InvalidDocument => ("invalid_document", 422, false),
     DocumentTooLarge => ("document_too_large", 413, false),
     TransactionTooLarge => ("transaction_too_large", 413, false),

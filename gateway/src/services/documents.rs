@@ -550,10 +550,5 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, ServiceError> {
     crate::cpu_bound::run(urgency, work)
         .await
-        .unwrap_or_else(|_| {
-            Err(ServiceError::new(
-                ErrorCode::InternalError,
-                "document work stopped unexpectedly",
-            ))
-        })
+        .unwrap_or_else(|error| Err(error.into_service_error("document work stopped unexpectedly")))
 }

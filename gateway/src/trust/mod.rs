@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 use crate::bounded_cache::BoundedCache;
 use crate::config::RevocationSettings;
 use crate::cpu_bound::Urgency;
-use crate::domain::error::{ErrorCode, ServiceError};
+use crate::domain::error::ServiceError;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::verify::{
@@ -234,11 +234,7 @@ pub(crate) async fn off_the_workers<T: Send + 'static>(
     urgency: Urgency,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ServiceError> {
-    crate::cpu_bound::run(urgency, work).await.map_err(|error| {
-        tracing::error!(%error, "verification task failed");
-        ServiceError::new(
-            ErrorCode::InternalError,
-            "the signature could not be verified",
-        )
-    })
+    crate::cpu_bound::run(urgency, work)
+        .await
+        .map_err(|error| error.into_service_error("the signature could not be verified"))
 }
