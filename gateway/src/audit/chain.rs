@@ -30,70 +30,131 @@ pub const PREV_HASH: &str = "prev_hash";
 
 /// The canonical encoding of `value` (see the module doc).
 pub fn canonical(value: &Value) -> String {
-    let mut out = String::new();
+    let mut out = Vec::new();
     write_canonical(value, &mut out);
-    out
+    into_text(out)
 }
 
-fn write_canonical(value: &Value, out: &mut String) {
+/// Canonical encodings are built from UTF-8 pieces only.
+fn into_text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes)
+        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+}
+
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(members) => {
-            let mut keys: Vec<&String> = members.keys().collect();
-            keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
-            out.push('{');
-            for (index, key) in keys.into_iter().enumerate() {
+            out.push(b'{');
+            for (index, (key, member)) in sorted(members).into_iter().enumerate() {
                 if index > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                write_scalar(&Value::String(key.clone()), out);
-                out.push(':');
-                if let Some(member) = members.get(key) {
-                    write_canonical(member, out);
-                }
+                write_member(key, member, out);
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (index, item) in items.iter().enumerate() {
                 if index > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_canonical(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
         scalar => write_scalar(scalar, out),
     }
 }
 
-/// A string, number, boolean or null as serde_json writes it: compact, with the minimal
-/// escaping JCS prescribes.
-fn write_scalar(value: &Value, out: &mut String) {
-    // Serialising a scalar `Value` cannot fail; nothing is written if it somehow did, and
-    // the record's hash then fails to verify rather than the gateway panicking.
-    if let Ok(text) = serde_json::to_string(value) {
-        out.push_str(&text);
+/// The members of an object in canonical order: keys compared as UTF-16 code units.
+fn sorted(members: &Map<String, Value>) -> Vec<(&String, &Value)> {
+    let mut sorted: Vec<(&String, &Value)> = members.iter().collect();
+    sorted.sort_by(|(a, _), (b, _)| {
+        if a.is_ascii() && b.is_ascii() {
+            // The same order, for the ASCII keys records have, without re-encoding.
+            a.as_bytes().cmp(b.as_bytes())
+        } else {
+            a.encode_utf16().cmp(b.encode_utf16())
+        }
+    });
+    sorted
+}
+
+/// `"key":value`.
+fn write_member(key: &str, member: &Value, out: &mut Vec<u8>) {
+    write_string(key, out);
+    out.push(b':');
+    write_canonical(member, out);
+}
+
+/// serde_json writes strings, integers, booleans and null exactly as the canonical encoding
+/// says (module doc).
+fn write_scalar(value: &Value, out: &mut Vec<u8>) {
+    // Writing a scalar into memory cannot fail; nothing is written if it somehow did, and the
+    // record's hash then fails to verify rather than the gateway panicking.
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+fn write_string(text: &str, out: &mut Vec<u8>) {
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
+/// The canonical encoding of `record`'s members other than `hash`, and the offset at which
+/// a `hash` member belongs in it: after every member whose key sorts before `hash`.
+fn canonical_unsealed(record: &Map<String, Value>) -> (Vec<u8>, usize, bool) {
+    let mut out = Vec::with_capacity(512);
+    out.push(b'{');
+    let mut hash_at = out.len();
+    let mut written = 0;
+    for (key, member) in sorted(record) {
+        if key.as_str() == HASH {
+            continue;
+        }
+        if written > 0 {
+            out.push(b',');
+        }
+        write_member(key, member, &mut out);
+        written += 1;
+        if key.as_str() < HASH {
+            hash_at = out.len();
+        }
     }
+    out.push(b'}');
+    // Whether a member comes before the place of `hash`.
+    let after_a_member = hash_at > 1;
+    (out, hash_at, after_a_member)
 }
 
 /// The hash of `record`: SHA-256 of the canonical encoding of its members other than
 /// `hash`, lowercase hex.
 pub fn hash_of(record: &Map<String, Value>) -> String {
-    let mut unsealed = record.clone();
-    unsealed.remove(HASH);
-    hex::encode(Sha256::digest(
-        canonical(&Value::Object(unsealed)).as_bytes(),
-    ))
+    hex::encode(Sha256::digest(canonical_unsealed(record).0))
 }
 
 /// Seals `record` after the record whose hash is `prev_hash`: sets `prev_hash`, computes and
 /// sets `hash`. Returns the record's line (its canonical encoding) and its hash.
+///
+/// The record is encoded once: its line is the encoding that was hashed, with the `hash`
+/// member written in at its place in the order.
 pub fn seal(mut record: Map<String, Value>, prev_hash: &str) -> (String, String) {
     record.insert(PREV_HASH.to_owned(), Value::String(prev_hash.to_owned()));
-    let hash = hash_of(&record);
-    record.insert(HASH.to_owned(), Value::String(hash.clone()));
-    (canonical(&Value::Object(record)), hash)
+    let (unsealed, hash_at, after_a_member) = canonical_unsealed(&record);
+    let hash = hex::encode(Sha256::digest(&unsealed));
+    let mut member = Vec::with_capacity(hash.len() + 10);
+    // `prev_hash` sorts after `hash`, so a member always follows it.
+    if after_a_member {
+        member.push(b',');
+    }
+    write_member(HASH, &Value::String(hash.clone()), &mut member);
+    if !after_a_member {
+        member.push(b',');
+    }
+    let mut line = Vec::with_capacity(unsealed.len() + member.len());
+    line.extend_from_slice(unsealed.get(..hash_at).unwrap_or_default());
+    line.extend_from_slice(&member);
+    line.extend_from_slice(unsealed.get(hash_at..).unwrap_or_default());
+    (into_text(line), hash)
 }
 
 #[cfg(test)]
@@ -149,5 +210,28 @@ mod tests {
         let expected =
             format!(r#"{{"event":"config.loaded","prev_hash":"{GENESIS_HASH}","seq":1}}"#);
         assert_eq!(hash, hex::encode(Sha256::digest(expected.as_bytes())));
+    }
+
+    #[test]
+    fn a_sealed_line_is_the_canonical_encoding_of_the_sealed_record() {
+        let records = [
+            json!({"seq": 7, "event": "signing.accepted", "actor": "portal", "detail": {"b": [1], "a": "é"}}),
+            // No member sorts before `hash`.
+            json!({"seq": 1, "z": null}),
+            json!({}),
+        ];
+        for record in records {
+            let Value::Object(record) = record else {
+                panic!("an object")
+            };
+            let (line, hash) = seal(record.clone(), GENESIS_HASH);
+            let sealed: Map<String, Value> = serde_json::from_str(&line).unwrap();
+            assert_eq!(line, canonical(&Value::Object(sealed.clone())));
+            assert_eq!(sealed.get(HASH), Some(&Value::String(hash.clone())));
+            assert_eq!(hash_of(&sealed), hash);
+            let mut expected = record;
+            expected.insert(PREV_HASH.into(), json!(GENESIS_HASH));
+            assert_eq!(hash, hash_of(&expected));
+        }
     }
 }
