@@ -70,7 +70,7 @@ use kyso_adapter_core::{
     AdapterDescriptor, AdapterError, CaAdapter, CaCertificate, CaSession, Capabilities,
     HashAlgorithm, KeyAlgorithm, RawSignature, SettingsError, SignOutcome, SignRequest,
 };
-use kyso_adapter_http::{AdapterFactory, CaHttp, parse_base_url};
+use kyso_adapter_http::{AdapterFactory, BaseUrl, CaHttp};
 use secrecy::ExposeSecret as _;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -119,6 +119,7 @@ impl AdapterFactory for CscKind {
 pub struct CscAdapter {
     descriptor: AdapterDescriptor,
     settings: CscSettings,
+    base_url: BaseUrl,
     http: CaHttp,
 }
 
@@ -141,8 +142,7 @@ impl CscAdapter {
         settings: CscSettings,
         http: CaHttp,
     ) -> Result<Self, SettingsError> {
-        let mut settings = settings;
-        settings.base_url = parse_base_url("base_url", &settings.base_url)?;
+        let base_url = BaseUrl::new("base_url", &settings.base_url)?;
         if settings.client_id.trim().is_empty() {
             return Err(SettingsError::new("client_id", "must not be empty"));
         }
@@ -152,6 +152,7 @@ impl CscAdapter {
         Ok(Self {
             descriptor,
             settings,
+            base_url,
             http,
         })
     }
@@ -168,8 +169,8 @@ impl CscAdapter {
         B: Serialize + Sync,
         T: DeserializeOwned,
     {
-        let url = format!("{}/{}", self.settings.base_url, method.path());
-        let request = self.http.post(&url).json(body);
+        let url = self.base_url.join(&format!("/{}", method.path()));
+        let request = self.http.post(url).json(body);
         let request = match auth {
             Auth::None => request,
             Auth::Basic => request.basic_auth(

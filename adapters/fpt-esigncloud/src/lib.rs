@@ -78,7 +78,7 @@ use kyso_adapter_core::{
     AdapterDescriptor, AdapterError, CaAdapter, CaCertificate, CaSession, Capabilities,
     HashAlgorithm, KeyAlgorithm, RawSignature, SettingsError, SignOutcome, SignRequest,
 };
-use kyso_adapter_http::{AdapterFactory, CaHttp, parse_base_url};
+use kyso_adapter_http::{AdapterFactory, BaseUrl, CaHttp, parse_base_url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -157,6 +157,7 @@ pub struct FptSettings {
 pub struct FptAdapter {
     descriptor: AdapterDescriptor,
     settings: FptSettings,
+    base_url: BaseUrl,
     signer: RequestSigner,
     chain_der: Vec<Vec<u8>>,
     http: CaHttp,
@@ -187,6 +188,7 @@ impl FptAdapter {
     ) -> Result<Self, SettingsError> {
         let mut settings = settings;
         settings.base_url = parse_base_url("base_url", &settings.base_url)?;
+        let base_url = BaseUrl::new("base_url", &settings.base_url)?;
         if !settings
             .agreement_uuid_template
             .contains(USER_ID_PLACEHOLDER)
@@ -206,6 +208,7 @@ impl FptAdapter {
         Ok(Self {
             descriptor,
             settings,
+            base_url,
             signer,
             chain_der,
             http,
@@ -248,7 +251,7 @@ impl FptAdapter {
         let body_signature = self.signer.sign(&body)?;
         let response = self
             .http
-            .post(format!("{}/{function}", self.settings.base_url))
+            .post(self.base_url.join(&format!("/{function}")))
             .header(wire::HEADER_SERVICE_NAME, wire::SERVICE_NAME)
             .header(wire::HEADER_SIGNATURE, &body_signature)
             .body("application/json", body)

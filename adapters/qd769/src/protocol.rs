@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use kyso_adapter_core::{
     AdapterError, CaCertificate, RawSignature, SettingsError, SignOutcome, SignRequest,
 };
-use kyso_adapter_http::{CaHttp, parse_base_url};
+use kyso_adapter_http::{BaseUrl, CaHttp};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -48,8 +48,8 @@ pub(crate) struct Rendering {
 /// Everything needed to speak 769 to one CA (directly or through NEAC).
 #[derive(Debug)]
 pub(crate) struct Protocol {
-    /// Base URL without a trailing `/`.
-    base_url: String,
+    /// The base URL the calls' paths go under.
+    base_url: BaseUrl,
     sp_id: String,
     credential: Credential,
     /// `Some` when talking to NEAC.
@@ -88,7 +88,7 @@ pub(crate) enum Operation {
 impl Protocol {
     /// Checks the base URL and the SP id, common to both kinds.
     pub(crate) fn new(config: ProtocolConfig, http: CaHttp) -> Result<Self, SettingsError> {
-        let base_url = parse_base_url("base_url", &config.base_url)?;
+        let base_url = BaseUrl::new("base_url", &config.base_url)?;
         if config.sp_id.trim().is_empty() {
             return Err(SettingsError::new("sp_id", "must not be empty"));
         }
@@ -241,8 +241,12 @@ impl Protocol {
         B: Serialize + Sync,
         T: DeserializeOwned,
     {
-        let url = format!("{}{path}", self.base_url);
-        let response = self.http.post(&url).json(body).send().await?;
+        let response = self
+            .http
+            .post(self.base_url.join(path))
+            .json(body)
+            .send()
+            .await?;
         tracing::debug!(
             peer = self.peer,
             path,
@@ -256,7 +260,7 @@ impl Protocol {
 /// `sign_type` of every entry: only hash signing is in scope (VNPT: the only one supported).
 const SIGN_TYPE_HASH: &str = "hash";
 
-/// A leading `/`, so that `base_url + path` is a URL whatever was configured.
+/// A leading `/`, so that the path goes under the base URL's whatever was configured.
 fn absolute(path: String) -> String {
     if path.starts_with('/') {
         path
@@ -704,7 +708,10 @@ mod tests {
             json!({"sp_id": "sp", "sp_password": "pw", "ca_name": "BKAV-CA",
                    "user_id": "0010", "transaction_id": "t"})
         );
-        assert_eq!(protocol.base_url, "http://ca.invalid/769");
+        assert_eq!(
+            protocol.base_url.join("/x").as_str(),
+            "http://ca.invalid/769/x"
+        );
         assert_eq!(protocol.get_certificate_path, "/get_certificate");
     }
 

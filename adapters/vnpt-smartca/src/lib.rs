@@ -32,7 +32,7 @@ use kyso_adapter_core::{
     AdapterDescriptor, AdapterError, CaAdapter, CaCertificate, CaSession, Capabilities,
     HashAlgorithm, KeyAlgorithm, RawSignature, SettingsError, SignOutcome, SignRequest,
 };
-use kyso_adapter_http::{AdapterFactory, CaHttp, parse_base_url};
+use kyso_adapter_http::{AdapterFactory, BaseUrl, CaHttp};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -85,6 +85,7 @@ pub struct VnptSettings {
 pub struct VnptAdapter {
     descriptor: AdapterDescriptor,
     settings: VnptSettings,
+    base_url: BaseUrl,
     http: CaHttp,
 }
 
@@ -99,8 +100,7 @@ impl VnptAdapter {
         settings: VnptSettings,
         http: CaHttp,
     ) -> Result<Self, SettingsError> {
-        let mut settings = settings;
-        settings.base_url = parse_base_url("base_url", &settings.base_url)?;
+        let base_url = BaseUrl::new("base_url", &settings.base_url)?;
         if settings.sp_id.trim().is_empty() {
             return Err(SettingsError::new("sp_id", "must not be empty"));
         }
@@ -110,6 +110,7 @@ impl VnptAdapter {
         Ok(Self {
             descriptor,
             settings,
+            base_url,
             http,
         })
     }
@@ -120,8 +121,12 @@ impl VnptAdapter {
         B: serde::Serialize + Sync,
         T: DeserializeOwned,
     {
-        let url = format!("{}{path}", self.settings.base_url);
-        let response = self.http.post(&url).json(body).send().await?;
+        let response = self
+            .http
+            .post(self.base_url.join(path))
+            .json(body)
+            .send()
+            .await?;
         let envelope: wire::Envelope<T> = match response.json(path) {
             Ok(envelope) => envelope,
             Err(_) if !response.is_success() => {
