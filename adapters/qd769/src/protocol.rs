@@ -241,12 +241,8 @@ impl Protocol {
         B: Serialize + Sync,
         T: DeserializeOwned,
     {
-        let response = self
-            .http
-            .post(self.base_url.join(path))
-            .json(body)
-            .send()
-            .await?;
+        let url = self.base_url.join(path);
+        let response = self.http.post(url).json(body).send().await?;
         tracing::debug!(
             peer = self.peer,
             path,

@@ -121,12 +121,8 @@ impl VnptAdapter {
         B: serde::Serialize + Sync,
         T: DeserializeOwned,
     {
-        let response = self
-            .http
-            .post(self.base_url.join(path))
-            .json(body)
-            .send()
-            .await?;
+        let url = self.base_url.join(path);
+        let response = self.http.post(url).json(body).send().await?;
         let envelope: wire::Envelope<T> = match response.json(path) {
             Ok(envelope) => envelope,
             Err(_) if !response.is_success() => {
