@@ -102,7 +102,7 @@ fn write_string(text: &str, out: &mut Vec<u8>) {
 
 /// The canonical encoding of `record`'s members other than `hash`, and the offset at which
 /// a `hash` member belongs in it: after every member whose key sorts before `hash`.
-fn canonical_unsealed(record: &Map<String, Value>) -> (Vec<u8>, usize, bool) {
+fn canonical_unsealed(record: &Map<String, Value>) -> (Vec<u8>, usize) {
     let mut out = Vec::with_capacity(512);
     out.push(b'{');
     let mut hash_at = out.len();
@@ -121,9 +121,7 @@ fn canonical_unsealed(record: &Map<String, Value>) -> (Vec<u8>, usize, bool) {
         }
     }
     out.push(b'}');
-    // Whether a member comes before the place of `hash`.
-    let after_a_member = hash_at > 1;
-    (out, hash_at, after_a_member)
+    (out, hash_at)
 }
 
 /// The hash of `record`: SHA-256 of the canonical encoding of its members other than
@@ -139,7 +137,9 @@ pub fn hash_of(record: &Map<String, Value>) -> String {
 /// member written in at its place in the order.
 pub fn seal(mut record: Map<String, Value>, prev_hash: &str) -> (String, String) {
     record.insert(PREV_HASH.to_owned(), Value::String(prev_hash.to_owned()));
-    let (unsealed, hash_at, after_a_member) = canonical_unsealed(&record);
+    let (unsealed, hash_at) = canonical_unsealed(&record);
+    // Whether a member comes before the place of `hash` (past the opening brace).
+    let after_a_member = hash_at > 1;
     let hash = hex::encode(Sha256::digest(&unsealed));
     let mut member = Vec::with_capacity(hash.len() + 10);
     // `prev_hash` sorts after `hash`, so a member always follows it.

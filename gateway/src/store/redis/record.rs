@@ -488,9 +488,10 @@ mod tests {
         let _ = encode(&second).unwrap();
         // A damaged record leaves the decompressor in the middle of a stream.
         let truncated = &encoded[..encoded.len() - 5];
-        if let Ok(DecodedRecord::Packed(parts)) = decode(truncated) {
-            assert!(unpack(&parts, &first.certificate.chain_der).is_err());
-        }
+        let Ok(DecodedRecord::Packed(parts)) = decode(truncated) else {
+            panic!("a truncated payload still has its header")
+        };
+        assert!(unpack(&parts, &first.certificate.chain_der).is_err());
         assert_eq!(encode(&first).unwrap().value, encoded);
         assert_eq!(
             unpacked(&encoded, &first.certificate.chain_der).unwrap(),
